@@ -1,0 +1,92 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Resource limits for one job. The same shape is used for defaults, maxima and job requests. */
+export const limitsShape = {
+  timeout_ms: z.number().int().positive(),
+  memory_mb: z.number().int().positive(),
+  cpu_ms: z.number().int().positive(),
+  pids: z.number().int().positive(),
+  output_bytes: z.number().int().positive(),
+  disk_mb: z.number().int().positive(),
+  open_files: z.number().int().positive(),
+};
+export const Limits = z.strictObject(limitsShape);
+export type Limits = z.infer<typeof Limits>;
+
+const DEFAULT_LIMITS: Limits = {
+  timeout_ms: 60_000,
+  memory_mb: 512,
+  cpu_ms: 60_000,
+  pids: 128,
+  output_bytes: 1024 * 1024,
+  disk_mb: 64,
+  open_files: 256,
+};
+const MAX_LIMITS: Limits = {
+  timeout_ms: 6 * 3600_000,
+  memory_mb: 16_384,
+  cpu_ms: 6 * 3600_000,
+  pids: 4096,
+  output_bytes: 64 * 1024 * 1024,
+  disk_mb: 8192,
+  open_files: 4096,
+};
+
+export function defaultDataDir(): string {
+  return process.getuid?.() === 0 ? '/var/lib/paddock' : path.join(os.homedir(), '.paddock');
+}
+
+export const ConfigSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(7878),
+  data_dir: z.string().min(1).default(defaultDataDir),
+  /** `sqlite:<path>`; empty means `sqlite:<data_dir>/paddock.db`. */
+  store_url: z.string().default(''),
+  /** Names this runner in jobs it owns; a fleet needs it unique per host. */
+  host_id: z.string().min(1).default(() => os.hostname()),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  max_concurrent_jobs: z.number().int().min(1).max(1024).default(() => os.availableParallelism()),
+  body_limit_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  /** Cap on how long `POST /v1/jobs?wait=true` holds a request open. */
+  wait_max_ms: z.number().int().min(0).default(300_000),
+  limits: z
+    .strictObject({
+      default: Limits.partial().default({}),
+      max: Limits.partial().default({}),
+    })
+    .default({ default: {}, max: {} }),
+  sandbox: z
+    .strictObject({
+      /** Host uid/gid that sandboxes run as when Paddock runs as root (never root itself). */
+      host_uid: z.number().int().min(1).default(61000),
+      host_gid: z.number().int().min(1).default(61000),
+      bwrap_path: z.string().default('bwrap'),
+      /** `auto` uses cgroup v1 controllers when running as root; `off` relies on rlimits only. */
+      cgroups: z.enum(['auto', 'off']).default('auto'),
+    })
+    .default({ host_uid: 61000, host_gid: 61000, bwrap_path: 'bwrap', cgroups: 'auto' }),
+});
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+type Parsed = z.infer<typeof ConfigSchema>;
+
+/** The resolved config every component receives: limits filled in, store URL derived. */
+export interface Config extends Omit<Parsed, 'limits'> {
+  limits: { default: Limits; max: Limits };
+}
+
+export function finishConfig(parsed: Parsed): Config {
+  const max = { ...MAX_LIMITS, ...parsed.limits.max };
+  const def = { ...DEFAULT_LIMITS, ...parsed.limits.default };
+  for (const key of Object.keys(def) as (keyof Limits)[]) def[key] = Math.min(def[key], max[key]);
+  return {
+    ...parsed,
+    store_url: parsed.store_url || `sqlite:${path.join(parsed.data_dir, 'paddock.db')}`,
+    limits: { default: def, max },
+  };
+}
+
+/** Keys whose values are secret or may embed one; `config print` redacts them. */
+export const SECRET_KEYS = new Set(['store_url']);

@@ -1,0 +1,52 @@
+/**
+ * One error type with a stable `code`. The HTTP layer maps it to problem+json
+ * (src/server/problem.ts) and the CLI to an exit code (src/cli/exit.ts); both
+ * read the same table below, so a code means the same thing everywhere.
+ */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, title: 'Request is not valid', exit: 2 },
+  config_invalid: { status: 500, title: 'Configuration is not valid', exit: 2 },
+  unauthorized: { status: 401, title: 'Authentication required', exit: 3 },
+  forbidden: { status: 403, title: 'Token lacks the required scope', exit: 3 },
+  not_found: { status: 404, title: 'Not found', exit: 4 },
+  conflict: { status: 409, title: 'Conflict with the current state', exit: 1 },
+  idempotency_key_reused: { status: 422, title: 'Idempotency-Key was used for a different request', exit: 1 },
+  payload_too_large: { status: 413, title: 'Request body is too large', exit: 2 },
+  unsupported_media_type: { status: 415, title: 'Unsupported content type', exit: 2 },
+  limit_exceeded: { status: 422, title: 'A limit is above what this runner allows', exit: 2 },
+  driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
+  image_not_found: { status: 422, title: 'Image not found', exit: 1 },
+  driver_error: { status: 502, title: 'Sandbox driver failed', exit: 1 },
+  shutting_down: { status: 503, title: 'Runner is shutting down', exit: 1 },
+  unreachable: { status: 503, title: 'Server could not be reached', exit: 1 },
+  internal: { status: 500, title: 'Internal error', exit: 1 },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class PaddockError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PaddockError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** Normalises anything thrown into a PaddockError; unknown values become `internal`. */
+export function toPaddockError(err: unknown): PaddockError {
+  if (err instanceof PaddockError) return err;
+  if (err instanceof Error) return new PaddockError('internal', err.message, undefined, { cause: err });
+  return new PaddockError('internal', String(err));
+}

@@ -1,0 +1,37 @@
+/**
+ * Job lifecycle: queued → running → succeeded | failed | cancelled | timed_out.
+ * A queued job can also be cancelled, and a running one requeued after a restart
+ * when its spec asks for it. Every transition is one store write and one event.
+ */
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+
+const NEXT: Record<JobState, readonly JobState[]> = {
+  queued: ['running', 'cancelled', 'failed'],
+  running: ['succeeded', 'failed', 'cancelled', 'timed_out', 'queued'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+  timed_out: [],
+};
+
+export const isTerminal = (state: string): boolean => (TERMINAL_STATES as readonly string[]).includes(state);
+
+/** The states a job may be in for a move to `to` to be legal. */
+export function statesBefore(to: JobState): JobState[] {
+  return JOB_STATES.filter((from) => NEXT[from].includes(to));
+}
+
+/** Why a job ended where it did; stable strings that API users may match on. */
+export type JobReason =
+  | 'exit_code'
+  | 'signal'
+  | 'timeout'
+  | 'cpu_limit'
+  | 'memory_limit'
+  | 'cancelled'
+  | 'driver_error'
+  | 'runner_restarted'
+  | 'runner_shutdown';

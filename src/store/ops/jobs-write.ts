@@ -1,0 +1,133 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { JobState } from '../../jobs/states.js';
+import { nowIso } from '../../util/ids.js';
+import type { Database, JobsTable } from '../schema.js';
+import { appendEvent, type StoredEvent } from './events.js';
+
+export type JobRow = Selectable<JobsTable>;
+
+export interface NewJob {
+  id: string;
+  kind: string;
+  spec: unknown;
+  priority: number;
+  labels: Record<string, string> | undefined;
+  token_id: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+/** Inserts a queued job and its first event in one transaction. */
+export async function insertJob(db: Kysely<Database>, job: NewJob): Promise<{ row: JobRow; event: StoredEvent }> {
+  return db.transaction().execute(async (trx) => {
+    const now = nowIso();
+    const row = await trx
+      .insertInto('jobs')
+      .values({
+        id: job.id,
+        kind: job.kind,
+        spec: JSON.stringify(job.spec),
+        state: 'queued',
+        priority: job.priority,
+        attempts: 0,
+        labels: job.labels ? JSON.stringify(job.labels) : null,
+        token_id: job.token_id,
+        idempotency_key: job.idempotency_key,
+        request_hash: job.request_hash,
+        created_at: now,
+        updated_at: now,
+        reason: null,
+        result: null,
+        exit_code: null,
+        driver: null,
+        host: null,
+        lease_expires_at: null,
+        started_at: null,
+        finished_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const event = await appendEvent(trx, job.id, 'state', { state: 'queued' });
+    return { row, event };
+  });
+}
+
+export interface Transition {
+  id: string;
+  from: readonly JobState[];
+  to: JobState;
+  reason?: string | null;
+  patch?: Updateable<JobsTable>;
+  eventData?: Record<string, unknown>;
+}
+
+/**
+ * Moves a job between states iff it is currently in one of `from`; returns
+ * undefined when another writer got there first (e.g. cancel racing completion).
+ */
+export async function transitionJob(
+  db: Kysely<Database>,
+  t: Transition,
+): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const now = nowIso();
+    const terminal = !['queued', 'running'].includes(t.to);
+    const row = await trx
+      .updateTable('jobs')
+      .set({
+        ...t.patch,
+        state: t.to,
+        reason: t.reason ?? null,
+        updated_at: now,
+        ...(terminal ? { finished_at: now, lease_expires_at: null } : {}),
+      })
+      .where('id', '=', t.id)
+      .where('state', 'in', [...t.from])
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const data = { state: t.to, ...(t.reason ? { reason: t.reason } : {}), ...t.eventData };
+    const event = await appendEvent(trx, t.id, 'state', data);
+    return { row, event };
+  });
+}
+
+/**
+ * Claims the next queued job (priority, then FIFO) for `host`. Runs in one
+ * transaction; a PostgreSQL variant will add FOR UPDATE SKIP LOCKED to the subquery.
+ */
+export async function claimNextJob(
+  db: Kysely<Database>,
+  host: string,
+  leaseMs: number,
+): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const next = await trx
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', '=', 'queued')
+      .orderBy('priority', 'desc')
+      .orderBy('id', 'asc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!next) return undefined;
+    const now = nowIso();
+    const row = await trx
+      .updateTable('jobs')
+      .set((eb) => ({
+        state: 'running',
+        host,
+        attempts: eb('attempts', '+', 1),
+        started_at: now,
+        updated_at: now,
+        lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
+      }))
+      .where('id', '=', next.id)
+      .where('state', '=', 'queued')
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
+    return { row, event };
+  });
+}
