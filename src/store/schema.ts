@@ -10,6 +10,7 @@ export interface JobsTable {
   priority: number;
   attempts: number;
   reason: string | null;
+  error: string | null;
   result: string | null;
   exit_code: number | null;
   driver: string | null;

@@ -21,6 +21,7 @@ const job = (priority = 0, extra: { token_id?: string; idempotency_key?: string 
   token_id: extra.token_id ?? null,
   idempotency_key: extra.idempotency_key ?? null,
   request_hash: null,
+  driver: 'bwrap',
 });
 
 describe('store', () => {

@@ -12,6 +12,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('reason', 'text')
+    .addColumn('error', 'text')
     .addColumn('result', 'text')
     .addColumn('exit_code', 'integer')
     .addColumn('driver', 'text')

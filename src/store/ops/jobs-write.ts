@@ -15,6 +15,7 @@ export interface NewJob {
   token_id: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  driver: string | null;
 }
 
 /** Inserts a queued job and its first event in one transaction. */
@@ -37,9 +38,10 @@ export async function insertJob(db: Kysely<Database>, job: NewJob): Promise<{ ro
         created_at: now,
         updated_at: now,
         reason: null,
+        error: null,
         result: null,
         exit_code: null,
-        driver: null,
+        driver: job.driver,
         host: null,
         lease_expires_at: null,
         started_at: null,

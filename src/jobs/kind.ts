@@ -1,0 +1,53 @@
+import type { Limits } from '../config/schema.js';
+import type { Logger } from '../util/log.js';
+import type { ExecResult, OutputSink, SandboxDriver } from '../sandbox/driver.js';
+import type { JobReason } from './states.js';
+
+export interface JobContext<S> {
+  jobId: string;
+  spec: S;
+  driver: SandboxDriver;
+  limits: Limits;
+  /** Aborted with reason 'timeout', 'cancel' or 'shutdown'. */
+  signal: AbortSignal;
+  output: OutputSink;
+  log: Logger;
+}
+
+export interface JobOutcome {
+  state: 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+  reason?: JobReason | undefined;
+  exitCode: number | null;
+  result: unknown;
+}
+
+/** A kind of job (command today; judge, agent, actions later) runs one spec in a sandbox. */
+export interface JobKind<S> {
+  readonly name: string;
+  run(ctx: JobContext<S>): Promise<JobOutcome>;
+}
+
+/** The common mapping from one exec's result to a job's end state. */
+export function outcomeOfExec(r: ExecResult): JobOutcome {
+  const result = {
+    exit_code: r.exitCode,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    stdout_truncated: r.stdoutTruncated,
+    stderr_truncated: r.stderrTruncated,
+    timed_out: r.aborted === 'timeout',
+    wall_ms: r.wallMs,
+    cpu_ms: r.cpuMs,
+    max_rss_kb: r.maxRssKb,
+    ...(r.limit ? { limit: r.limit } : {}),
+  };
+  const base = { exitCode: r.exitCode, result };
+  if (r.aborted === 'timeout') return { ...base, state: 'timed_out', reason: 'timeout' };
+  if (r.aborted === 'cancel') return { ...base, state: 'cancelled', reason: 'cancelled' };
+  if (r.aborted === 'shutdown') return { ...base, state: 'failed', reason: 'runner_shutdown' };
+  if (r.limit === 'memory') return { ...base, state: 'failed', reason: 'memory_limit' };
+  if (r.limit === 'cpu') return { ...base, state: 'failed', reason: 'cpu_limit' };
+  if (r.exitCode === 0 && !r.signal) return { ...base, state: 'succeeded' };
+  return { ...base, state: 'failed', reason: r.signal ? 'signal' : 'exit_code' };
+}

@@ -1,0 +1,291 @@
+import type { Config, Limits } from '../config/schema.js';
+import { PaddockError, toPaddockError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { DriverSet } from '../sandbox/registry.js';
+import type { JobRow, Store } from '../store/store.js';
+import { newId, nowIso } from '../util/ids.js';
+import type { Logger } from '../util/log.js';
+import type { EventBus } from './event-bus.js';
+import type { JobKind, JobOutcome } from './kind.js';
+import { commandKind } from './kinds/command.js';
+import { resolveLimits } from './limits.js';
+import { OutputEvents } from './output-events.js';
+import type { JobSpec } from './spec.js';
+import { isTerminal, type JobState, statesBefore } from './states.js';
+
+/** What is stored as a job's spec: the request as accepted, with limits resolved. */
+export type StoredSpec = JobSpec & { limits: Limits };
+
+export interface SchedulerDeps {
+  config: Config;
+  store: Store;
+  drivers: DriverSet;
+  bus: EventBus;
+  log: Logger;
+  metrics: Metrics;
+  /** An embedded store has one runner, so every running job found at start-up is ours. */
+  recoverAllRunning: boolean;
+}
+
+export interface SubmitOptions {
+  tokenId: string | null;
+  idempotencyKey?: string | undefined;
+  requestHash?: string | undefined;
+}
+
+const KINDS: Record<string, JobKind<any>> = { command: commandKind };
+
+/**
+ * Runs queued jobs up to `max_concurrent_jobs`, priority first then FIFO, and
+ * owns every state change of the jobs it runs. Each transition is guarded in the
+ * store, so a cancel racing a completion resolves to exactly one end state.
+ */
+export class Scheduler {
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private pumping = false;
+  private pumpAgain = false;
+  private stopping = false;
+  lastActivity: string | null = null;
+
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  get runningCount(): number {
+    return this.active.size;
+  }
+
+  async start(): Promise<void> {
+    await this.recover();
+    this.pump();
+  }
+
+  /** Validates what the job needs against this runner, then queues it. */
+  async submit(spec: JobSpec, opts: SubmitOptions): Promise<{ row: JobRow; created: boolean }> {
+    if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not accepting jobs');
+    const { store, drivers, config } = this.deps;
+    if (opts.idempotencyKey) {
+      const existing = await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey);
+      if (existing) return { row: this.sameRequest(existing, opts), created: false };
+    }
+    const limits = resolveLimits(spec.limits, config);
+    const driver = drivers.select({ driver: spec.driver, network: spec.network });
+    if (spec.image) await driver.checkImage(spec.image);
+
+    const stored: StoredSpec = { ...spec, limits };
+    let inserted;
+    try {
+      inserted = await store.insertJob({
+        id: newId('job'),
+        kind: spec.kind,
+        spec: stored,
+        priority: spec.priority,
+        labels: spec.labels,
+        token_id: opts.tokenId,
+        idempotency_key: opts.idempotencyKey ?? null,
+        request_hash: opts.requestHash ?? null,
+        driver: driver.name,
+      });
+    } catch (err) {
+      // Two requests with one Idempotency-Key raced; the loser returns the winner's job.
+      const existing = opts.idempotencyKey && (await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey));
+      if (existing) return { row: this.sameRequest(existing, opts), created: false };
+      throw err;
+    }
+    this.deps.bus.publish(inserted.row.id, inserted.event);
+    this.deps.metrics.jobsSubmitted.inc({ kind: spec.kind });
+    this.touch();
+    this.pump();
+    return { row: inserted.row, created: true };
+  }
+
+  private sameRequest(existing: JobRow, opts: SubmitOptions): JobRow {
+    if (existing.request_hash && opts.requestHash && existing.request_hash !== opts.requestHash) {
+      throw new PaddockError('idempotency_key_reused', 'this Idempotency-Key was used for a different request', {
+        job_id: existing.id,
+      });
+    }
+    return existing;
+  }
+
+  async cancel(id: string): Promise<JobRow> {
+    const row = await this.deps.store.getJob(id);
+    if (!row) throw new PaddockError('not_found', `no job ${id}`);
+    if (isTerminal(row.state)) throw new PaddockError('conflict', `job ${id} already ended (${row.state})`, { state: row.state });
+    const running = this.active.get(id);
+    if (running) {
+      running.abort.abort('cancel');
+      await running.done;
+    } else {
+      // Queued here, or running on a runner that is gone: end it in the store.
+      await this.transition(row, statesBefore('cancelled'), 'cancelled', { reason: 'cancelled' });
+    }
+    return (await this.deps.store.getJob(id))!;
+  }
+
+  /** Resolves true once the job is in a terminal state, false after `timeoutMs`. */
+  async waitForEnd(id: string, timeoutMs: number): Promise<boolean> {
+    let unsubscribe = () => {};
+    const ended = new Promise<boolean>((resolve) => {
+      unsubscribe = this.deps.bus.subscribe(id, (e) => {
+        if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) resolve(true);
+      });
+    });
+    try {
+      // Subscribed first, then read: an end that happened in between is not missed.
+      const row = await this.deps.store.getJob(id);
+      if (!row || isTerminal(row.state)) return true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+      const result = await Promise.race([ended, timeout]);
+      clearTimeout(timer);
+      return result;
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /** Stops claiming, aborts running jobs (they fail, or requeue if they asked to) and waits for them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const { abort } of this.active.values()) abort.abort('shutdown');
+    await Promise.all([...this.active.values()].map((a) => a.done));
+  }
+
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.claimLoop()
+      .catch((err) => this.deps.log.error({ err }, 'claiming jobs failed'))
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async claimLoop(): Promise<void> {
+    const { store, config } = this.deps;
+    while (!this.stopping && this.active.size < config.max_concurrent_jobs) {
+      const claimed = await store.claimNextJob(config.host_id, config.limits.max.timeout_ms + 60_000);
+      if (!claimed) return;
+      this.deps.bus.publish(claimed.row.id, claimed.event);
+      this.launch(claimed.row);
+    }
+  }
+
+  private launch(row: JobRow): void {
+    const abort = new AbortController();
+    const done = this.execute(row, abort)
+      .catch((err) => this.deps.log.error({ err, jobId: row.id }, 'job bookkeeping failed'))
+      .finally(() => {
+        this.active.delete(row.id);
+        this.deps.metrics.jobsRunning.set(this.active.size);
+        this.touch();
+        this.pump();
+      });
+    this.active.set(row.id, { abort, done });
+    this.deps.metrics.jobsRunning.set(this.active.size);
+  }
+
+  /*
+   * Be careful about what can throw here: once a job is claimed it MUST reach an
+   * end state (or be requeued), or it would stay `running` until the next restart.
+   */
+  private async execute(row: JobRow, abort: AbortController): Promise<void> {
+    const log = this.deps.log.child({ jobId: row.id });
+    const spec = JSON.parse(row.spec) as StoredSpec;
+    const output = new OutputEvents(row.id, this.deps.store, this.deps.bus);
+    const timer = setTimeout(() => abort.abort('timeout'), spec.limits.timeout_ms);
+    let outcome: JobOutcome | undefined;
+    let error: PaddockError | undefined;
+    try {
+      const kind = KINDS[row.kind];
+      const driver = row.driver ? this.deps.drivers.get(row.driver) : undefined;
+      if (!kind) throw new PaddockError('internal', `unknown job kind ${row.kind}`);
+      if (!driver) throw new PaddockError('driver_unavailable', `driver ${row.driver} is not known to this runner`);
+      outcome = await kind.run({
+        jobId: row.id,
+        spec,
+        driver,
+        limits: spec.limits,
+        signal: abort.signal,
+        output: output.push,
+        log,
+      });
+    } catch (err) {
+      error = toPaddockError(err);
+      log.warn({ err: error, code: error.code }, 'job failed to run');
+    } finally {
+      clearTimeout(timer);
+      await output.close().catch((err) => log.error({ err }, 'storing output failed'));
+    }
+    if (outcome?.reason === 'runner_shutdown' && spec.retry_on_restart) {
+      await this.transition(row, ['running'], 'queued', { reason: 'runner_shutdown' });
+      return;
+    }
+    if (!outcome) {
+      const cancelled = abort.signal.aborted && abort.signal.reason === 'cancel';
+      const state = cancelled ? 'cancelled' : 'failed';
+      await this.transition(row, ['running'], state, {
+        reason: cancelled ? 'cancelled' : 'driver_error',
+        error: error ? { code: error.code, message: error.message } : undefined,
+      });
+      return;
+    }
+    await this.transition(row, ['running'], outcome.state, {
+      reason: outcome.reason,
+      result: outcome.result,
+      exitCode: outcome.exitCode,
+    });
+  }
+
+  private async transition(
+    row: JobRow,
+    from: JobState[],
+    to: JobState,
+    end: { reason?: string | undefined; result?: unknown; exitCode?: number | null; error?: unknown },
+  ): Promise<void> {
+    const moved = await this.deps.store.transitionJob({
+      id: row.id,
+      from,
+      to,
+      reason: end.reason ?? null,
+      patch: {
+        ...(end.result !== undefined ? { result: JSON.stringify(end.result) } : {}),
+        ...(end.exitCode !== undefined ? { exit_code: end.exitCode } : {}),
+        ...(end.error !== undefined ? { error: JSON.stringify(end.error) } : {}),
+        ...(to === 'queued' ? { host: null, started_at: null, lease_expires_at: null } : {}),
+      },
+    });
+    if (!moved) return;
+    this.deps.bus.publish(row.id, moved.event);
+    if (isTerminal(to)) {
+      const labels = { kind: row.kind, driver: row.driver ?? 'none' };
+      this.deps.metrics.jobsFinished.inc({ ...labels, state: to });
+      if (moved.row.started_at) {
+        const seconds = (Date.parse(moved.row.finished_at!) - Date.parse(moved.row.started_at)) / 1000;
+        this.deps.metrics.jobDuration.observe(labels, seconds);
+      }
+    }
+  }
+
+  /** Ends (or requeues) jobs that a previous process left `running`. */
+  private async recover(): Promise<void> {
+    const { store, config, log } = this.deps;
+    const stale = await store.listJobsInState('running', this.deps.recoverAllRunning ? undefined : config.host_id);
+    for (const row of stale) {
+      const spec = JSON.parse(row.spec) as StoredSpec;
+      const to = spec.retry_on_restart ? 'queued' : 'failed';
+      await this.transition(row, ['running'], to, { reason: 'runner_restarted' });
+      log.warn({ jobId: row.id, state: to }, 'recovered a job left running by a previous process');
+    }
+  }
+
+  private touch(): void {
+    this.lastActivity = nowIso();
+  }
+}

@@ -1,0 +1,39 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry per runner (not prom-client's global), so several runners can share a process in tests. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly jobsSubmitted = new Counter({
+    name: 'paddock_jobs_submitted_total',
+    help: 'Jobs accepted by the API',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly jobsFinished = new Counter({
+    name: 'paddock_jobs_finished_total',
+    help: 'Jobs that reached a terminal state',
+    labelNames: ['kind', 'state', 'driver'],
+    registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'paddock_job_duration_seconds',
+    help: 'Wall time from start to end of a job',
+    labelNames: ['kind', 'driver'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  readonly jobsRunning = new Gauge({
+    name: 'paddock_jobs_running',
+    help: 'Jobs running on this runner',
+    registers: [this.registry],
+  });
+  readonly jobsQueued = new Gauge({
+    name: 'paddock_jobs_queued',
+    help: 'Jobs waiting in the queue',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'paddock_' });
+  }
+}

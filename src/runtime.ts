@@ -1,0 +1,67 @@
+import { mkdir } from 'node:fs/promises';
+import { ensureAdminToken } from './auth/admin-token.js';
+import type { Config } from './config/schema.js';
+import { EventBus } from './jobs/event-bus.js';
+import { Scheduler } from './jobs/scheduler.js';
+import { Metrics } from './metrics.js';
+import { BwrapDriver } from './sandbox/bwrap/driver.js';
+import type { SandboxDriver } from './sandbox/driver.js';
+import { DriverSet } from './sandbox/registry.js';
+import { openStore, type Store } from './store/store.js';
+import type { Logger } from './util/log.js';
+
+export interface Runtime {
+  config: Config;
+  store: Store;
+  drivers: DriverSet;
+  scheduler: Scheduler;
+  bus: EventBus;
+  metrics: Metrics;
+  log: Logger;
+  startedAt: number;
+  /** Set when this start created the first admin token. */
+  adminTokenFile: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Every sandbox driver this build knows, in preference order for `paddock doctor`. */
+export function allDrivers(config: Config): SandboxDriver[] {
+  return [new BwrapDriver(config)];
+}
+
+/** Opens the store, probes drivers, recovers stale jobs and starts scheduling. */
+export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
+  await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
+  const store = await openStore(config.store_url);
+  const drivers = new DriverSet(allDrivers(config));
+  const reports = await drivers.detect();
+  for (const r of reports) log.info({ driver: r.name, available: r.available, reason: r.reason }, 'sandbox driver');
+  const bus = new EventBus();
+  const metrics = new Metrics();
+  const scheduler = new Scheduler({
+    config,
+    store,
+    drivers,
+    bus,
+    log,
+    metrics,
+    recoverAllRunning: config.store_url.startsWith('sqlite:'),
+  });
+  const adminTokenFile = await ensureAdminToken(store, config.data_dir);
+  await scheduler.start();
+  return {
+    config,
+    store,
+    drivers,
+    scheduler,
+    bus,
+    metrics,
+    log,
+    startedAt: Date.now(),
+    adminTokenFile,
+    async close() {
+      await scheduler.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { type ExecRequest, type SandboxSpec, WORK_DIR } from '../driver.js';
+
+export const SANDBOX_UID = 10001;
+
+export interface BwrapLayout {
+  /** Image rootfs to bind read-only as `/`; without one, host system dirs are bound read-only. */
+  rootfs?: string | undefined;
+  /** Directory with the synthesized passwd/group/hosts files. */
+  etcDir: string;
+  statusFd: number;
+  blockFd?: number | undefined;
+  /** One fd per spec.files entry, in order. */
+  fileFds: number[];
+}
+
+// Host paths a default (image-less) sandbox sees, read-only. Nothing from /home,
+// /root, /var or most of /etc: a job sees system binaries and libraries only.
+const HOST_SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+const HOST_ETC = [
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/localtime',
+  '/etc/nsswitch.conf',
+  '/etc/mime.types',
+];
+const SYNTHETIC_ETC = ['passwd', 'group', 'hosts', 'hostname'];
+
+/** The bwrap argv (without the bwrap binary) for one exec. Pure, so it is unit-tested. */
+export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayout): string[] {
+  const a: string[] = [
+    '--unshare-all', // user, ipc, pid, net, uts, cgroup namespaces
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop', 'ALL',
+    '--uid', String(SANDBOX_UID),
+    '--gid', String(SANDBOX_UID),
+    '--hostname', 'sandbox',
+    '--json-status-fd', String(layout.statusFd),
+  ];
+  if (layout.blockFd !== undefined) a.push('--block-fd', String(layout.blockFd));
+
+  if (layout.rootfs) {
+    a.push('--ro-bind', layout.rootfs, '/');
+  } else {
+    for (const dir of HOST_SYSTEM_DIRS) {
+      if (!existsSync(dir)) continue;
+      // Merged-/usr hosts have /bin -> usr/bin; recreate the link rather than bind it.
+      const stat = lstatSync(dir);
+      if (stat.isSymbolicLink()) a.push('--symlink', readlinkSync(dir), dir);
+      else a.push('--ro-bind', dir, dir);
+    }
+    for (const p of HOST_ETC) a.push('--ro-bind-try', p, p);
+  }
+  for (const f of SYNTHETIC_ETC) a.push('--ro-bind', path.join(layout.etcDir, f), `/etc/${f}`);
+
+  const disk = String(spec.limits.disk_mb * 1024 * 1024);
+  a.push('--proc', '/proc', '--dev', '/dev');
+  a.push('--perms', '1777', '--size', disk, '--tmpfs', '/tmp');
+  a.push('--perms', '0755', '--size', disk, '--tmpfs', WORK_DIR);
+
+  const dirs = new Set<string>();
+  for (const file of spec.files) {
+    for (let d = path.dirname(workPath(file.path)); d !== WORK_DIR && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
+  }
+  for (const d of [...dirs].sort()) a.push('--dir', d);
+  spec.files.forEach((file, i) => {
+    const mode = (file.mode ?? 0o644).toString(8).padStart(4, '0');
+    a.push('--perms', mode, '--file', String(layout.fileFds[i]), workPath(file.path));
+  });
+
+  // Everything is set up; the root itself must not be writable by the job.
+  a.push('--remount-ro', '/');
+  a.push('--clearenv');
+  for (const [k, v] of Object.entries(req.env)) a.push('--setenv', k, v);
+  a.push('--chdir', req.cwd, '--', ...req.argv);
+  return a;
+}
+
+/** Resolves a job file path to an absolute path under the work dir. */
+export function workPath(p: string): string {
+  const resolved = path.posix.resolve(WORK_DIR, p);
+  if (resolved !== WORK_DIR && resolved.startsWith(`${WORK_DIR}/`)) return resolved;
+  throw new Error(`path ${p} is outside ${WORK_DIR}`);
+}

@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+const ROOT = '/sys/fs/cgroup';
+const CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
+
+export interface CgroupStats {
+  cpuMs: number | null;
+  maxRssKb: number | null;
+  oomKilled: boolean;
+}
+
+/**
+ * Per-sandbox cgroup v1 directories (memory, pids, cpuacct), used when Paddock
+ * runs as root. Unlike rlimits these bound the whole process tree, count real
+ * memory, and tell an OOM kill apart from other deaths. `group` names this
+ * runner's parent so that a reaper only ever touches what this runner made.
+ */
+export class CgroupV1 {
+  constructor(private readonly group: string) {}
+
+  /** Why cgroups cannot be used here, or undefined when they can. */
+  static unavailableReason(): string | undefined {
+    if (process.getuid?.() !== 0) return 'not running as root';
+    if (existsSync(path.join(ROOT, 'cgroup.controllers'))) return 'cgroup v2 is not supported yet (rlimits are used)';
+    const missing = CONTROLLERS.filter((c) => !existsSync(path.join(ROOT, c, 'cgroup.procs')));
+    if (missing.length) return `cgroup v1 controllers missing: ${missing.join(', ')}`;
+    return undefined;
+  }
+
+  private dir(controller: string, id?: string): string {
+    return id ? path.join(ROOT, controller, this.group, id) : path.join(ROOT, controller, this.group);
+  }
+
+  async create(id: string, limits: { memoryBytes: number; pids: number }): Promise<void> {
+    for (const c of CONTROLLERS) await mkdir(this.dir(c, id), { recursive: true });
+    const mem = this.dir('memory', id);
+    await writeFile(path.join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+    // With swap accounting on, also stop the job from swapping past the limit.
+    const memsw = path.join(mem, 'memory.memsw.limit_in_bytes');
+    if (existsSync(memsw)) await writeFile(memsw, String(limits.memoryBytes)).catch(() => undefined);
+    await writeFile(path.join(this.dir('pids', id), 'pids.max'), String(limits.pids));
+  }
+
+  async enter(id: string, pid: number): Promise<void> {
+    for (const c of CONTROLLERS) await writeFile(path.join(this.dir(c, id), 'cgroup.procs'), String(pid));
+  }
+
+  async stats(id: string): Promise<CgroupStats> {
+    const read = (c: string, f: string) => readFile(path.join(this.dir(c, id), f), 'utf8').catch(() => '');
+    const [usage, maxUsage, oomControl, failcnt] = await Promise.all([
+      read('cpuacct', 'cpuacct.usage'),
+      read('memory', 'memory.max_usage_in_bytes'),
+      read('memory', 'memory.oom_control'),
+      read('memory', 'memory.failcnt'),
+    ]);
+    const oomKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? 0);
+    return {
+      cpuMs: usage ? Math.round(Number(usage) / 1e6) : null,
+      maxRssKb: maxUsage ? Math.round(Number(maxUsage) / 1024) : null,
+      // Older kernels lack the oom_kill counter; a failed charge is the next best sign.
+      oomKilled: oomKills > 0 || (!/oom_kill /.test(oomControl) && Number(failcnt) > 0),
+    };
+  }
+
+  /** SIGKILLs every process in the sandbox's cgroup. */
+  async killAll(id: string): Promise<number> {
+    const procs = await readFile(path.join(this.dir('pids', id), 'cgroup.procs'), 'utf8').catch(() => '');
+    let killed = 0;
+    for (const pid of procs.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        killed++;
+      } catch {
+        // Already gone.
+      }
+    }
+    return killed;
+  }
+
+  /** Kills what is left and removes the directories; retries while the kernel reaps. */
+  async destroy(id: string): Promise<void> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await this.killAll(id);
+      const left = [];
+      for (const c of CONTROLLERS) {
+        const dir = this.dir(c, id);
+        if (!existsSync(dir)) continue;
+        await rmdir(dir).catch(() => left.push(c));
+      }
+      if (left.length === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Sandbox ids with a cgroup under this runner's group (for the orphan reaper). */
+  async list(): Promise<string[]> {
+    return readdir(this.dir('pids')).then(
+      (names) => names.filter((n) => !n.includes('.') && existsSync(this.dir('pids', n))),
+      () => [],
+    );
+  }
+}

@@ -1,0 +1,230 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { closeSync, openSync } from 'node:fs';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { PaddockError } from '../../errors.js';
+import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import { OutputCapture } from '../output.js';
+import { bwrapArgs } from './args.js';
+import { buildChain, parseRusage } from './chain.js';
+import type { CgroupV1 } from './cgroup.js';
+
+export interface BwrapHost {
+  bwrap: string;
+  etcDir: string;
+  sandboxesDir: string;
+  hostUser?: { uid: number; gid: number } | undefined;
+  cgroup?: CgroupV1 | undefined;
+  timeBin?: string | undefined;
+  rootfs?: string | undefined;
+}
+
+const STATUS_FD = 3;
+const BLOCK_FD = 4;
+const FIRST_FILE_FD = 5;
+
+/** One bwrap sandbox: host-side state is created up front, the namespace exists only during exec. */
+export class BwrapSandbox implements Sandbox {
+  private used = false;
+  private destroyed = false;
+  private readonly dir: string;
+
+  constructor(
+    readonly id: string,
+    private readonly spec: SandboxSpec,
+    private readonly host: BwrapHost,
+  ) {
+    this.dir = path.join(host.sandboxesDir, id);
+  }
+
+  async prepare(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
+    const mb = 1024 * 1024;
+    await this.host.cgroup?.create(this.id, {
+      // tmpfs pages are charged to the job too, so make room for both disks.
+      memoryBytes: (this.spec.limits.memory_mb + 2 * this.spec.limits.disk_mb) * mb,
+      pids: this.spec.limits.pids,
+    });
+  }
+
+  async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
+    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
+    if (this.used) throw new PaddockError('driver_error', 'bwrap sandboxes run one command each');
+    this.used = true;
+
+    const fileFds = await this.stageFiles();
+    const rusageFile = path.join(this.dir, 'rusage');
+    const args = bwrapArgs(this.spec, req, {
+      rootfs: this.host.rootfs,
+      etcDir: this.host.etcDir,
+      statusFd: STATUS_FD,
+      blockFd: this.host.cgroup ? BLOCK_FD : undefined,
+      fileFds: fileFds.map((_, i) => FIRST_FILE_FD + i),
+    });
+    const chain = buildChain(args, {
+      bwrap: this.host.bwrap,
+      limits: this.spec.limits,
+      hostUser: this.host.hostUser,
+      cgroups: Boolean(this.host.cgroup),
+      timeBin: this.host.timeBin,
+      rusageFile,
+    });
+
+    const started = performance.now();
+    let child: ChildProcess;
+    try {
+      child = spawn(chain.file, chain.args, {
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...fileFds],
+        ...(chain.uid !== undefined ? { uid: chain.uid, gid: chain.gid } : {}),
+      });
+    } finally {
+      for (const fd of fileFds) closeSync(fd);
+    }
+    const run = new Run(child, this.spec.limits.output_bytes, sink);
+    const onAbort = () => run.abort(String(signal.reason ?? 'aborted'), () => this.host.cgroup?.killAll(this.id));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+
+    const cgroup = this.host.cgroup;
+    run.onChildPid = cgroup
+      ? async (pid) => {
+          await cgroup.enter(this.id, pid);
+          (child.stdio[BLOCK_FD] as Writable).end('go');
+        }
+      : undefined;
+    if (req.stdin?.length) (child.stdin as Writable).end(req.stdin);
+    else child.stdin?.end();
+
+    const exit = await run.done;
+    signal.removeEventListener('abort', onAbort);
+    const wallMs = Math.round(performance.now() - started);
+
+    if (exit.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
+    let cpuMs: number | null = null;
+    let maxRssKb: number | null = null;
+    let oom = false;
+    if (cgroup) {
+      const stats = await cgroup.stats(this.id);
+      ({ cpuMs, maxRssKb } = stats);
+      oom = stats.oomKilled;
+    } else if (this.host.timeBin) {
+      const usage = parseRusage(await readFile(rusageFile, 'utf8').catch(() => ''));
+      cpuMs = usage?.cpuMs ?? null;
+      maxRssKb = usage?.maxRssKb ?? null;
+    }
+    // bwrap reports a command killed by signal N as exit code 128+N, like a shell.
+    const sigNum = exit.code !== null && exit.code > 128 && exit.code < 160 ? exit.code - 128 : 0;
+    const signalName = exit.signal ?? (sigNum ? signalNameOf(sigNum) : null);
+    const cpuLimitHit =
+      signalName === 'SIGXCPU' || (signalName === 'SIGKILL' && cpuMs !== null && cpuMs >= this.spec.limits.cpu_ms);
+    return {
+      exitCode: exit.signal ? null : exit.code,
+      signal: signalName,
+      stdout: run.stdout.text(),
+      stderr: run.stderr.text(),
+      stdoutTruncated: run.stdout.truncated,
+      stderrTruncated: run.stderr.truncated,
+      wallMs,
+      cpuMs,
+      maxRssKb,
+      limit: oom ? 'memory' : cpuLimitHit ? 'cpu' : undefined,
+      aborted: run.abortedReason,
+    };
+  }
+
+  /** Writes each input file to the host dir and opens it; bwrap copies it into the tmpfs. */
+  private async stageFiles(): Promise<number[]> {
+    const fds: number[] = [];
+    for (const [i, file] of this.spec.files.entries()) {
+      const staged = path.join(this.dir, `in-${i}`);
+      await writeFile(staged, file.content, { mode: 0o600 });
+      fds.push(openSync(staged, 'r'));
+    }
+    return fds;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.host.cgroup?.destroy(this.id);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function signalNameOf(n: number): string | null {
+  const entry = Object.entries(osConstants.signals).find(([, v]) => v === n);
+  return entry ? entry[0] : null;
+}
+
+/** Collects one child's output, status fd and exit, and kills it on abort. */
+class Run {
+  readonly stdout: OutputCapture;
+  readonly stderr: OutputCapture;
+  abortedReason: string | undefined;
+  onChildPid: ((pid: number) => Promise<void>) | undefined;
+  readonly done: Promise<{ code: number | null; signal: string | null; spawnError?: Error }>;
+
+  constructor(
+    private readonly child: ChildProcess,
+    outputLimit: number,
+    sink: OutputSink,
+  ) {
+    this.stdout = new OutputCapture(outputLimit);
+    this.stderr = new OutputCapture(outputLimit);
+    this.pump(child.stdout!, this.stdout, 'stdout', sink);
+    this.pump(child.stderr!, this.stderr, 'stderr', sink);
+    this.watchStatus(child.stdio[STATUS_FD] as Readable);
+    // Writes to a process that already died must not crash the runner.
+    child.stdin?.on('error', () => undefined);
+    (child.stdio[BLOCK_FD] as Writable | null)?.on('error', () => undefined);
+    this.done = new Promise((resolve) => {
+      child.once('error', (err) => resolve({ code: null, signal: null, spawnError: err }));
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  private pump(stream: Readable, capture: OutputCapture, name: 'stdout' | 'stderr', sink: OutputSink): void {
+    stream.on('data', (chunk: Buffer) => {
+      const kept = capture.push(chunk);
+      if (kept.length) sink(name, kept);
+      // Past the cap, close our end like `| head -c` would: the writer gets
+      // SIGPIPE instead of being drained forever at the runner's expense.
+      if (capture.truncated) stream.destroy();
+    });
+    stream.on('error', () => undefined);
+  }
+
+  /** bwrap's --json-status-fd tells us the sandbox's pid before the command runs. */
+  private watchStatus(stream: Readable): void {
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      buffered += text;
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(buffered);
+      if (m && this.onChildPid) {
+        const enter = this.onChildPid;
+        this.onChildPid = undefined;
+        enter(Number(m[1])).catch(() => this.kill());
+      }
+    });
+    stream.on('error', () => undefined);
+  }
+
+  abort(reason: string, killTree: () => unknown): void {
+    if (this.abortedReason) return;
+    this.abortedReason = reason;
+    this.kill();
+    void Promise.resolve(killTree()).catch(() => undefined);
+  }
+
+  private kill(): void {
+    // SIGKILL to bwrap: --die-with-parent takes its pid namespace, and so every
+    // process in the sandbox, down with it.
+    this.child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,93 @@
+import type { Limits } from '../config/schema.js';
+
+/** Where a job's files and cwd live inside every sandbox, whatever the driver. */
+export const WORK_DIR = '/work';
+
+export type NetworkMode = 'none' | 'egress';
+
+/** What a driver can do; the scheduler filters and ranks drivers by this. */
+export interface DriverCapabilities {
+  /** Kind of boundary between the job and the host. */
+  isolation: 'namespaces' | 'container' | 'gvisor' | 'microvm';
+  /** Higher is stronger; `driver: auto` picks the strongest available that fits. */
+  strength: number;
+  network: readonly NetworkMode[];
+  /** Can run a job in a named image (rootfs). */
+  images: boolean;
+  /** Can keep a sandbox alive across several execs (interactive sandboxes). */
+  persistent: boolean;
+  snapshot: boolean;
+  fork: boolean;
+}
+
+export interface DriverAvailability {
+  available: boolean;
+  /** Why not, in words a user can act on. */
+  reason?: string;
+  /** Facts found while probing (versions, modes), shown by `paddock doctor`. */
+  details?: Record<string, string>;
+}
+
+export interface SandboxFile {
+  /** Relative to the work dir, or absolute under it. */
+  path: string;
+  content: Buffer;
+  mode?: number;
+}
+
+export interface SandboxSpec {
+  /** Unique; drivers use it to label what they create so a reaper can find it. */
+  id: string;
+  image?: string | undefined;
+  network: NetworkMode;
+  limits: Limits;
+  files: SandboxFile[];
+}
+
+export interface ExecRequest {
+  argv: string[];
+  /** Absolute path inside the sandbox. */
+  cwd: string;
+  env: Record<string, string>;
+  stdin?: Buffer | undefined;
+}
+
+/** Receives output as it is produced, already capped at the job's output limit. */
+export interface OutputSink {
+  (stream: 'stdout' | 'stderr', chunk: Buffer): void;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  /** Signal name (e.g. SIGKILL) when the command died of one. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  wallMs: number;
+  cpuMs: number | null;
+  maxRssKb: number | null;
+  /** Set when a limit ended the command, so the job can say which. */
+  limit?: 'cpu' | 'memory' | undefined;
+  /** Set when the exec was aborted from outside (timeout, cancel, shutdown). */
+  aborted?: string | undefined;
+}
+
+/** A created sandbox. Drivers that are not `persistent` accept exactly one exec. */
+export interface Sandbox {
+  readonly id: string;
+  exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult>;
+  /** Idempotent; releases everything the sandbox holds. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /** Probes the host; cheap enough to call at start-up and from `paddock doctor`. */
+  detect(): Promise<DriverAvailability>;
+  /** Throws `image_not_found` (naming what exists) unless this driver can run `image`. */
+  checkImage(image: string): Promise<void>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+}

@@ -1,0 +1,80 @@
+import { PaddockError } from '../errors.js';
+import type { DriverAvailability, DriverCapabilities, NetworkMode, SandboxDriver } from './driver.js';
+
+export interface DriverReport extends DriverAvailability {
+  name: string;
+  capabilities: DriverCapabilities;
+}
+
+export interface DriverNeeds {
+  driver: string;
+  network: NetworkMode;
+}
+
+/**
+ * The drivers this runner knows, in one ordered list. Availability is probed
+ * once (`detect`) and `select` picks the strongest available driver that fits
+ * a job, or explains why none does.
+ */
+export class DriverSet {
+  private reports = new Map<string, DriverReport>();
+
+  constructor(private readonly drivers: SandboxDriver[]) {}
+
+  async detect(): Promise<DriverReport[]> {
+    const reports = await Promise.all(
+      this.drivers.map(async (d) => {
+        const availability = await d.detect().catch(
+          (err: Error): DriverAvailability => ({ available: false, reason: `probe crashed: ${err.message}` }),
+        );
+        return { name: d.name, capabilities: d.capabilities, ...availability };
+      }),
+    );
+    this.reports = new Map(reports.map((r) => [r.name, r]));
+    return reports;
+  }
+
+  list(): DriverReport[] {
+    return [...this.reports.values()];
+  }
+
+  get(name: string): SandboxDriver | undefined {
+    return this.drivers.find((d) => d.name === name);
+  }
+
+  select(needs: DriverNeeds): SandboxDriver {
+    const fits = (d: SandboxDriver) => d.capabilities.network.includes(needs.network);
+    const available = (d: SandboxDriver) => this.reports.get(d.name)?.available === true;
+    if (needs.driver !== 'auto') {
+      const driver = this.get(needs.driver);
+      if (!driver) {
+        throw new PaddockError('driver_unavailable', `unknown driver "${needs.driver}"`, {
+          driver: needs.driver,
+          known: this.drivers.map((d) => d.name),
+        });
+      }
+      if (!available(driver)) {
+        const why = this.reports.get(driver.name)?.reason ?? 'not probed';
+        throw new PaddockError('driver_unavailable', `driver ${driver.name} is not available here: ${why}`, {
+          driver: driver.name,
+        });
+      }
+      if (!fits(driver)) {
+        throw new PaddockError('driver_unavailable', `driver ${driver.name} does not support network "${needs.network}"`, {
+          driver: driver.name,
+          network: driver.capabilities.network,
+        });
+      }
+      return driver;
+    }
+    const best = this.drivers
+      .filter((d) => available(d) && fits(d))
+      .sort((a, b) => b.capabilities.strength - a.capabilities.strength)[0];
+    if (!best) {
+      throw new PaddockError('driver_unavailable', `no available driver supports network "${needs.network}"`, {
+        drivers: this.list().map((r) => ({ name: r.name, available: r.available, reason: r.reason })),
+      });
+    }
+    return best;
+  }
+}

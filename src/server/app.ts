@@ -1,0 +1,42 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Runtime } from '../runtime.js';
+import { VERSION } from '../version.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './problem.js';
+import { eventRoutes } from './routes/events.js';
+import { jobRoutes } from './routes/jobs.js';
+import { systemRoutes } from './routes/system.js';
+
+/** The HTTP API over a started runtime. Request and response shapes are zod schemas, which also make /openapi.json. */
+export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: rt.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: rt.config.body_limit_bytes,
+    // Let a waiting request or an SSE stream stay open; the wait itself is capped.
+    requestTimeout: 0,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+  installAuth(app, rt.store);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Paddock',
+        version: VERSION,
+        description: 'Runs untrusted work in sandboxes. Errors are application/problem+json with a stable `code`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  systemRoutes(app, rt);
+  jobRoutes(app, rt);
+  eventRoutes(app, rt);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,27 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Principal, requireScope, type Scope, verifyToken } from '../auth/tokens.js';
+import type { Store } from '../store/store.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Scope a route requires; routes without one (health, metrics, openapi) are public. */
+    scope?: Scope;
+  }
+}
+
+/** Bearer-token auth for every route that declares a scope. */
+export function installAuth(app: FastifyInstance, store: Store): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const scope = request.routeOptions.config.scope;
+    if (!scope) return;
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const principal = await verifyToken(store, token);
+    requireScope(principal, scope);
+    request.principal = principal;
+  });
+}

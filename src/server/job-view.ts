@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import type { StoredSpec } from '../jobs/scheduler.js';
+import { JOB_STATES } from '../jobs/states.js';
+import type { JobRow } from '../store/store.js';
+
+export const JobResultView = z.object({
+  exit_code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+  timed_out: z.boolean(),
+  wall_ms: z.number(),
+  cpu_ms: z.number().nullable(),
+  max_rss_kb: z.number().nullable(),
+  limit: z.enum(['cpu', 'memory']).optional(),
+});
+
+export const JobView = z.object({
+  id: z.string(),
+  kind: z.string(),
+  state: z.enum(JOB_STATES),
+  priority: z.number().int(),
+  attempts: z.number().int(),
+  driver: z.string().nullable(),
+  image: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  limits: z.record(z.string(), z.number()),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  reason: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  result: JobResultView.optional(),
+});
+export type JobView = z.infer<typeof JobView>;
+
+/**
+ * The API's view of a job. The spec's env, stdin and files are left out on
+ * purpose: they may carry secrets, and the submitter already has them.
+ */
+export function jobView(row: JobRow): JobView {
+  const spec = JSON.parse(row.spec) as StoredSpec;
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state as JobView['state'],
+    priority: row.priority,
+    attempts: row.attempts,
+    driver: row.driver,
+    ...(spec.image ? { image: spec.image } : {}),
+    ...(row.labels ? { labels: JSON.parse(row.labels) } : {}),
+    limits: spec.limits,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    ...(row.reason ? { reason: row.reason } : {}),
+    ...(row.error ? { error: JSON.parse(row.error) } : {}),
+    ...(row.result ? { result: JSON.parse(row.result) } : {}),
+  };
+}

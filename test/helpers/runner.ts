@@ -1,0 +1,65 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config/load.js';
+import { startRuntime, type Runtime } from '../../src/runtime.js';
+import { buildServer } from '../../src/server/app.js';
+import { createLogger } from '../../src/util/log.js';
+
+export interface TestRunner {
+  url: string;
+  token: string;
+  dataDir: string;
+  rt: Runtime;
+  app: FastifyInstance;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** A real runner (real store, real bwrap) on a random loopback port with its own data dir. */
+export async function startTestRunner(flags: Record<string, unknown> = {}): Promise<TestRunner> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
+  const config = loadConfig({ env: {}, flags: { data_dir: dataDir, port: 0, log_level: 'silent', ...flags } });
+  const rt = await startRuntime(config, createLogger(config.log_level));
+  const app = await buildServer(rt);
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const api: TestRunner['api'] = async (method, p, body, headers = {}) => {
+    const res = await fetch(`${address}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON (SSE, metrics)
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  };
+  return {
+    url: address,
+    token,
+    dataDir,
+    rt,
+    app,
+    api,
+    async close() {
+      await app.close();
+      await rt.close();
+    },
+  };
+}
