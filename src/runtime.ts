@@ -34,6 +34,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
   const store = await openStore(config.store_url);
   const drivers = new DriverSet(allDrivers(config));
+  const reaped = await drivers.reapOrphans();
+  if (Object.values(reaped).some((n) => n > 0)) log.warn({ reaped }, 'removed sandboxes left by a previous process');
   const reports = await drivers.detect();
   for (const r of reports) log.info({ driver: r.name, available: r.available, reason: r.reason }, 'sandbox driver');
   const bus = new EventBus();

@@ -90,4 +90,9 @@ export interface SandboxDriver {
   /** Throws `image_not_found` (naming what exists) unless this driver can run `image`. */
   checkImage(image: string): Promise<void>;
   create(spec: SandboxSpec): Promise<Sandbox>;
+  /**
+   * Removes what a crashed earlier process of this runner left behind (processes,
+   * cgroups, dirs, containers). Called once at start-up, before any job runs.
+   */
+  reapOrphans(): Promise<number>;
 }

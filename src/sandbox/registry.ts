@@ -34,6 +34,13 @@ export class DriverSet {
     return reports;
   }
 
+  /** Start-up only: cleans up after a crashed predecessor, per driver. */
+  async reapOrphans(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const d of this.drivers) counts[d.name] = await d.reapOrphans().catch(() => 0);
+    return counts;
+  }
+
   list(): DriverReport[] {
     return [...this.reports.values()];
   }

@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
@@ -13,7 +13,7 @@ import { systemRoutes } from './routes/system.js';
 export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: rt.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: rt.config.body_limit_bytes,
     // Let a waiting request or an SSE stream stay open; the wait itself is capped.
     requestTimeout: 0,

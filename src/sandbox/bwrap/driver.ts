@@ -120,7 +120,7 @@ export class BwrapDriver implements SandboxDriver {
     throw new PaddockError('image_not_found', `image "${image}" not found for driver bwrap`, { image, available: known });
   }
 
-  /** Synthesized /etc files and the sandboxes dir; removes leftovers of a crashed run. */
+  /** Synthesized /etc files and the sandboxes dir. */
   private async prepareHost(): Promise<void> {
     if (this.prepared) return;
     this.prepared = true;
@@ -140,11 +140,12 @@ export class BwrapDriver implements SandboxDriver {
     for (const dir of [this.config.data_dir, path.dirname(this.host.etcDir), this.host.etcDir]) {
       await chmod(dir, dir === this.host.etcDir ? 0o755 : 0o711);
     }
-    await this.reapOrphans();
+    await mkdir(this.host.sandboxesDir, { recursive: true, mode: 0o711 });
   }
 
-  /** Removes sandboxes a previous process of this runner left behind. */
+  /** Removes sandboxes a previous process of this runner left behind. Only a starting runner may call it. */
   async reapOrphans(): Promise<number> {
+    await this.prepareHost();
     let reaped = 0;
     for (const id of (await this.host.cgroup?.list()) ?? []) {
       await this.host.cgroup?.destroy(id);

@@ -24,7 +24,11 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
         description: 'Event types: `state` ({state, reason?}), `stdout` and `stderr` ({data}). Resume with `Last-Event-ID`.',
         tags: ['jobs'],
         params: z.object({ id: z.string().min(1).max(100) }),
-        querystring: z.strictObject({ after: z.coerce.number().int().min(0).optional() }),
+        querystring: z.strictObject({
+          after: z.coerce.number().int().min(0).optional(),
+          /** false: send what is stored so far, then close (for `paddock jobs logs` without -f). */
+          follow: z.enum(['true', 'false']).default('true'),
+        }),
         headers: z.object({ 'last-event-id': z.string().regex(/^\d+$/).optional() }),
         response: { 200: z.string().describe('text/event-stream'), 401: ProblemView, 404: ProblemView },
       },
@@ -71,6 +75,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       }
       replaying = false;
       backlog.forEach(send);
+      if (request.query.follow === 'false') finish();
     },
   );
 }

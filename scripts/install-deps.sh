@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Host packages Paddock needs: bubblewrap (sandboxes), util-linux (prlimit, setpriv),
+# time (rusage without cgroups), and a C toolchain for better-sqlite3 when no
+# prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
+set -euo pipefail
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v prlimit >/dev/null || need+=(util-linux)
+[ -x /usr/bin/time ] || need+=(time)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  need+=(nodejs npm)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}" >&2
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { Client } from '../client.js';
+import { printJson, printTable } from '../output.js';
+import { clientOptions, exitCodeOf } from './run.js';
+
+export function jobsCommand(program: Command): void {
+  const jobs = program.command('jobs').description('list, inspect, follow and cancel jobs');
+
+  clientOptions(
+    jobs
+      .command('ls')
+      .description('list jobs, newest first')
+      .option('--state <state>', 'only jobs in this state')
+      .option('--kind <kind>', 'only jobs of this kind')
+      .option('--limit <n>', 'how many', '20')
+      .option('--json', 'print JSON'),
+  ).action(async (opts) => {
+    const q = new URLSearchParams({ limit: opts.limit });
+    if (opts.state) q.set('state', opts.state);
+    if (opts.kind) q.set('kind', opts.kind);
+    const page = await new Client(opts).request('GET', `/v1/jobs?${q}`);
+    if (opts.json) return printJson(page);
+    printTable([
+      ['ID', 'STATE', 'KIND', 'EXIT', 'DRIVER', 'CREATED', 'WALL'],
+      ...page.jobs.map((j: any) => [
+        j.id,
+        j.state,
+        j.kind,
+        j.result?.exit_code == null ? '-' : String(j.result.exit_code),
+        j.driver ?? '-',
+        j.created_at,
+        j.result ? `${j.result.wall_ms}ms` : '-',
+      ]),
+    ]);
+  });
+
+  clientOptions(jobs.command('show').description('show one job as JSON').argument('<id>')).action(async (id, opts) => {
+    printJson(await new Client(opts).request('GET', `/v1/jobs/${encodeURIComponent(id)}`));
+  });
+
+  clientOptions(
+    jobs
+      .command('logs')
+      .description('print a job’s output; -f follows it until the job ends')
+      .argument('<id>')
+      .option('-f, --follow', 'keep streaming until the job ends'),
+  ).action(async (id, opts) => {
+    const client = new Client(opts);
+    for await (const e of client.events(id, { follow: Boolean(opts.follow) })) {
+      if (e.event === 'stdout') process.stdout.write(e.data.data);
+      else if (e.event === 'stderr') process.stderr.write(e.data.data);
+    }
+    if (opts.follow) process.exitCode = exitCodeOf(await client.request('GET', `/v1/jobs/${encodeURIComponent(id)}`));
+  });
+
+  clientOptions(jobs.command('cancel').description('cancel a queued or running job').argument('<id>')).action(
+    async (id, opts) => {
+      const job = await new Client(opts).request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+      process.stdout.write(`${job.id} ${job.state}\n`);
+    },
+  );
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { configCommand } from './commands/config.js';
+import { doctorCommand } from './commands/doctor.js';
+import { jobsCommand } from './commands/jobs.js';
+import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/token.js';
+import { reportError } from './output.js';
+
+const program = new Command('paddock')
+  .description('Run untrusted work in sandboxes behind an authenticated HTTP job API')
+  .version(VERSION)
+  .exitOverride()
+  .showHelpAfterError();
+
+serveCommand(program);
+runCommand(program);
+jobsCommand(program);
+tokenCommand(program);
+configCommand(program);
+doctorCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Usage errors are exit 2; --help and --version are not errors.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}
