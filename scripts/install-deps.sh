@@ -11,7 +11,9 @@ command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  need+=(nodejs npm)
+  # Debian 12 and Ubuntu 24.04 ship Node 18; Paddock needs 20 or newer.
+  echo "paddock needs Node.js >= 20 (found: $(node --version 2>/dev/null || echo none)); install it from nodejs.org or NodeSource" >&2
+  exit 1
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}" >&2
