@@ -9,6 +9,7 @@ command -v prlimit >/dev/null || need+=(util-linux)
 [ -x /usr/bin/time ] || need+=(time)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
+command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v python3 >/dev/null || need+=(python3)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   # Debian 12 and Ubuntu 24.04 ship Node 18; Paddock needs 20 or newer.

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -16,6 +15,9 @@ export interface CgroupStats {
  * runs as root. Unlike rlimits these bound the whole process tree, count real
  * memory, and tell an OOM kill apart from other deaths. `group` names this
  * runner's parent so that a reaper only ever touches what this runner made.
+ *
+ * cgroupfs calls are synchronous on purpose: they touch no disk and take
+ * microseconds, while a trip through libuv's thread pool costs far more.
  */
 export class CgroupV1 {
   constructor(private readonly group: string) {}
@@ -33,40 +35,48 @@ export class CgroupV1 {
     return id ? path.join(ROOT, controller, this.group, id) : path.join(ROOT, controller, this.group);
   }
 
-  async create(id: string, limits: { memoryBytes: number; pids: number }): Promise<void> {
-    for (const c of CONTROLLERS) await mkdir(this.dir(c, id), { recursive: true });
+  create(id: string, limits: { memoryBytes: number; pids: number }): void {
+    for (const c of CONTROLLERS) mkdirSync(this.dir(c, id), { recursive: true });
     const mem = this.dir('memory', id);
-    await writeFile(path.join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+    writeFileSync(path.join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
     // With swap accounting on, also stop the job from swapping past the limit.
     const memsw = path.join(mem, 'memory.memsw.limit_in_bytes');
-    if (existsSync(memsw)) await writeFile(memsw, String(limits.memoryBytes)).catch(() => undefined);
-    await writeFile(path.join(this.dir('pids', id), 'pids.max'), String(limits.pids));
+    if (existsSync(memsw)) writeFileSync(memsw, String(limits.memoryBytes));
+    writeFileSync(path.join(this.dir('pids', id), 'pids.max'), String(limits.pids));
   }
 
-  async enter(id: string, pid: number): Promise<void> {
-    for (const c of CONTROLLERS) await writeFile(path.join(this.dir(c, id), 'cgroup.procs'), String(pid));
+  enter(id: string, pid: number): void {
+    for (const c of CONTROLLERS) writeFileSync(path.join(this.dir(c, id), 'cgroup.procs'), String(pid));
   }
 
-  async stats(id: string): Promise<CgroupStats> {
-    const read = (c: string, f: string) => readFile(path.join(this.dir(c, id), f), 'utf8').catch(() => '');
-    const [usage, maxUsage, oomControl, failcnt] = await Promise.all([
-      read('cpuacct', 'cpuacct.usage'),
-      read('memory', 'memory.max_usage_in_bytes'),
-      read('memory', 'memory.oom_control'),
-      read('memory', 'memory.failcnt'),
-    ]);
+  stats(id: string): CgroupStats {
+    const read = (c: string, f: string) => {
+      try {
+        return readFileSync(path.join(this.dir(c, id), f), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const usage = read('cpuacct', 'cpuacct.usage');
+    const maxUsage = read('memory', 'memory.max_usage_in_bytes');
+    const oomControl = read('memory', 'memory.oom_control');
     const oomKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? 0);
     return {
       cpuMs: usage ? Math.round(Number(usage) / 1e6) : null,
       maxRssKb: maxUsage ? Math.round(Number(maxUsage) / 1024) : null,
       // Older kernels lack the oom_kill counter; a failed charge is the next best sign.
-      oomKilled: oomKills > 0 || (!/oom_kill /.test(oomControl) && Number(failcnt) > 0),
+      oomKilled: oomKills > 0 || (!/oom_kill /.test(oomControl) && Number(read('memory', 'memory.failcnt')) > 0),
     };
   }
 
-  /** SIGKILLs every process in the sandbox's cgroup. */
-  async killAll(id: string): Promise<number> {
-    const procs = await readFile(path.join(this.dir('pids', id), 'cgroup.procs'), 'utf8').catch(() => '');
+  /** SIGKILLs every process in the sandbox's cgroup; returns how many it signalled. */
+  killAll(id: string): number {
+    let procs = '';
+    try {
+      procs = readFileSync(path.join(this.dir('pids', id), 'cgroup.procs'), 'utf8');
+    } catch {
+      return 0;
+    }
     let killed = 0;
     for (const pid of procs.split('\n').filter(Boolean)) {
       try {
@@ -81,24 +91,29 @@ export class CgroupV1 {
 
   /** Kills what is left and removes the directories; retries while the kernel reaps. */
   async destroy(id: string): Promise<void> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      await this.killAll(id);
-      const left = [];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      this.killAll(id);
+      let left = 0;
       for (const c of CONTROLLERS) {
-        const dir = this.dir(c, id);
-        if (!existsSync(dir)) continue;
-        await rmdir(dir).catch(() => left.push(c));
+        try {
+          rmdirSync(this.dir(c, id));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left++;
+        }
       }
-      if (left.length === 0) return;
+      if (left === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
   /** Sandbox ids with a cgroup under this runner's group (for the orphan reaper). */
-  async list(): Promise<string[]> {
-    return readdir(this.dir('pids')).then(
-      (names) => names.filter((n) => !n.includes('.') && existsSync(this.dir('pids', n))),
-      () => [],
-    );
+  list(): string[] {
+    try {
+      return readdirSync(this.dir('pids'), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      return [];
+    }
   }
 }

@@ -147,7 +147,7 @@ export class BwrapDriver implements SandboxDriver {
   async reapOrphans(): Promise<number> {
     await this.prepareHost();
     let reaped = 0;
-    for (const id of (await this.host.cgroup?.list()) ?? []) {
+    for (const id of this.host.cgroup?.list() ?? []) {
       await this.host.cgroup?.destroy(id);
       reaped++;
     }

@@ -39,11 +39,19 @@ export class BwrapSandbox implements Sandbox {
     this.dir = path.join(host.sandboxesDir, id);
   }
 
+  /** Input files are staged there, and GNU time writes rusage there when no cgroup reports it. */
+  private get needsDir(): boolean {
+    return this.spec.files.length > 0 || (!this.host.cgroup && Boolean(this.host.timeBin));
+  }
+
+  /** Host-side state: a cgroup, and a private dir only when something must be staged in it. */
   async prepare(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
+    if (this.needsDir) {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
+    }
     const mb = 1024 * 1024;
-    await this.host.cgroup?.create(this.id, {
+    this.host.cgroup?.create(this.id, {
       // tmpfs pages are charged to the job too, so make room for both disks.
       memoryBytes: (this.spec.limits.memory_mb + 2 * this.spec.limits.disk_mb) * mb,
       pids: this.spec.limits.pids,
@@ -93,7 +101,7 @@ export class BwrapSandbox implements Sandbox {
     const cgroup = this.host.cgroup;
     run.onChildPid = cgroup
       ? async (pid) => {
-          await cgroup.enter(this.id, pid);
+          cgroup.enter(this.id, pid);
           (child.stdio[BLOCK_FD] as Writable).end('go');
         }
       : undefined;
@@ -109,7 +117,7 @@ export class BwrapSandbox implements Sandbox {
     let maxRssKb: number | null = null;
     let oom = false;
     if (cgroup) {
-      const stats = await cgroup.stats(this.id);
+      const stats = cgroup.stats(this.id);
       ({ cpuMs, maxRssKb } = stats);
       oom = stats.oomKilled;
     } else if (this.host.timeBin) {
@@ -152,7 +160,7 @@ export class BwrapSandbox implements Sandbox {
     if (this.destroyed) return;
     this.destroyed = true;
     await this.host.cgroup?.destroy(this.id);
-    await rm(this.dir, { recursive: true, force: true });
+    if (this.needsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 

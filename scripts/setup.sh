@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Quick start, step 1: install what Paddock needs, build it, and start the runner
+# on the embedded default (SQLite + the best sandbox driver this host has).
+# Idempotent: re-running rebuilds and restarts. Run from the repository root as root
+# (or with sudo) so sandboxes get per-job cgroups and a dedicated unprivileged uid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+
+bash scripts/install-deps.sh
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+
+DATA_DIR=${PADDOCK_DATA_DIR:-$( [ "$(id -u)" -eq 0 ] && echo /var/lib/paddock || echo "$HOME/.paddock" )}
+PORT=${PADDOCK_PORT:-7878}
+HOST=${PADDOCK_HOST:-127.0.0.1}
+mkdir -p "$DATA_DIR"
+node dist/cli/main.js doctor --data-dir "$DATA_DIR"
+
+if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ "$(id -u)" -eq 0 ]; then
+  sed -e "s#@REPO@#$REPO#g" -e "s#@DATA_DIR@#$DATA_DIR#g" -e "s#@PORT@#$PORT#g" -e "s#@HOST@#$HOST#g" \
+    deploy/paddock.service > /etc/systemd/system/paddock.service
+  systemctl daemon-reload
+  systemctl enable --now paddock.service
+  systemctl restart paddock.service
+else
+  # No systemd (containers, CI): run in the background, logging to the data dir.
+  if [ -f "$DATA_DIR/paddock.pid" ] && kill -0 "$(cat "$DATA_DIR/paddock.pid")" 2>/dev/null; then
+    kill "$(cat "$DATA_DIR/paddock.pid")"
+    while kill -0 "$(cat "$DATA_DIR/paddock.pid")" 2>/dev/null; do sleep 0.2; done
+  fi
+  nohup node dist/cli/main.js serve --data-dir "$DATA_DIR" --port "$PORT" --host "$HOST" \
+    >>"$DATA_DIR/paddock.log" 2>&1 </dev/null &
+  echo $! > "$DATA_DIR/paddock.pid"
+fi
+
+for _ in $(seq 50); do
+  if curl -fsS "http://$HOST:$PORT/health" >/dev/null 2>&1; then
+    echo "paddock is running on http://$HOST:$PORT (data: $DATA_DIR)"
+    echo "admin token: $DATA_DIR/admin.token   logs: ${DATA_DIR}/paddock.log or journalctl -u paddock"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "paddock did not answer on http://$HOST:$PORT/health; see $DATA_DIR/paddock.log" >&2
+exit 1
