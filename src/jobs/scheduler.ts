@@ -44,6 +44,12 @@ export class Scheduler {
   private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private pumping = false;
   private pumpAgain = false;
+  /**
+   * False once a claim found the queue empty, until something is queued again,
+   * so finishing a job does not cost an empty claim transaction. Every job of an
+   * embedded store is queued through this process; a fleet will also poll.
+   */
+  private mayHaveQueued = true;
   private stopping = false;
   lastActivity: string | null = null;
 
@@ -93,6 +99,7 @@ export class Scheduler {
     this.deps.bus.publish(inserted.row.id, inserted.event);
     this.deps.metrics.jobsSubmitted.inc({ kind: spec.kind });
     this.touch();
+    this.mayHaveQueued = true;
     this.pump();
     return { row: inserted.row, created: true };
   }
@@ -169,9 +176,12 @@ export class Scheduler {
 
   private async claimLoop(): Promise<void> {
     const { store, config } = this.deps;
-    while (!this.stopping && this.active.size < config.max_concurrent_jobs) {
+    while (this.mayHaveQueued && !this.stopping && this.active.size < config.max_concurrent_jobs) {
+      // Cleared before the claim: a submit during it sets it again, so nothing is missed.
+      this.mayHaveQueued = false;
       const claimed = await store.claimNextJob(config.host_id, config.limits.max.timeout_ms + 60_000);
       if (!claimed) return;
+      this.mayHaveQueued = true;
       this.deps.bus.publish(claimed.row.id, claimed.event);
       this.launch(claimed.row);
     }
@@ -225,6 +235,7 @@ export class Scheduler {
     }
     if (outcome?.reason === 'runner_shutdown' && spec.retry_on_restart) {
       await this.transition(row, ['running'], 'queued', { reason: 'runner_shutdown' });
+      this.mayHaveQueued = true;
       return;
     }
     if (!outcome) {
@@ -281,6 +292,7 @@ export class Scheduler {
       const spec = JSON.parse(row.spec) as StoredSpec;
       const to = spec.retry_on_restart ? 'queued' : 'failed';
       await this.transition(row, ['running'], to, { reason: 'runner_restarted' });
+      if (to === 'queued') this.mayHaveQueued = true;
       log.warn({ jobId: row.id, state: to }, 'recovered a job left running by a previous process');
     }
   }

@@ -31,7 +31,7 @@ function dialectFor(url: string) {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
-    return new SqliteDialect({ database: sqlite });
+    return new SqliteDialect({ database: withStatementCache(sqlite) });
   }
   const scheme = url.split(':')[0];
   throw new PaddockError(
@@ -39,4 +39,25 @@ function dialectFor(url: string) {
     `store_url scheme "${scheme}:" is not supported yet; use sqlite:<path> (PostgreSQL fleet mode is planned)`,
     { key: 'store_url' },
   );
+}
+
+/**
+ * Kysely prepares every query afresh; the runner issues the same few statements
+ * for every job, so reuse them. Safe because SQLite has one connection here and
+ * Kysely runs one statement at a time on it.
+ */
+function withStatementCache(db: SQLite.Database, max = 256) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = db.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -16,8 +17,10 @@ export interface CgroupStats {
  * memory, and tell an OOM kill apart from other deaths. `group` names this
  * runner's parent so that a reaper only ever touches what this runner made.
  *
- * cgroupfs calls are synchronous on purpose: they touch no disk and take
- * microseconds, while a trip through libuv's thread pool costs far more.
+ * Most cgroupfs calls are synchronous on purpose: they touch no disk and take
+ * microseconds, less than a trip through libuv's thread pool. Moving a process
+ * (`enter`) is the exception: it can wait out an RCU grace period (milliseconds),
+ * so it goes to the thread pool rather than stall every other job.
  */
 export class CgroupV1 {
   constructor(private readonly group: string) {}
@@ -45,8 +48,8 @@ export class CgroupV1 {
     writeFileSync(path.join(this.dir('pids', id), 'pids.max'), String(limits.pids));
   }
 
-  enter(id: string, pid: number): void {
-    for (const c of CONTROLLERS) writeFileSync(path.join(this.dir(c, id), 'cgroup.procs'), String(pid));
+  async enter(id: string, pid: number): Promise<void> {
+    await Promise.all(CONTROLLERS.map((c) => writeFile(path.join(this.dir(c, id), 'cgroup.procs'), String(pid))));
   }
 
   stats(id: string): CgroupStats {
@@ -89,20 +92,38 @@ export class CgroupV1 {
     return killed;
   }
 
-  /** Kills what is left and removes the directories; retries while the kernel reaps. */
-  async destroy(id: string): Promise<void> {
-    for (let attempt = 0; attempt < 100; attempt++) {
+  /**
+   * Kills what is left and removes the directories. A cgroup stays busy for a
+   * moment while the kernel reaps its last tasks, so removal is retried in the
+   * background with a short backoff instead of holding up the job's result;
+   * anything still there at the next start is removed by the reaper.
+   */
+  destroy(id: string): void {
+    const attempt = (n: number) => {
       this.killAll(id);
-      let left = 0;
-      for (const c of CONTROLLERS) {
-        try {
-          rmdirSync(this.dir(c, id));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left++;
-        }
+      if (this.tryRemove(id) || n >= 12) return;
+      setTimeout(() => attempt(n + 1), 2 ** n).unref();
+    };
+    attempt(0);
+  }
+
+  /** Removes every controller's directory; true when none is left. */
+  private tryRemove(id: string): boolean {
+    let left = 0;
+    for (const c of CONTROLLERS) {
+      try {
+        rmdirSync(this.dir(c, id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left++;
       }
-      if (left === 0) return;
-      await new Promise((r) => setTimeout(r, 20));
+    }
+    return left === 0;
+  }
+
+  /** Start-up only: kills and removes a leftover cgroup, waiting until it is gone. */
+  async reap(id: string): Promise<void> {
+    for (let n = 0; n < 100 && !(this.killAll(id), this.tryRemove(id)); n++) {
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 

@@ -148,7 +148,7 @@ export class BwrapDriver implements SandboxDriver {
     await this.prepareHost();
     let reaped = 0;
     for (const id of this.host.cgroup?.list() ?? []) {
-      await this.host.cgroup?.destroy(id);
+      await this.host.cgroup?.reap(id);
       reaped++;
     }
     await rm(this.host.sandboxesDir, { recursive: true, force: true });

@@ -101,7 +101,7 @@ export class BwrapSandbox implements Sandbox {
     const cgroup = this.host.cgroup;
     run.onChildPid = cgroup
       ? async (pid) => {
-          cgroup.enter(this.id, pid);
+          await cgroup.enter(this.id, pid);
           (child.stdio[BLOCK_FD] as Writable).end('go');
         }
       : undefined;
@@ -159,7 +159,7 @@ export class BwrapSandbox implements Sandbox {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    await this.host.cgroup?.destroy(this.id);
+    this.host.cgroup?.destroy(this.id);
     if (this.needsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
