@@ -63,6 +63,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     adminTokenFile,
     async close() {
       await scheduler.stop();
+      await drivers.close();
       await store.close();
     },
   };

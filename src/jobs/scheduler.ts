@@ -51,6 +51,9 @@ export class Scheduler {
    */
   private mayHaveQueued = true;
   private stopping = false;
+  private readonly stopController = new AbortController();
+  /** Aborted when the runner stops, so long-polls and streams can let go. */
+  readonly stopSignal: AbortSignal = this.stopController.signal;
   lastActivity: string | null = null;
 
   constructor(private readonly deps: SchedulerDeps) {}
@@ -128,26 +131,28 @@ export class Scheduler {
     return (await this.deps.store.getJob(id))!;
   }
 
-  /** Resolves true once the job is in a terminal state, false after `timeoutMs`. */
-  async waitForEnd(id: string, timeoutMs: number): Promise<boolean> {
-    let unsubscribe = () => {};
-    const ended = new Promise<boolean>((resolve) => {
-      unsubscribe = this.deps.bus.subscribe(id, (e) => {
-        if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) resolve(true);
+  /** Resolves true once the job is in a terminal state; false after `timeoutMs` or when the runner stops. */
+  waitForEnd(id: string, timeoutMs: number): Promise<boolean> {
+    if (this.stopSignal.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ended: boolean) => {
+        unsubscribe();
+        clearTimeout(timer);
+        this.stopSignal.removeEventListener('abort', onStop);
+        resolve(ended);
+      };
+      const onStop = () => finish(false);
+      const unsubscribe = this.deps.bus.subscribe(id, (e) => {
+        if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) finish(true);
       });
-    });
-    try {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.stopSignal.addEventListener('abort', onStop, { once: true });
       // Subscribed first, then read: an end that happened in between is not missed.
-      const row = await this.deps.store.getJob(id);
-      if (!row || isTerminal(row.state)) return true;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-      const result = await Promise.race([ended, timeout]);
-      clearTimeout(timer);
-      return result;
-    } finally {
-      unsubscribe();
-    }
+      this.deps.store.getJob(id).then(
+        (row) => (!row || isTerminal(row.state)) && finish(true),
+        () => finish(false),
+      );
+    });
   }
 
   /** Stops claiming, aborts running jobs (they fail, or requeue if they asked to) and waits for them. */
@@ -155,6 +160,8 @@ export class Scheduler {
     this.stopping = true;
     for (const { abort } of this.active.values()) abort.abort('shutdown');
     await Promise.all([...this.active.values()].map((a) => a.done));
+    // Only now: requests waiting on the jobs above have seen them end.
+    this.stopController.abort();
   }
 
   private pump(): void {

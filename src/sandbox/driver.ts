@@ -95,4 +95,6 @@ export interface SandboxDriver {
    * cgroups, dirs, containers). Called once at start-up, before any job runs.
    */
   reapOrphans(): Promise<number>;
+  /** Releases what the driver holds for itself (pools, parent cgroups) when the runner stops. */
+  close(): Promise<void>;
 }

@@ -41,6 +41,10 @@ export class DriverSet {
     return counts;
   }
 
+  async close(): Promise<void> {
+    await Promise.all(this.drivers.map((d) => d.close().catch(() => undefined)));
+  }
+
   list(): DriverReport[] {
     return [...this.reports.values()];
   }

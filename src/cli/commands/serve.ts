@@ -34,6 +34,9 @@ export function serveCommand(program: Command): void {
       log.info({ signal }, 'shutting down');
       const force = setTimeout(() => process.exit(1), 30_000);
       force.unref();
+      // End running jobs first: requests waiting on them (?wait=true) and event
+      // streams then get their answer, and app.close() has nothing left to wait for.
+      await rt.scheduler.stop();
       await app.close();
       await rt.close();
       process.exit(0);

@@ -34,7 +34,9 @@ const SYNTHETIC_ETC = ['passwd', 'group', 'hosts', 'hostname'];
 /** The bwrap argv (without the bwrap binary) for one exec. Pure, so it is unit-tested. */
 export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayout): string[] {
   const a: string[] = [
-    '--unshare-all', // user, ipc, pid, net, uts, cgroup namespaces
+    '--unshare-all', // ipc, pid, net, uts, cgroup namespaces (user only "if possible"),
+    '--unshare-user', // so make the user namespace mandatory,
+    '--disable-userns', // and let no process inside create another one.
     '--die-with-parent',
     '--new-session',
     '--cap-drop', 'ALL',
@@ -61,6 +63,7 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
 
   const disk = String(spec.limits.disk_mb * 1024 * 1024);
   a.push('--proc', '/proc', '--dev', '/dev');
+  a.push('--perms', '1777', '--size', disk, '--tmpfs', '/dev/shm');
   a.push('--perms', '1777', '--size', disk, '--tmpfs', '/tmp');
   a.push('--perms', '0755', '--size', disk, '--tmpfs', WORK_DIR);
 

@@ -127,6 +127,23 @@ export class CgroupV1 {
     }
   }
 
+  /** Removes this runner's parent groups once their sandboxes are gone (at shutdown). */
+  async removeGroup(): Promise<void> {
+    for (let n = 0; n < 50; n++) {
+      for (const id of this.list()) this.tryRemove(id);
+      let left = 0;
+      for (const c of CONTROLLERS) {
+        try {
+          rmdirSync(this.dir(c));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left++;
+        }
+      }
+      if (left === 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Sandbox ids with a cgroup under this runner's group (for the orphan reaper). */
   list(): string[] {
     try {

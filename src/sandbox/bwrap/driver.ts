@@ -143,6 +143,10 @@ export class BwrapDriver implements SandboxDriver {
     await mkdir(this.host.sandboxesDir, { recursive: true, mode: 0o711 });
   }
 
+  async close(): Promise<void> {
+    await this.host.cgroup?.removeGroup();
+  }
+
   /** Removes sandboxes a previous process of this runner left behind. Only a starting runner may call it. */
   async reapOrphans(): Promise<number> {
     await this.prepareHost();

@@ -24,6 +24,7 @@ export interface BwrapHost {
 const STATUS_FD = 3;
 const BLOCK_FD = 4;
 const FIRST_FILE_FD = 5;
+const CPU_POLL_MS = 100;
 
 /** One bwrap sandbox: host-side state is created up front, the namespace exists only during exec. */
 export class BwrapSandbox implements Sandbox {
@@ -50,10 +51,9 @@ export class BwrapSandbox implements Sandbox {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
     }
-    const mb = 1024 * 1024;
     this.host.cgroup?.create(this.id, {
-      // tmpfs pages are charged to the job too, so make room for both disks.
-      memoryBytes: (this.spec.limits.memory_mb + 2 * this.spec.limits.disk_mb) * mb,
+      // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
+      memoryBytes: this.spec.limits.memory_mb * 1024 * 1024,
       pids: this.spec.limits.pids,
     });
   }
@@ -86,7 +86,8 @@ export class BwrapSandbox implements Sandbox {
     try {
       child = spawn(chain.file, chain.args, {
         cwd: '/',
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        // bwrap's own init inside keeps this env: give it nothing of the host's.
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...fileFds],
         ...(chain.uid !== undefined ? { uid: chain.uid, gid: chain.gid } : {}),
       });
@@ -108,7 +109,20 @@ export class BwrapSandbox implements Sandbox {
     if (req.stdin?.length) (child.stdin as Writable).end(req.stdin);
     else child.stdin?.end();
 
+    // RLIMIT_CPU bounds each process; the cgroup counts the whole tree, so a job
+    // cannot dodge cpu_ms by spreading work over many short-lived processes.
+    let cpuExceeded = false;
+    const watchdog = cgroup
+      ? setInterval(() => {
+          const { cpuMs } = cgroup.stats(this.id);
+          if (cpuExceeded || run.abortedReason || cpuMs === null || cpuMs < this.spec.limits.cpu_ms) return;
+          cpuExceeded = true;
+          run.abort('cpu_limit', () => cgroup.killAll(this.id));
+        }, CPU_POLL_MS)
+      : undefined;
+
     const exit = await run.done;
+    clearInterval(watchdog);
     signal.removeEventListener('abort', onAbort);
     const wallMs = Math.round(performance.now() - started);
 
@@ -129,7 +143,10 @@ export class BwrapSandbox implements Sandbox {
     const sigNum = exit.code !== null && exit.code > 128 && exit.code < 160 ? exit.code - 128 : 0;
     const signalName = exit.signal ?? (sigNum ? signalNameOf(sigNum) : null);
     const cpuLimitHit =
-      signalName === 'SIGXCPU' || (signalName === 'SIGKILL' && cpuMs !== null && cpuMs >= this.spec.limits.cpu_ms);
+      signalName === 'SIGXCPU' ||
+      cpuExceeded ||
+      // Without a cgroup, RLIMIT_CPU's hard limit ends a process that ignored SIGXCPU.
+      (signalName === 'SIGKILL' && !run.abortedReason && cpuMs !== null && cpuMs >= this.spec.limits.cpu_ms);
     return {
       exitCode: exit.signal ? null : exit.code,
       signal: signalName,
@@ -141,7 +158,7 @@ export class BwrapSandbox implements Sandbox {
       cpuMs,
       maxRssKb,
       limit: oom ? 'memory' : cpuLimitHit ? 'cpu' : undefined,
-      aborted: run.abortedReason,
+      aborted: cpuExceeded ? undefined : run.abortedReason,
     };
   }
 

@@ -55,6 +55,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
         closed = true;
         unsubscribe();
         clearInterval(keepalive);
+        rt.scheduler.stopSignal.removeEventListener('abort', finish);
         res.end();
       };
       const send = (e: StoredEvent) => {
@@ -67,6 +68,8 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       const unsubscribe = rt.bus.subscribe(id, (e) => (replaying ? backlog.push(e) : send(e)));
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
       res.on('close', finish);
+      // A stopping runner ends its streams; clients resume with Last-Event-ID.
+      rt.scheduler.stopSignal.addEventListener('abort', finish, { once: true });
 
       for (;;) {
         const page = await rt.store.listEvents(id, last);

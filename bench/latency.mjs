@@ -1,0 +1,333 @@
+// Latency and throughput of one `echo hi` job through Paddock's HTTP API, against
+// the floor set by spawning raw bwrap (same namespaces, no Paddock) and plain
+// fork/exec from the same Node process.
+//
+// Run with `npm run bench -- latency` (builds dist/ first). Progress goes to
+// stderr; the last stdout line is one JSON object:
+//   {"bench":"latency","figures":{...},"baseline":{...},"ratios":{...},"targets":{...},"met":{...},"config":{...}}
+//
+// Env overrides: BENCH_SAMPLES (200), BENCH_WARMUP (20), BENCH_JOBS (1000),
+// BENCH_CONCURRENCY (64), PADDOCK_MAX_CONCURRENT_JOBS (CPU count).
+//
+// Latency samples are interleaved (exec, bwrap, paddock, exec, bwrap, ...) so that
+// load from other processes on the machine hits all three alike and the ratios
+// stay meaningful even when the absolute numbers drift.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../dist/config/load.js';
+import { startRuntime } from '../dist/runtime.js';
+import { buildServer } from '../dist/server/app.js';
+import { createLogger } from '../dist/util/log.js';
+
+const TARGETS = { median_ms_max: 15, vs_bwrap_max: 2, jobs_per_s_min: 150 };
+const JOB = { kind: 'command', command: ['echo', 'hi'] };
+const BWRAP_ARGV = [
+  'bwrap',
+  '--unshare-all', '--die-with-parent',
+  '--ro-bind', '/usr', '/usr',
+  '--symlink', 'usr/bin', '/bin',
+  '--symlink', 'usr/lib', '/lib',
+  '--symlink', 'usr/lib64', '/lib64',
+  '--proc', '/proc', '--dev', '/dev',
+  '/bin/echo', 'hi',
+];
+const EXEC_ARGV = ['/bin/echo', 'hi'];
+const REQUEST_TIMEOUT_MS = 120_000;
+
+const cpuCount = os.availableParallelism?.() ?? os.cpus().length;
+const SAMPLES = intEnv('BENCH_SAMPLES', 200);
+const WARMUP = intEnv('BENCH_WARMUP', 20);
+const JOBS = intEnv('BENCH_JOBS', 1000);
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 64);
+const MAX_CONCURRENT_JOBS = intEnv('PADDOCK_MAX_CONCURRENT_JOBS', cpuCount);
+
+function intEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+const progress = (msg) => process.stderr.write(`[bench latency] ${msg}\n`);
+
+// ---- stats ---------------------------------------------------------------
+
+function quantile(sorted, q) {
+  // Nearest-rank: the smallest sample with at least q of the samples at or below it.
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+function summarize(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    median: round(quantile(s, 0.5)),
+    p99: round(quantile(s, 0.99)),
+    min: round(s[0]),
+    max: round(s.at(-1)),
+    mean: round(s.reduce((a, b) => a + b, 0) / s.length),
+  };
+}
+
+const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+// ---- baselines: spawn from this process ------------------------------------
+
+function spawnOnce(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      if (code !== 0 || out !== 'hi\n') {
+        reject(new Error(`${argv.join(' ')} → code ${code} signal ${signal} stdout ${JSON.stringify(out)} stderr ${JSON.stringify(err)}`));
+      } else resolve(ms);
+    });
+  });
+}
+
+// ---- the runner ------------------------------------------------------------
+
+async function startRunner() {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-'));
+  // env: only PADDOCK_CONFIG='' so no paddock.toml or PADDOCK_* from the caller's shell changes the runner.
+  const config = loadConfig({
+    env: { PADDOCK_CONFIG: '' },
+    flags: { data_dir: dataDir, host: '127.0.0.1', port: 0, log_level: 'silent', max_concurrent_jobs: MAX_CONCURRENT_JOBS },
+  });
+  const rt = await startRuntime(config, createLogger(config.log_level));
+  let app;
+  try {
+    app = await buildServer(rt);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    await rt.close().catch(() => undefined);
+    throw err;
+  }
+  const { port } = app.server.address();
+  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(CONCURRENCY, 1) });
+  let closed = false;
+  return {
+    rt,
+    config,
+    dataDir,
+    request: (method, p, body) => request(agent, port, token, method, p, body),
+    async close() {
+      if (closed) return;
+      closed = true;
+      agent.destroy();
+      await app.close();
+      await rt.close();
+      removeCgroupGroup(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The bwrap driver (as root, cgroup v1) makes /sys/fs/cgroup/<c>/paddock-<hash of data_dir>
+ * and removes only the per-job children; remove the then-empty parent so a bench
+ * run leaves nothing behind. rmdir fails harmlessly if it is absent or not empty.
+ */
+function removeCgroupGroup(dataDir) {
+  const group = `paddock-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 8)}`;
+  for (const c of ['memory', 'pids', 'cpuacct']) {
+    try {
+      rmdirSync(path.join('/sys/fs/cgroup', c, group));
+    } catch {
+      // absent (no cgroups) or not ours to remove
+    }
+  }
+}
+
+function request(agent, port, token, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let parsed = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${p} timed out after ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Submits one echo job and waits for it; fails loudly unless it printed "hi\n" and exited 0. */
+async function runJob(runner) {
+  const t0 = performance.now();
+  const res = await runner.request('POST', '/v1/jobs?wait=true', JOB);
+  const ms = performance.now() - t0;
+  const job = res.body;
+  if (res.status !== 201 || job?.state !== 'succeeded' || job?.result?.exit_code !== 0 || job?.result?.stdout !== 'hi\n') {
+    throw new Error(`job did not succeed: HTTP ${res.status} ${JSON.stringify(job).slice(0, 600)}`);
+  }
+  return { ms, job };
+}
+
+// ---- the bench -------------------------------------------------------------
+
+async function main() {
+  const loadBefore = os.loadavg();
+  progress(`cpus=${cpuCount} samples=${SAMPLES} warmup=${WARMUP} jobs=${JOBS} concurrency=${CONCURRENCY} max_concurrent_jobs=${MAX_CONCURRENT_JOBS}`);
+  const runner = await startRunner();
+  try {
+    const health = (await runner.request('GET', '/health')).body;
+    const bwrapDriver = health?.drivers?.find((d) => d.name === 'bwrap');
+    if (!bwrapDriver?.available) throw new Error(`bwrap driver not available: ${JSON.stringify(health?.drivers)}`);
+
+    progress('warming up');
+    for (let i = 0; i < Math.max(5, Math.ceil(WARMUP / 2)); i++) {
+      await spawnOnce(EXEC_ARGV);
+      await spawnOnce(BWRAP_ARGV);
+    }
+    for (let i = 0; i < WARMUP; i++) await runJob(runner);
+
+    progress(`latency: ${SAMPLES} interleaved samples each of exec, raw bwrap and Paddock`);
+    const execMs = [];
+    const bwrapMs = [];
+    const paddockMs = [];
+    const paddockWallMs = []; // the sandbox's own wall_ms as the runner measured it
+    for (let i = 0; i < SAMPLES; i++) {
+      execMs.push(await spawnOnce(EXEC_ARGV));
+      bwrapMs.push(await spawnOnce(BWRAP_ARGV));
+      const { ms, job } = await runJob(runner);
+      paddockMs.push(ms);
+      paddockWallMs.push(job.result.wall_ms);
+      if ((i + 1) % 50 === 0) progress(`  ${i + 1}/${SAMPLES}`);
+    }
+
+    progress(`throughput: ${JOBS} jobs, ${CONCURRENCY} requests in flight`);
+    const jobLatencies = [];
+    let next = 0;
+    let ok = 0;
+    const t0 = performance.now();
+    const worker = async () => {
+      while (next < JOBS) {
+        next++;
+        const { ms } = await runJob(runner);
+        jobLatencies.push(ms);
+        ok++;
+        if (ok % 250 === 0) progress(`  ${ok}/${JOBS}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, JOBS) }, worker));
+    const totalS = (performance.now() - t0) / 1000;
+    if (ok !== JOBS) throw new Error(`only ${ok} of ${JOBS} jobs succeeded`);
+
+    const healthAfter = (await runner.request('GET', '/health')).body;
+    const paddock = summarize(paddockMs);
+    const bwrap = summarize(bwrapMs);
+    const exec = summarize(execMs);
+    const thr = summarize(jobLatencies);
+    const jobsPerS = round(JOBS / totalS, 1);
+    const report = {
+      bench: 'latency',
+      figures: {
+        paddock_median_ms: paddock.median,
+        paddock_p99_ms: paddock.p99,
+        paddock_min_ms: paddock.min,
+        paddock_mean_ms: paddock.mean,
+        paddock_sandbox_wall_median_ms: summarize(paddockWallMs).median,
+        jobs_per_s: jobsPerS,
+        throughput_total_s: round(totalS, 2),
+        throughput_jobs: JOBS,
+        throughput_request_median_ms: thr.median,
+        throughput_request_p99_ms: thr.p99,
+      },
+      baseline: {
+        bwrap_median_ms: bwrap.median,
+        bwrap_p99_ms: bwrap.p99,
+        bwrap_min_ms: bwrap.min,
+        exec_median_ms: exec.median,
+        exec_p99_ms: exec.p99,
+        exec_min_ms: exec.min,
+        bwrap_command: BWRAP_ARGV.join(' '),
+      },
+      ratios: {
+        vs_bwrap: round(paddock.median / bwrap.median, 2),
+        vs_exec: round(paddock.median / exec.median, 2),
+      },
+      targets: TARGETS,
+      met: {
+        median_ms: paddock.median <= TARGETS.median_ms_max,
+        vs_bwrap: paddock.median / bwrap.median <= TARGETS.vs_bwrap_max,
+        jobs_per_s: jobsPerS >= TARGETS.jobs_per_s_min,
+      },
+      config: {
+        samples: SAMPLES,
+        warmup_jobs: WARMUP,
+        concurrency: CONCURRENCY,
+        max_concurrent_jobs: runner.config.max_concurrent_jobs,
+        cpu_count: cpuCount,
+        cpu_model: os.cpus()[0]?.model ?? null,
+        loadavg_before: loadBefore.map((x) => round(x, 2)),
+        loadavg_after: os.loadavg().map((x) => round(x, 2)),
+        node: process.version,
+        platform: `${os.type()} ${os.release()} ${os.arch()}`,
+        running_as_root: process.getuid?.() === 0,
+        http_client: 'node:http Agent keepAlive',
+        store: 'sqlite (WAL, synchronous=NORMAL) in a temp data dir',
+        health: {
+          status: healthAfter?.status,
+          version: healthAfter?.version,
+          drivers: healthAfter?.drivers,
+        },
+        // /health does not expose probe details; read them from the in-process runtime.
+        driver_details: Object.fromEntries(runner.rt.drivers.list().map((d) => [d.name, d.details ?? {}])),
+      },
+    };
+    console.log(JSON.stringify(report));
+  } finally {
+    progress('closing runner');
+    await runner.close();
+  }
+}
+
+main().then(
+  () => {
+    // Everything was closed; exit on our own once the event loop drains.
+    process.exitCode = 0;
+  },
+  (err) => {
+    console.error(`[bench latency] FAILED: ${err?.stack ?? err}`);
+    process.exitCode = 1;
+  },
+);
