@@ -38,6 +38,12 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
     '--unshare-user', // so make the user namespace mandatory,
     '--disable-userns', // and let no process inside create another one.
     '--die-with-parent',
+    // The command is the namespace's pid 1, with no bwrap init above it: otherwise
+    // bwrap's outer process exits without reaping that init, which then lingers as
+    // a zombie of the host's pid 1 — holding its pids cgroup and RLIMIT_NPROC count
+    // for as long as that init takes to reap (seconds on some hosts, forever in a
+    // container without one). Orphans inside are reaped by the kernel at the end.
+    '--as-pid-1',
     '--new-session',
     '--cap-drop', 'ALL',
     '--uid', String(SANDBOX_UID),
