@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Config, Limits } from '../config/schema.js';
 import { PaddockError, toPaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -56,7 +57,10 @@ export class Scheduler {
   readonly stopSignal: AbortSignal = this.stopController.signal;
   lastActivity: string | null = null;
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    // Every waiting request and event stream listens here; that is not a leak.
+    setMaxListeners(0, this.stopSignal);
+  }
 
   get runningCount(): number {
     return this.active.size;
