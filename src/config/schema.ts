@@ -57,6 +57,28 @@ export const ConfigSchema = z.strictObject({
       max: Limits.partial().default({}),
     })
     .default({ default: {}, max: {} }),
+  /** Where built images live (`<name>/rootfs` + `image.json`); empty means `<data_dir>/images`. */
+  images_dir: z.string().default(''),
+  images: z
+    .strictObject({
+      /** Debian mirror debootstrap and apt use when building images. */
+      mirror: z.string().url().default('http://deb.debian.org/debian'),
+      suite: z.string().min(1).default('bookworm'),
+    })
+    .default({ mirror: 'http://deb.debian.org/debian', suite: 'bookworm' }),
+  docker: z
+    .strictObject({
+      socket: z.string().min(1).default('/var/run/docker.sock'),
+      /** Image a docker/gvisor job runs in when it names none. */
+      default_image: z.string().min(1).default('base'),
+    })
+    .default({ socket: '/var/run/docker.sock', default_image: 'base' }),
+  pool: z
+    .strictObject({
+      /** Started, idle containers kept per (driver, image, limits); 0 turns the warm pool off. */
+      size: z.number().int().min(0).max(64).default(2),
+    })
+    .default({ size: 2 }),
   sandbox: z
     .strictObject({
       /** Host uid/gid that sandboxes run as when Paddock runs as root (never root itself). */
@@ -84,6 +106,7 @@ export function finishConfig(parsed: Parsed): Config {
   return {
     ...parsed,
     store_url: parsed.store_url || `sqlite:${path.join(parsed.data_dir, 'paddock.db')}`,
+    images_dir: parsed.images_dir || path.join(parsed.data_dir, 'images'),
     limits: { default: def, max },
   };
 }

@@ -40,7 +40,7 @@ export class BwrapDriver implements SandboxDriver {
   private cgroupNote: string;
   private prepared = false;
 
-  constructor(private readonly config: Pick<Config, 'data_dir' | 'sandbox'>) {
+  constructor(private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox'>) {
     const root = process.getuid?.() === 0;
     const group = `paddock-${createHash('sha256').update(path.resolve(config.data_dir)).digest('hex').slice(0, 8)}`;
     const cgroupReason = config.sandbox.cgroups === 'off' ? 'disabled by config' : CgroupV1.unavailableReason();
@@ -53,7 +53,7 @@ export class BwrapDriver implements SandboxDriver {
       cgroup: cgroupReason ? undefined : new CgroupV1(group),
       timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined,
     };
-    this.imagesDir = path.join(config.data_dir, 'images');
+    this.imagesDir = config.images_dir;
   }
 
   async detect(): Promise<DriverAvailability> {
