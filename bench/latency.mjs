@@ -105,7 +105,14 @@ async function startRunner() {
   // env: only PADDOCK_CONFIG='' so no paddock.toml or PADDOCK_* from the caller's shell changes the runner.
   const config = loadConfig({
     env: { PADDOCK_CONFIG: '' },
-    flags: { data_dir: dataDir, host: '127.0.0.1', port: 0, log_level: 'silent', max_concurrent_jobs: MAX_CONCURRENT_JOBS },
+    flags: {
+      data_dir: dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      log_level: 'silent',
+      max_concurrent_jobs: MAX_CONCURRENT_JOBS,
+      drivers: ['bwrap'], // this bench measures the bwrap path; bench/containers covers Docker
+    },
   });
   const rt = await startRuntime(config, createLogger(config.log_level));
   let app;

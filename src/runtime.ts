@@ -5,6 +5,7 @@ import { EventBus } from './jobs/event-bus.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { Metrics } from './metrics.js';
 import { BwrapDriver } from './sandbox/bwrap/driver.js';
+import { DockerDriver } from './sandbox/docker/driver.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { DriverSet } from './sandbox/registry.js';
 import { openStore, type Store } from './store/store.js';
@@ -24,20 +25,26 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Every sandbox driver this build knows, in preference order for `paddock doctor`. */
-export function allDrivers(config: Config): SandboxDriver[] {
-  return [new BwrapDriver(config)];
+/** Every sandbox driver this build knows; `auto` ranks them by capabilities.strength. */
+export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
+  const all: Record<Config['drivers'][number], () => SandboxDriver> = {
+    gvisor: () => new DockerDriver(config, { name: 'gvisor', runtime: 'runsc', log }),
+    docker: () => new DockerDriver(config, { name: 'docker', runtime: 'runc', log }),
+    bwrap: () => new BwrapDriver(config),
+  };
+  return config.drivers.map((name) => all[name]());
 }
 
 /** Opens the store, probes drivers, recovers stale jobs and starts scheduling. */
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
   const store = await openStore(config.store_url);
-  const drivers = new DriverSet(allDrivers(config));
+  const drivers = new DriverSet(allDrivers(config, log));
   const reaped = await drivers.reapOrphans();
   if (Object.values(reaped).some((n) => n > 0)) log.warn({ reaped }, 'removed sandboxes left by a previous process');
   const reports = await drivers.detect();
   for (const r of reports) log.info({ driver: r.name, available: r.available, reason: r.reason }, 'sandbox driver');
+  drivers.warm();
   const bus = new EventBus();
   const metrics = new Metrics();
   const scheduler = new Scheduler({

@@ -57,6 +57,13 @@ export const ConfigSchema = z.strictObject({
       max: Limits.partial().default({}),
     })
     .default({ default: {}, max: {} }),
+  /** Sandbox drivers this runner may use (PADDOCK_DRIVERS=bwrap,docker); `auto` picks the strongest of them. */
+  drivers: z
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').map((d) => d.trim()).filter(Boolean) : v),
+      z.array(z.enum(['gvisor', 'docker', 'bwrap'])).min(1),
+    )
+    .default(['gvisor', 'docker', 'bwrap']),
   /** Where built images live (`<name>/rootfs` + `image.json`); empty means `<data_dir>/images`. */
   images_dir: z.string().default(''),
   images: z

@@ -48,6 +48,7 @@ export function outcomeOfExec(r: ExecResult): JobOutcome {
   if (r.aborted === 'shutdown') return { ...base, state: 'failed', reason: 'runner_shutdown' };
   if (r.limit === 'memory') return { ...base, state: 'failed', reason: 'memory_limit' };
   if (r.limit === 'cpu') return { ...base, state: 'failed', reason: 'cpu_limit' };
+  if (r.limit === 'output') return { ...base, state: 'failed', reason: 'output_limit' };
   if (r.exitCode === 0 && !r.signal) return { ...base, state: 'succeeded' };
   return { ...base, state: 'failed', reason: r.signal ? 'signal' : 'exit_code' };
 }

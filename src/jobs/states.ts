@@ -31,6 +31,7 @@ export type JobReason =
   | 'timeout'
   | 'cpu_limit'
   | 'memory_limit'
+  | 'output_limit'
   | 'cancelled'
   | 'driver_error'
   | 'runner_restarted'

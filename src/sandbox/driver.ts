@@ -69,7 +69,7 @@ export interface ExecResult {
   cpuMs: number | null;
   maxRssKb: number | null;
   /** Set when a limit ended the command, so the job can say which. */
-  limit?: 'cpu' | 'memory' | undefined;
+  limit?: 'cpu' | 'memory' | 'output' | undefined;
   /** Set when the exec was aborted from outside (timeout, cancel, shutdown). */
   aborted?: string | undefined;
 }
@@ -95,6 +95,8 @@ export interface SandboxDriver {
    * cgroups, dirs, containers). Called once at start-up, before any job runs.
    */
   reapOrphans(): Promise<number>;
+  /** Prepares for jobs ahead of time (fills warm pools); called once the runner starts. */
+  warm?(): void;
   /** Releases what the driver holds for itself (pools, parent cgroups) when the runner stops. */
   close(): Promise<void>;
 }

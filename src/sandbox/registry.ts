@@ -41,6 +41,11 @@ export class DriverSet {
     return counts;
   }
 
+  /** Lets each available driver prepare ahead of jobs (warm pools). */
+  warm(): void {
+    for (const d of this.drivers) if (this.reports.get(d.name)?.available) d.warm?.();
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.drivers.map((d) => d.close().catch(() => undefined)));
   }

@@ -26,7 +26,11 @@ export interface ApiResponse {
 /** A real runner (real store, real bwrap) on a random loopback port with its own data dir. */
 export async function startTestRunner(flags: Record<string, unknown> = {}): Promise<TestRunner> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
-  const config = loadConfig({ env: {}, flags: { data_dir: dataDir, port: 0, log_level: 'silent', ...flags } });
+  // bwrap only unless a test asks for more: probing Docker drivers costs seconds per runner.
+  const config = loadConfig({
+    env: {},
+    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], ...flags },
+  });
   const rt = await startRuntime(config, createLogger(config.log_level));
   const app = await buildServer(rt);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });

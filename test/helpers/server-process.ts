@@ -31,7 +31,7 @@ export async function startServerProcess(
   const proc = spawn(
     process.execPath,
     [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
-    { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { env: { PADDOCK_DRIVERS: 'bwrap', ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   proc.stderr!.setEncoding('utf8');

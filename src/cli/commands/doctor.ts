@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { allDrivers } from '../../runtime.js';
 import { DriverSet } from '../../sandbox/registry.js';
+import { createLogger } from '../../util/log.js';
 import { printJson } from '../output.js';
 import { configFlags, withConfigOptions } from './config-flags.js';
 
@@ -10,7 +11,9 @@ export function doctorCommand(program: Command): void {
     program.command('doctor').description('check which sandbox drivers work on this host, and why not').option('--json'),
   ).action(async (opts) => {
     const config = loadConfig({ file: opts.config, flags: configFlags(opts) });
-    const reports = await new DriverSet(allDrivers(config)).detect();
+    const drivers = new DriverSet(allDrivers(config, createLogger('silent')));
+    const reports = await drivers.detect();
+    await drivers.close();
     const best = reports
       .filter((r) => r.available)
       .sort((a, b) => b.capabilities.strength - a.capabilities.strength)[0];

@@ -157,7 +157,14 @@ export class BwrapSandbox implements Sandbox {
       wallMs,
       cpuMs,
       maxRssKb,
-      limit: oom ? 'memory' : cpuLimitHit ? 'cpu' : undefined,
+      limit: oom
+        ? 'memory'
+        : cpuLimitHit
+          ? 'cpu'
+          : // We closed its pipe at the cap, so the writer died of SIGPIPE.
+            signalName === 'SIGPIPE' && (run.stdout.truncated || run.stderr.truncated)
+            ? 'output'
+            : undefined,
       aborted: cpuExceeded ? undefined : run.abortedReason,
     };
   }

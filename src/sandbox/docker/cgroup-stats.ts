@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+
+const ROOT = '/sys/fs/cgroup';
+
+/**
+ * CPU and peak memory of a container, read straight from its cgroup (v1,
+ * cgroupfs driver: /sys/fs/cgroup/<controller>/docker/<id>). Docker's stats API
+ * samples once a second, too slow for a CPU watchdog. Null where not readable.
+ */
+export function containerCgroupStats(containerId: string): { cpuNs: number | null; maxMemBytes: number | null } {
+  const read = (controller: string, file: string) => {
+    try {
+      return Number(readFileSync(`${ROOT}/${controller}/docker/${containerId}/${file}`, 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  return { cpuNs: read('cpuacct', 'cpuacct.usage'), maxMemBytes: read('memory', 'memory.max_usage_in_bytes') };
+}

@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import Dockerode from 'dockerode';
+import type { Config } from '../../config/schema.js';
+import { PaddockError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
+import { WarmPool } from '../pool.js';
+import { containerCreateOptions, sandboxLabels } from './container-spec.js';
+import { ensureEgressNetwork } from './network.js';
+import { ImageResolver } from './images.js';
+import { LABELS, runnerId } from './labels.js';
+import { DockerSandbox } from './sandbox.js';
+
+export interface DockerDriverOptions {
+  name: 'docker' | 'gvisor';
+  runtime: 'runc' | 'runsc';
+  log: Logger;
+  docker?: Dockerode;
+}
+
+type PoolKey = { image: string; limits: SandboxSpec['limits']; network: SandboxSpec['network'] };
+
+const CAPABILITIES: Record<'runc' | 'runsc', DriverCapabilities> = {
+  runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, snapshot: false, fork: false },
+  // gVisor cannot join Docker's bridge on every host (runsc runs with --network=none here).
+  runsc: { isolation: 'gvisor', strength: 30, network: ['none'], images: true, persistent: true, snapshot: false, fork: false },
+};
+
+/**
+ * Containers through the Docker Engine API: `docker` runs them with runc,
+ * `gvisor` is the same code with the runsc runtime (a user-space kernel between
+ * the job and the host). A warm pool keeps started containers ready per
+ * (image, limits, network); each is used for exactly one job and then removed.
+ */
+export class DockerDriver implements SandboxDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  private readonly docker: Dockerode;
+  private readonly images: ImageResolver;
+  private readonly pool: WarmPool<Dockerode.Container>;
+  private readonly runner: string;
+  private readonly live = new Set<string>();
+  private defaultKey: string | undefined;
+
+  constructor(
+    private readonly config: Pick<Config, 'data_dir' | 'host_id' | 'docker' | 'pool' | 'limits'>,
+    private readonly opts: DockerDriverOptions,
+  ) {
+    this.name = opts.name;
+    this.capabilities = CAPABILITIES[opts.runtime];
+    this.docker = opts.docker ?? new Dockerode({ socketPath: config.docker.socket });
+    this.images = new ImageResolver(this.docker);
+    this.runner = runnerId(config.data_dir);
+    this.pool = new WarmPool(
+      config.pool.size,
+      (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
+      (c) => this.remove(c),
+      opts.log.child({ driver: opts.name, component: 'pool' }),
+    );
+  }
+
+  async detect(): Promise<DriverAvailability> {
+    const details: Record<string, string> = { runtime: this.opts.runtime, pool_size: String(this.config.pool.size) };
+    let info: { ServerVersion?: string; Runtimes?: Record<string, unknown> };
+    try {
+      info = await this.docker.info();
+    } catch (err) {
+      return { available: false, reason: `Docker Engine not reachable at ${this.config.docker.socket}: ${(err as Error).message}`, details };
+    }
+    details.engine = info.ServerVersion ?? 'unknown';
+    if (!info.Runtimes?.[this.opts.runtime]) {
+      return { available: false, reason: `Docker has no "${this.opts.runtime}" runtime (see scripts/install-docker.sh)`, details };
+    }
+    const image = await this.images.resolve(this.config.docker.default_image).catch(() => undefined);
+    if (!image) {
+      return { available: false, reason: `default image "${this.config.docker.default_image}" is not built (paddock image build base)`, details };
+    }
+    details.default_image = image;
+    // The honest probe: start a real container as a job would, and run `true` in it.
+    try {
+      const sandbox = await this.create({ id: `probe-${Date.now()}`, network: 'none', files: [], limits: this.config.limits.default });
+      const r = await sandbox.exec({ argv: ['true'], cwd: '/work', env: {} }, () => undefined, AbortSignal.timeout(30_000));
+      await sandbox.destroy();
+      if (r.exitCode !== 0) return { available: false, reason: `probe container exited ${r.exitCode}: ${r.stderr.trim()}`, details };
+    } catch (err) {
+      return { available: false, reason: `probe container failed: ${(err as Error).message}`, details };
+    }
+    this.defaultKey = this.poolKey({ image, limits: this.config.limits.default, network: 'none' });
+    return { available: true, details };
+  }
+
+  /** Fills the pool for the most common job: default image and limits, no network. */
+  warm(): void {
+    if (this.defaultKey) this.pool.fill(this.defaultKey);
+  }
+
+  async checkImage(image: string): Promise<void> {
+    await this.images.resolve(image);
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    if (!this.capabilities.network.includes(spec.network)) {
+      throw new PaddockError('driver_unavailable', `driver ${this.name} supports network "none" only`, { driver: this.name });
+    }
+    const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
+    const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
+    const container = this.pool.take(key) ?? (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
+    return new DockerSandbox(spec.id, container, spec, () => this.remove(container));
+  }
+
+  private poolKey(k: PoolKey): string {
+    return JSON.stringify({ image: k.image, limits: k.limits, network: k.network });
+  }
+
+  private async startContainer(k: PoolKey, label: { job?: string; pool?: string }): Promise<Dockerode.Container> {
+    if (k.network === 'egress') await ensureEgressNetwork(this.docker, this.runner);
+    const container = await this.docker.createContainer(
+      containerCreateOptions({
+        image: k.image,
+        runtime: this.opts.runtime,
+        limits: k.limits,
+        network: k.network,
+        init: true,
+        labels: sandboxLabels({ runner: this.runner, host: this.config.host_id, ...label }),
+      }),
+    );
+    this.live.add(container.id);
+    try {
+      await container.start();
+    } catch (err) {
+      await this.remove(container);
+      throw new PaddockError('driver_error', `cannot start container: ${(err as Error).message}`);
+    }
+    return container;
+  }
+
+  private async remove(container: Dockerode.Container): Promise<void> {
+    this.live.delete(container.id);
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+
+  /** Removes containers of this runner that nothing here owns (after a crash, or leaked). */
+  async reapOrphans(): Promise<number> {
+    let list: Dockerode.ContainerInfo[];
+    try {
+      list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.runner}=${this.runner}`] } });
+    } catch {
+      return 0; // no engine, nothing to reap
+    }
+    const mine = list.filter((c) => !this.live.has(c.Id) && (c.Labels[LABELS.runner] === this.runner));
+    // Both drivers share the runner label; each reaps only containers of its runtime.
+    const ours = [];
+    for (const c of mine) {
+      const info = await this.docker.getContainer(c.Id).inspect().catch(() => undefined);
+      if (info && (info.HostConfig.Runtime ?? 'runc') === this.opts.runtime) ours.push(c.Id);
+    }
+    await Promise.all(ours.map((id) => this.docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined)));
+    return ours.length;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.drain();
+  }
+
+  /** Idle containers ready for a job (tests, /health). */
+  poolReady(spec: { image?: string; limits: SandboxSpec['limits']; network: SandboxSpec['network'] }, image: string): number {
+    return this.pool.ready(this.poolKey({ image, limits: spec.limits, network: spec.network }));
+  }
+}
+
+const poolLabel = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);

@@ -1,0 +1,73 @@
+import type { Logger } from '../util/log.js';
+
+const RETRY_AFTER_FAILURE_MS = 5000;
+
+/**
+ * Keeps up to `size` ready items per key (e.g. started containers per image and
+ * limits class). `take` hands one out and refills in the background; an item is
+ * never handed out twice. Creation failures back off instead of spinning.
+ */
+export class WarmPool<T> {
+  private readonly idle = new Map<string, T[]>();
+  private readonly pending = new Map<string, number>();
+  private readonly failedAt = new Map<string, number>();
+  private readonly inflight = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly make: (key: string) => Promise<T>,
+    private readonly dispose: (item: T) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  take(key: string): T | undefined {
+    const item = this.idle.get(key)?.shift();
+    this.fill(key);
+    return item;
+  }
+
+  /** Starts filling `key` up to the pool size. */
+  fill(key: string): void {
+    if (this.closed || this.size === 0) return;
+    if (Date.now() - (this.failedAt.get(key) ?? 0) < RETRY_AFTER_FAILURE_MS) return;
+    while ((this.idle.get(key)?.length ?? 0) + (this.pending.get(key) ?? 0) < this.size) {
+      this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+      const job: Promise<void> = this.make(key)
+        .then(async (item) => {
+          if (this.closed) return this.dispose(item);
+          const list = this.idle.get(key) ?? [];
+          list.push(item);
+          this.idle.set(key, list);
+        })
+        .catch((err) => {
+          this.failedAt.set(key, Date.now());
+          this.log.warn({ err, key }, 'warm pool could not create an item');
+        })
+        .finally(() => {
+          this.pending.set(key, (this.pending.get(key) ?? 1) - 1);
+          this.inflight.delete(job);
+        });
+      this.inflight.add(job);
+    }
+  }
+
+  /** Ready items for a key (for tests and /health). */
+  ready(key: string): number {
+    return this.idle.get(key)?.length ?? 0;
+  }
+
+  /** Everything idle, whatever its key. */
+  items(): T[] {
+    return [...this.idle.values()].flat();
+  }
+
+  /** Stops refilling, waits for creations under way, disposes of every idle item. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    while (this.inflight.size) await Promise.all([...this.inflight]);
+    const all = this.items();
+    this.idle.clear();
+    await Promise.all(all.map((item) => this.dispose(item).catch(() => undefined)));
+  }
+}
