@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   limit_exceeded: { status: 422, title: 'A limit is above what this runner allows', exit: 2 },
   driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },
+  image_build_failed: { status: 500, title: 'Image build failed', exit: 1 },
   driver_error: { status: 502, title: 'Sandbox driver failed', exit: 1 },
   shutting_down: { status: 503, title: 'Runner is shutting down', exit: 1 },
   unreachable: { status: 503, title: 'Server could not be reached', exit: 1 },

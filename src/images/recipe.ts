@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { PaddockError } from '../errors.js';
+import { SANDBOX_UID } from '../sandbox/bwrap/args.js';
+
+/**
+ * What an image is made of. A root recipe (no parent) is a debootstrap of the
+ * configured suite with `packages` included; a child starts from a copy of its
+ * parent's rootfs and apt-installs `packages`. `steps` then run as root in the chroot.
+ */
+export interface ImageRecipe {
+  name: string;
+  parent?: string;
+  packages: string[];
+  steps?: string[];
+  description: string;
+}
+
+/** Where the packages come from; part of every hash, so switching mirror or suite rebuilds. */
+export interface RecipeSource {
+  mirror: string;
+  suite: string;
+}
+
+/**
+ * Bumped whenever the builder changes what it puts into a rootfs (debootstrap
+ * flags, cleanup, files it writes), so images built by an older builder are rebuilt.
+ */
+export const BUILDER_VERSION = 1;
+
+export const BUILTIN_RECIPES: readonly ImageRecipe[] = [
+  {
+    name: 'base',
+    packages: ['ca-certificates'],
+    description: 'Debian minbase with ca-certificates and the sandbox user (uid 10001, home /work)',
+    steps: [
+      // Like debian:*-slim: no docs, man pages or translations in this image or any child of it.
+      `cat > /etc/dpkg/dpkg.cfg.d/paddock-slim <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+EOF
+find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete
+find /usr/share/doc -mindepth 1 -type d -empty -delete
+rm -rf /usr/share/man/* /usr/share/groff/* /usr/share/info/* /usr/share/lintian/* /usr/share/locale/*`,
+      `groupadd --gid ${SANDBOX_UID} sandbox
+useradd --uid ${SANDBOX_UID} --gid ${SANDBOX_UID} --home-dir /work --no-create-home --shell /bin/sh sandbox
+mkdir -p /work && chown ${SANDBOX_UID}:${SANDBOX_UID} /work && chmod 0755 /work
+chmod 1777 /tmp`,
+      // Sandboxes bind their own /etc/hosts and /etc/hostname over these, which needs them to exist;
+      // debootstrap copies the build host's hostname, which does not belong in an image.
+      `printf '127.0.0.1 localhost\\n::1 localhost\\n' > /etc/hosts
+echo sandbox > /etc/hostname`,
+    ],
+  },
+  {
+    name: 'python',
+    parent: 'base',
+    packages: ['python3'],
+    description: 'base + Debian python3',
+  },
+  {
+    name: 'node',
+    parent: 'base',
+    packages: ['nodejs', 'npm'],
+    description: 'base + Debian nodejs and npm',
+  },
+  {
+    name: 'build',
+    parent: 'base',
+    packages: ['gcc', 'g++', 'make', 'libc6-dev'],
+    description: 'base + gcc, g++, make and libc headers',
+  },
+  {
+    name: 'agent',
+    parent: 'node',
+    packages: ['git'],
+    description: 'node + git + Claude Code',
+    steps: [
+      // The CLI ships its native binary through an optional dependency (~245 MB):
+      // --no-optional/--omit=optional would leave a claude that cannot start.
+      `export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+npm install -g @anthropic-ai/claude-code@2.1.197
+npm cache clean --force
+claude --version`,
+    ],
+  },
+];
+
+const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export function isValidImageName(name: string): boolean {
+  return IMAGE_NAME.test(name);
+}
+
+/** Looks a recipe up by name; an unknown name is bad input, so the message lists what exists. */
+export function getRecipe(name: string, recipes: readonly ImageRecipe[] = BUILTIN_RECIPES): ImageRecipe {
+  const recipe = recipes.find((r) => r.name === name);
+  if (!recipe) {
+    const known = recipes.map((r) => r.name).join(', ');
+    throw new PaddockError('validation_failed', `no image recipe named "${name}" (known: ${known})`, { image: name });
+  }
+  return recipe;
+}
+
+/** The recipe and its ancestors, root first: the order they must be built in. */
+export function recipeChain(name: string, recipes: readonly ImageRecipe[] = BUILTIN_RECIPES): ImageRecipe[] {
+  const chain: ImageRecipe[] = [];
+  for (let r: ImageRecipe | undefined = getRecipe(name, recipes); r; r = r.parent ? getRecipe(r.parent, recipes) : undefined) {
+    if (chain.some((c) => c.name === r!.name)) {
+      throw new PaddockError('validation_failed', `image recipe "${name}" has a parent cycle through "${r.name}"`);
+    }
+    chain.unshift(r);
+  }
+  return chain;
+}
+
+/**
+ * The parts of a recipe that decide what ends up in the rootfs, in a fixed key
+ * order. `name` and `description` are left out on purpose: rewording a
+ * description must not trigger a multi-minute rebuild. Package order does not
+ * matter to apt, so packages are sorted and deduplicated; step order does matter.
+ */
+export function canonicalRecipe(recipe: ImageRecipe): string {
+  return JSON.stringify({
+    parent: recipe.parent ?? null,
+    packages: [...new Set(recipe.packages)].sort(),
+    steps: recipe.steps ?? [],
+  });
+}
+
+/** Hash of one recipe given its parent's hash (undefined for a root recipe). */
+export function recipeHash(recipe: ImageRecipe, source: RecipeSource, parentHash?: string): string {
+  if (recipe.parent && !parentHash) throw new Error(`recipe ${recipe.name} needs its parent's hash`);
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        builder: BUILDER_VERSION,
+        mirror: source.mirror.replace(/\/+$/, ''),
+        suite: source.suite,
+        parent_hash: parentHash ?? null,
+        recipe: canonicalRecipe(recipe),
+      }),
+    )
+    .digest('hex');
+}
+
+/** Hashes of a recipe and all its ancestors, keyed by name. */
+export function chainHashes(
+  name: string,
+  source: RecipeSource,
+  recipes: readonly ImageRecipe[] = BUILTIN_RECIPES,
+): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const r of recipeChain(name, recipes)) hashes.set(r.name, recipeHash(r, source, r.parent ? hashes.get(r.parent) : undefined));
+  return hashes;
+}
