@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
+import { imageCommand } from './commands/image.js';
 import { jobsCommand } from './commands/jobs.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
@@ -21,6 +22,7 @@ jobsCommand(program);
 tokenCommand(program);
 configCommand(program);
 doctorCommand(program);
+imageCommand(program);
 
 try {
   await program.parseAsync(process.argv);
