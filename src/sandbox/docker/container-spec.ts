@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Limits } from '../../config/schema.js';
 import { type NetworkMode, WORK_DIR } from '../driver.js';
 import { LABELS } from './labels.js';
+import { LAUNCHER } from './launch.js';
 
 export const SANDBOX_USER = '10001:10001';
 export const EGRESS_NETWORK = 'paddock-egress';
@@ -20,7 +21,8 @@ export interface ContainerPlan {
  * The create-container request for one sandbox. Every default is the safe one:
  * non-root, no network, no capabilities, no new privileges, read-only root,
  * size-capped tmpfs for /tmp and /work, memory (no swap), pids, open files.
- * The container only idles (`sleep infinity`); each job is one exec into it.
+ * The container's main process is the launcher, waiting on its attached stdin
+ * for the one job it will run (see launch.ts).
  */
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
   const mb = 1024 * 1024;
@@ -29,7 +31,13 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
   const cpuSeconds = Math.ceil(plan.limits.cpu_ms / 1000);
   return {
     Image: plan.image,
-    Cmd: ['sleep', 'infinity'],
+    Cmd: ['/bin/sh', '-c', LAUNCHER],
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
     User: SANDBOX_USER,
     WorkingDir: WORK_DIR,
     Labels: plan.labels,

@@ -7,19 +7,12 @@ import { type ExecRequest, type ExecResult, type OutputSink, type Sandbox, type 
 import { OutputCapture } from '../output.js';
 import { tarFiles } from '../tar.js';
 import { containerCgroupStats } from './cgroup-stats.js';
-import { SANDBOX_USER } from './container-spec.js';
 import { demuxer } from './demux.js';
+import { jobHeader } from './launch.js';
 
 const CPU_POLL_MS = 100;
 
-// Unpacks the job's files (a tar of $1 bytes at the head of stdin) into the work
-// dir, then becomes the command; the rest of stdin is the command's own.
-const LAUNCH =
-  'if [ "$1" -gt 0 ]; then head -c "$1" | tar -x -C ' +
-  WORK_DIR +
-  ' -f - || { echo "paddock: unpacking input files failed" >&2; exit 125; }; fi; cd "$2" || exit 125; shift 2; exec "$@"';
-
-/** A started container; one job runs in it through one exec, then it is removed. */
+/** A started container whose launcher waits for one job on its stdin; removed after that job. */
 export class DockerSandbox implements Sandbox {
   private used = false;
   private destroyed = false;
@@ -39,6 +32,7 @@ export class DockerSandbox implements Sandbox {
     const files = this.spec.files.map((f) => ({ ...f, path: path.posix.relative(WORK_DIR, path.posix.resolve(WORK_DIR, f.path)) }));
     const archive = files.length ? tarFiles(files) : Buffer.alloc(0);
     const cpuBefore = containerCgroupStats(this.container.id).cpuNs ?? 0;
+    let lastStats = containerCgroupStats(this.container.id);
 
     const stdout = new OutputCapture(this.spec.limits.output_bytes);
     const stderr = new OutputCapture(this.spec.limits.output_bytes);
@@ -54,21 +48,21 @@ export class DockerSandbox implements Sandbox {
     let exitCode: number | null;
     let watchdog: NodeJS.Timeout | undefined;
     try {
-      const exec = await this.container.exec({
-        Cmd: ['/bin/sh', '-c', LAUNCH, 'paddock', String(archive.length), req.cwd, ...req.argv],
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        User: SANDBOX_USER,
-        WorkingDir: WORK_DIR,
-        Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
-      });
-      const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+      // The launcher is blocked reading stdin, so nothing is printed before we attach.
+      const stream = (await this.container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as Duplex;
+      const waited = this.container.wait();
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
       watchdog = setInterval(() => {
-        const { cpuNs } = containerCgroupStats(this.container.id);
-        if (cpuNs !== null && (cpuNs - cpuBefore) / 1e6 >= this.spec.limits.cpu_ms) {
+        const stats = containerCgroupStats(this.container.id);
+        if (stats.cpuNs !== null) lastStats = stats;
+        if (stats.cpuNs !== null && (stats.cpuNs - cpuBefore) / 1e6 >= this.spec.limits.cpu_ms) {
           limit = 'cpu';
           kill('cpu_limit');
         }
@@ -78,7 +72,7 @@ export class DockerSandbox implements Sandbox {
         const capture = name === 'stdout' ? stdout : stderr;
         const kept = capture.push(payload);
         if (kept.length) sink(name, kept);
-        // One exec cannot be half-closed: past the cap the sandbox is stopped.
+        // The attach stream cannot be half-closed per stream: past the cap the sandbox is stopped.
         if (capture.truncated && !aborted) {
           limit = 'output';
           kill('output_limit');
@@ -90,10 +84,13 @@ export class DockerSandbox implements Sandbox {
         stream.once('close', resolve);
         stream.once('error', reject);
       });
-      stream.write(Buffer.concat([archive, req.stdin ?? Buffer.alloc(0)]));
+      const header = jobHeader({ tarBytes: archive.length, cwd: req.cwd, env: req.env, argv: req.argv });
+      stream.write(Buffer.concat([Buffer.from(header), archive, req.stdin ?? Buffer.alloc(0)]));
       stream.end();
       await ended;
-      exitCode = (await exec.inspect()).ExitCode ?? null;
+      const final = containerCgroupStats(this.container.id);
+      if (final.cpuNs !== null) lastStats = final;
+      exitCode = (await waited).StatusCode ?? null;
     } catch (err) {
       throw new PaddockError('driver_error', `Docker Engine failed during the job: ${(err as Error).message}`, undefined, {
         cause: err,
@@ -104,7 +101,8 @@ export class DockerSandbox implements Sandbox {
     }
 
     const state = await this.container.inspect().then((i) => i.State, () => undefined);
-    const stats = containerCgroupStats(this.container.id);
+    // The cgroup goes with the container's exit: use the last sample taken.
+    const stats = lastStats;
     if (state?.OOMKilled) limit = 'memory';
     const sigNum = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : 0;
     const signalName = sigNum ? (Object.entries(osConstants.signals).find(([, v]) => v === sigNum)?.[0] ?? null) : null;
