@@ -116,7 +116,10 @@ export class BwrapDriver implements SandboxDriver {
   private resolveImage(image: string): string {
     const rootfs = path.join(this.imagesDir, image, 'rootfs');
     if (/^[a-z0-9][a-z0-9._-]*$/i.test(image) && existsSync(rootfs)) return rootfs;
-    const known = existsSync(this.imagesDir) ? readdirSync(this.imagesDir) : [];
+    // Only complete images: dot-entries are the image builder's work dirs and locks.
+    const known = existsSync(this.imagesDir)
+      ? readdirSync(this.imagesDir).filter((n) => !n.startsWith('.') && existsSync(path.join(this.imagesDir, n, 'rootfs')))
+      : [];
     throw new PaddockError('image_not_found', `image "${image}" not found for driver bwrap`, { image, available: known });
   }
 
