@@ -98,9 +98,8 @@ async function buildLocked(
   report: Reporter,
 ): Promise<ImageManifest> {
   if (process.getuid?.() !== 0) {
-    throw new PaddockError('image_build_failed', `image ${recipe.name}: building an image needs root (debootstrap, chroot, mount)`, {
-      image: recipe.name,
-    });
+    const why = `image ${recipe.name}: building an image needs root (debootstrap, chroot, mount)`;
+    throw new PaddockError('image_build_failed', why, { image: recipe.name });
   }
   await removeLeftovers(opts.imagesDir, recipe.name, report);
   const work = await mkdtemp(path.join(opts.imagesDir, `.build-${recipe.name}-`));
@@ -109,7 +108,12 @@ async function buildLocked(
     if (recipe.parent) {
       const parentRootfs = path.join(opts.imagesDir, recipe.parent, 'rootfs');
       report('copy', `copying ${recipe.parent}'s rootfs`);
-      await runLogged(['cp', '-a', '--', parentRootfs, next], { image: recipe.name, step: 'copy parent rootfs', phase: 'copy', report });
+      await runLogged(['cp', '-a', '--', parentRootfs, next], {
+        image: recipe.name,
+        step: 'copy parent rootfs',
+        phase: 'copy',
+        report,
+      });
     } else {
       report('bootstrap', `debootstrap ${opts.suite} from ${opts.mirror}`);
       const include = recipe.packages.length ? [`--include=${recipe.packages.join(',')}`] : [];
@@ -157,7 +161,8 @@ async function buildLocked(
     return manifest;
   } catch (err) {
     if (err instanceof PaddockError) throw err;
-    throw new PaddockError('image_build_failed', `image ${recipe.name}: ${(err as Error).message}`, { image: recipe.name }, { cause: err });
+    const message = `image ${recipe.name}: ${(err as Error).message}`;
+    throw new PaddockError('image_build_failed', message, { image: recipe.name }, { cause: err });
   } finally {
     report('cleanup', 'removing the build directory');
     await removeTree(work);

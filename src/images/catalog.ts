@@ -60,17 +60,19 @@ export async function getImage(imagesDir: string, name: string): Promise<ImageIn
   const found = isValidImageName(name) ? images.find((i) => i.name === name) : undefined;
   if (found) return found;
   const known = images.map((i) => i.name);
-  throw new PaddockError(
-    'image_not_found',
-    `image "${name}" not found in ${imagesDir} (available: ${known.length ? known.join(', ') : 'none; run paddock image build'})`,
-    { image: name, available: known },
-  );
+  const available = known.length ? known.join(', ') : 'none; run paddock image build';
+  throw new PaddockError('image_not_found', `image "${name}" not found in ${imagesDir} (available: ${available})`, {
+    image: name,
+    available: known,
+  });
 }
 
 /**
  * Removes an image's directory and its `paddock/<name>` Docker tags. The
  * directory is renamed away first so it disappears at once for new jobs.
  * Returns notes on what was done (a tag still used by a container is kept).
+ * Tags are per Engine, not per images dir: another images dir holding the same
+ * image loses them too, and gets them back on its next (cached) build.
  */
 export async function removeImage(imagesDir: string, name: string, docker?: Dockerode): Promise<string[]> {
   const image = await getImage(imagesDir, name);
@@ -79,6 +81,8 @@ export async function removeImage(imagesDir: string, name: string, docker?: Dock
   await rename(path.join(imagesDir, name), path.join(trash, name));
   await removeTree(trash);
   notes.push(`removed ${path.join(imagesDir, name)}`);
-  if (docker && !(await dockerReachable(docker))) notes.push(...(await removeDockerTags(docker, name, image.hash ?? undefined)));
+  if (docker && !(await dockerReachable(docker))) {
+    notes.push(...(await removeDockerTags(docker, name, image.hash ?? undefined)));
+  }
   return notes;
 }

@@ -54,13 +54,10 @@ export async function withChroot<T>(
     await writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
     return await fn({
       run: (step, phase, script) =>
-        runLogged(['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', ENTER, 'enter', rootfs, script], {
-          image,
-          step,
-          phase,
-          report,
-          env: CHROOT_ENV,
-        }),
+        runLogged(
+          ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', ENTER, 'enter', rootfs, script],
+          { image, step, phase, report, env: CHROOT_ENV },
+        ),
     });
   } finally {
     await rm(policy, { force: true });
@@ -77,6 +74,7 @@ export async function withChroot<T>(
 export const CLEANUP_SCRIPT = [
   'apt-get clean',
   'rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old',
-  'rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/log/bootstrap.log /root/.npm /root/.cache /tmp/* /var/tmp/*',
+  'rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/log/bootstrap.log',
+  'rm -rf /root/.npm /root/.cache /tmp/* /var/tmp/*',
   'chmod 1777 /tmp',
 ].join('\n');

@@ -50,7 +50,8 @@ export async function ensureDockerImage(
   report('docker', `importing the rootfs as ${tag}`);
   await importRootfs(docker, image, tag);
   if ((await labelledHash(docker, tag)) !== image.hash) {
-    throw new PaddockError('image_build_failed', `image ${image.name}: docker import produced no ${tag} labelled ${HASH_LABEL}`);
+    const why = `image ${image.name}: docker import produced no ${tag} labelled ${HASH_LABEL}`;
+    throw new PaddockError('image_build_failed', why, { image: image.name, step: 'docker import' });
   }
   await retagLatest(docker, tag, image.name);
   report('docker', `imported ${tag}`);
@@ -101,14 +102,13 @@ async function importRootfs(docker: Dockerode, image: { name: string; hash: stri
     });
   } catch (err) {
     tar.kill();
-    throw new PaddockError('image_build_failed', `image ${image.name}: docker import failed: ${(err as Error).message}`, {
-      image: image.name,
-      step: 'docker import',
-    });
+    const why = `image ${image.name}: docker import failed: ${(err as Error).message}`;
+    throw new PaddockError('image_build_failed', why, { image: image.name, step: 'docker import' });
   }
   const code = await tarDone;
   if (code !== 0) {
-    throw new PaddockError('image_build_failed', `image ${image.name}: tar of the rootfs exited with ${code}: ${tarErr.trim()}`);
+    const why = `image ${image.name}: tar of the rootfs exited with ${code}: ${tarErr.trim()}`;
+    throw new PaddockError('image_build_failed', why, { image: image.name, step: 'docker import' });
   }
 }
 

@@ -1,5 +1,15 @@
 /** What an image build is doing; the CLI prints these so minutes of work are not silent. */
-export type BuildPhase = 'wait' | 'cached' | 'bootstrap' | 'copy' | 'apt' | 'steps' | 'cleanup' | 'install' | 'docker' | 'done';
+export type BuildPhase =
+  | 'wait'
+  | 'cached'
+  | 'bootstrap'
+  | 'copy'
+  | 'apt'
+  | 'steps'
+  | 'cleanup'
+  | 'install'
+  | 'docker'
+  | 'done';
 
 export interface BuildProgress {
   image: string;

@@ -109,11 +109,14 @@ export function getRecipe(name: string, recipes: readonly ImageRecipe[] = BUILTI
 /** The recipe and its ancestors, root first: the order they must be built in. */
 export function recipeChain(name: string, recipes: readonly ImageRecipe[] = BUILTIN_RECIPES): ImageRecipe[] {
   const chain: ImageRecipe[] = [];
-  for (let r: ImageRecipe | undefined = getRecipe(name, recipes); r; r = r.parent ? getRecipe(r.parent, recipes) : undefined) {
-    if (chain.some((c) => c.name === r!.name)) {
+  let next: ImageRecipe | undefined = getRecipe(name, recipes);
+  while (next) {
+    const r: ImageRecipe = next;
+    if (chain.some((c) => c.name === r.name)) {
       throw new PaddockError('validation_failed', `image recipe "${name}" has a parent cycle through "${r.name}"`);
     }
     chain.unshift(r);
+    next = r.parent ? getRecipe(r.parent, recipes) : undefined;
   }
   return chain;
 }
@@ -155,6 +158,8 @@ export function chainHashes(
   recipes: readonly ImageRecipe[] = BUILTIN_RECIPES,
 ): Map<string, string> {
   const hashes = new Map<string, string>();
-  for (const r of recipeChain(name, recipes)) hashes.set(r.name, recipeHash(r, source, r.parent ? hashes.get(r.parent) : undefined));
+  for (const r of recipeChain(name, recipes)) {
+    hashes.set(r.name, recipeHash(r, source, r.parent ? hashes.get(r.parent) : undefined));
+  }
   return hashes;
 }

@@ -86,10 +86,11 @@ export function imageCommand(program: Command): void {
     ]);
   });
 
-  withConfigOptions(image.command('rm').description('remove an image and its paddock/<name> docker tags').argument('<name>')).action(
-    async (name: string, opts) => {
-      const config = configFrom(opts);
-      for (const note of await removeImage(config.images_dir, name, dockerFor(config))) process.stdout.write(`${note}\n`);
-    },
-  );
+  withConfigOptions(
+    image.command('rm').description('remove an image and its paddock/<name> docker tags').argument('<name>'),
+  ).action(async (name: string, opts) => {
+    const config = configFrom(opts);
+    const notes = await removeImage(config.images_dir, name, dockerFor(config));
+    for (const note of notes) process.stdout.write(`${note}\n`);
+  });
 }
