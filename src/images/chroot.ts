@@ -1,21 +1,40 @@
+import { existsSync } from 'node:fs';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Reporter } from './progress.js';
 import { runLogged } from './run-logged.js';
 import { mountsUnder } from './tree.js';
 
+// The build host's CA bundle, visible in the chroot only while it builds (as
+// /run/… , removed afterwards): downloads in steps (npm, curl) must trust what
+// the host trusts — a proxy's CA on a corporate network — but the image keeps
+// Debian's own trust store.
+const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const BUILD_CA = '/run/paddock-build-ca.crt';
+const PROXY_VARS = ['http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
+
 /**
- * A clean environment for commands in the chroot: nothing of the caller's
- * environment (tokens, proxies, npm config) leaks into an image.
+ * A clean environment for commands in the chroot: of the caller's environment
+ * only proxy settings pass (the build needs the host's way out), never tokens
+ * or npm config.
  */
-const CHROOT_ENV: NodeJS.ProcessEnv = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  HOME: '/root',
-  LANG: 'C.UTF-8',
-  DEBIAN_FRONTEND: 'noninteractive',
-  APT_LISTCHANGES_FRONTEND: 'none',
-  npm_config_update_notifier: 'false',
-};
+function chrootEnv(hostCa: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    APT_LISTCHANGES_FRONTEND: 'none',
+    npm_config_update_notifier: 'false',
+  };
+  for (const v of PROXY_VARS) if (process.env[v]) env[v] = process.env[v];
+  if (hostCa) {
+    env.NODE_EXTRA_CA_CERTS = BUILD_CA; // node, npm
+    env.SSL_CERT_FILE = BUILD_CA; // openssl-based tools
+    env.GIT_SSL_CAINFO = BUILD_CA;
+  }
+  return env;
+}
 
 // Mounts /proc and /dev/pts for the command, then enters the chroot. It runs
 // under `unshare --mount`, so these mounts exist only in a private mount
@@ -46,7 +65,10 @@ export async function withChroot<T>(
 ): Promise<T> {
   const resolv = path.join(rootfs, 'etc/resolv.conf');
   const policy = path.join(rootfs, 'usr/sbin/policy-rc.d');
+  const buildCa = path.join(rootfs, BUILD_CA);
+  const hostCa = existsSync(HOST_CA_BUNDLE);
   try {
+    if (hostCa) await copyFile(HOST_CA_BUNDLE, buildCa);
     // apt and npm resolve names; the image's own resolv.conf may be a dangling symlink.
     await rm(resolv, { force: true });
     await copyFile('/etc/resolv.conf', resolv);
@@ -56,11 +78,12 @@ export async function withChroot<T>(
       run: (step, phase, script) =>
         runLogged(
           ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', ENTER, 'enter', rootfs, script],
-          { image, step, phase, report, env: CHROOT_ENV },
+          { image, step, phase, report, env: chrootEnv(hostCa) },
         ),
     });
   } finally {
     await rm(policy, { force: true });
+    await rm(buildCa, { force: true });
     await writeFile(resolv, '');
     // Belt and braces: the namespace should have taken its mounts with it.
     for (const point of await mountsUnder(rootfs)) {

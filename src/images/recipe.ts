@@ -85,6 +85,9 @@ echo sandbox > /etc/hostname`,
       `export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 npm install -g @anthropic-ai/claude-code@2.1.197
 npm cache clean --force
+# npm 9 installs both the glibc and the musl build (~230 MB each); the postinstall
+# hard-links the glibc one into bin/, so on Debian the musl one is dead weight.
+rm -rf /usr/local/lib/node_modules/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl
 claude --version`,
     ],
   },
