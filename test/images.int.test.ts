@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
 import { buildImage, type BuildResult } from '../src/images/builder.js';
 import { getImage, listImages, removeImage } from '../src/images/catalog.js';
 import { dockerReachable, HASH_LABEL } from '../src/images/docker-import.js';
@@ -15,7 +16,8 @@ import { hostUser, removeRunnerState, submitJob } from './helpers/sandbox.js';
 // a minute or two. The cache is shared on purpose: the builder's hash check and
 // lock are part of what is tested.
 const IMAGES_DIR = process.env.PADDOCK_IMAGES_DIR ?? '/var/cache/paddock/images';
-const SOURCE = { mirror: 'http://deb.debian.org/debian', suite: 'bookworm' };
+// Mirror and suite are part of the hash: take them as scripts/build-images.sh does (config + env).
+const SOURCE = loadConfig().images;
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 const UID = 61207;
 

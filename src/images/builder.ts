@@ -67,6 +67,8 @@ async function buildOne(recipe: ImageRecipe, hash: string, opts: BuildOptions): 
       if (!manifest) {
         manifest = await buildLocked(recipe, hash, imageDir, opts, report);
         built = true;
+      } else {
+        report('cached', `built meanwhile by another process (${hash.slice(0, 12)})`);
       }
     } finally {
       await unlock();
