@@ -12,17 +12,9 @@
 // Latency samples are interleaved (exec, bwrap, paddock, exec, bwrap, ...) so that
 // load from other processes on the machine hits all three alike and the ratios
 // stay meaningful even when the absolute numbers drift.
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../dist/config/load.js';
-import { startRuntime } from '../dist/runtime.js';
-import { buildServer } from '../dist/server/app.js';
-import { createLogger } from '../dist/util/log.js';
+import { intEnv, round, spawnOnce, startRunner, summarize } from './lib.mjs';
 
 const TARGETS = { median_ms_max: 15, vs_bwrap_max: 2, jobs_per_s_min: 150 };
 const JOB = { kind: 'command', command: ['echo', 'hi'] };
@@ -37,7 +29,6 @@ const BWRAP_ARGV = [
   '/bin/echo', 'hi',
 ];
 const EXEC_ARGV = ['/bin/echo', 'hi'];
-const REQUEST_TIMEOUT_MS = 120_000;
 
 const cpuCount = os.availableParallelism?.() ?? os.cpus().length;
 const SAMPLES = intEnv('BENCH_SAMPLES', 200);
@@ -46,156 +37,7 @@ const JOBS = intEnv('BENCH_JOBS', 1000);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 64);
 const MAX_CONCURRENT_JOBS = intEnv('PADDOCK_MAX_CONCURRENT_JOBS', cpuCount);
 
-function intEnv(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
 const progress = (msg) => process.stderr.write(`[bench latency] ${msg}\n`);
-
-// ---- stats ---------------------------------------------------------------
-
-function quantile(sorted, q) {
-  // Nearest-rank: the smallest sample with at least q of the samples at or below it.
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i];
-}
-
-function summarize(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    median: round(quantile(s, 0.5)),
-    p99: round(quantile(s, 0.99)),
-    min: round(s[0]),
-    max: round(s.at(-1)),
-    mean: round(s.reduce((a, b) => a + b, 0) / s.length),
-  };
-}
-
-const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-// ---- baselines: spawn from this process ------------------------------------
-
-function spawnOnce(argv) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      const ms = performance.now() - t0;
-      if (code !== 0 || out !== 'hi\n') {
-        reject(new Error(`${argv.join(' ')} → code ${code} signal ${signal} stdout ${JSON.stringify(out)} stderr ${JSON.stringify(err)}`));
-      } else resolve(ms);
-    });
-  });
-}
-
-// ---- the runner ------------------------------------------------------------
-
-async function startRunner() {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-'));
-  // env: only PADDOCK_CONFIG='' so no paddock.toml or PADDOCK_* from the caller's shell changes the runner.
-  const config = loadConfig({
-    env: { PADDOCK_CONFIG: '' },
-    flags: {
-      data_dir: dataDir,
-      host: '127.0.0.1',
-      port: 0,
-      log_level: 'silent',
-      max_concurrent_jobs: MAX_CONCURRENT_JOBS,
-      drivers: ['bwrap'], // this bench measures the bwrap path; bench/containers covers Docker
-    },
-  });
-  const rt = await startRuntime(config, createLogger(config.log_level));
-  let app;
-  try {
-    app = await buildServer(rt);
-    await app.listen({ host: '127.0.0.1', port: 0 });
-  } catch (err) {
-    await rt.close().catch(() => undefined);
-    throw err;
-  }
-  const { port } = app.server.address();
-  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(CONCURRENCY, 1) });
-  let closed = false;
-  return {
-    rt,
-    config,
-    dataDir,
-    request: (method, p, body) => request(agent, port, token, method, p, body),
-    async close() {
-      if (closed) return;
-      closed = true;
-      agent.destroy();
-      await app.close();
-      await rt.close();
-      removeCgroupGroup(dataDir);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/**
- * The bwrap driver (as root, cgroup v1) makes /sys/fs/cgroup/<c>/paddock-<hash of data_dir>
- * and removes only the per-job children; remove the then-empty parent so a bench
- * run leaves nothing behind. rmdir fails harmlessly if it is absent or not empty.
- */
-function removeCgroupGroup(dataDir) {
-  const group = `paddock-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 8)}`;
-  for (const c of ['memory', 'pids', 'cpuacct']) {
-    try {
-      rmdirSync(path.join('/sys/fs/cgroup', c, group));
-    } catch {
-      // absent (no cgroups) or not ours to remove
-    }
-  }
-}
-
-function request(agent, port, token, method, p, body) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port,
-        method,
-        path: p,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let parsed = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${p} timed out after ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /** Submits one echo job and waits for it; fails loudly unless it printed "hi\n" and exited 0. */
 async function runJob(runner) {
@@ -214,7 +56,8 @@ async function runJob(runner) {
 async function main() {
   const loadBefore = os.loadavg();
   progress(`cpus=${cpuCount} samples=${SAMPLES} warmup=${WARMUP} jobs=${JOBS} concurrency=${CONCURRENCY} max_concurrent_jobs=${MAX_CONCURRENT_JOBS}`);
-  const runner = await startRunner();
+  // bwrap only: this bench measures the bwrap path; bench/containers covers Docker.
+  const runner = await startRunner({ max_concurrent_jobs: MAX_CONCURRENT_JOBS, drivers: ['bwrap'] }, CONCURRENCY);
   try {
     const health = (await runner.request('GET', '/health')).body;
     const bwrapDriver = health?.drivers?.find((d) => d.name === 'bwrap');

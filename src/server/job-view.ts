@@ -14,7 +14,7 @@ export const JobResultView = z.object({
   wall_ms: z.number(),
   cpu_ms: z.number().nullable(),
   max_rss_kb: z.number().nullable(),
-  limit: z.enum(['cpu', 'memory']).optional(),
+  limit: z.enum(['cpu', 'memory', 'output']).optional(),
 });
 
 export const JobView = z.object({

@@ -162,8 +162,9 @@ export class DockerDriver implements SandboxDriver {
     await this.pool.drain();
   }
 
-  /** Idle containers ready for a job (tests, /health). */
-  poolReady(spec: { image?: string; limits: SandboxSpec['limits']; network: SandboxSpec['network'] }, image: string): number {
+  /** Idle containers ready for jobs like `spec` (tests, benches). */
+  async poolReady(spec: Pick<SandboxSpec, 'image' | 'limits' | 'network'>): Promise<number> {
+    const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     return this.pool.ready(this.poolKey({ image, limits: spec.limits, network: spec.network }));
   }
 }

@@ -1,0 +1,146 @@
+// Shared by the benches: stats, baseline spawns, and a runner started in-process.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../dist/config/load.js';
+import { startRuntime } from '../dist/runtime.js';
+import { buildServer } from '../dist/server/app.js';
+import { createLogger } from '../dist/util/log.js';
+
+const REQUEST_TIMEOUT_MS = 120_000;
+
+export function intEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${raw}"`);
+  return n;
+}
+
+// ---- stats ---------------------------------------------------------------
+
+export function quantile(sorted, q) {
+  // Nearest-rank: the smallest sample with at least q of the samples at or below it.
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function summarize(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    median: round(quantile(s, 0.5)),
+    p99: round(quantile(s, 0.99)),
+    min: round(s[0]),
+    max: round(s.at(-1)),
+    mean: round(s.reduce((a, b) => a + b, 0) / s.length),
+  };
+}
+
+export const round = (x, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+// ---- baselines: spawn from this process ------------------------------------
+
+export function spawnOnce(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      if (code !== 0 || out !== 'hi\n') {
+        reject(new Error(`${argv.join(' ')} → code ${code} signal ${signal} stdout ${JSON.stringify(out)} stderr ${JSON.stringify(err)}`));
+      } else resolve(ms);
+    });
+  });
+}
+
+// ---- the runner ------------------------------------------------------------
+
+/** A real runner in this process (temp data dir, silent logs) and a keep-alive client for it. */
+export async function startRunner(flags, maxSockets = 64) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-'));
+  // env: only PADDOCK_CONFIG='' so no paddock.toml or PADDOCK_* from the caller's shell changes the runner.
+  const config = loadConfig({
+    env: { PADDOCK_CONFIG: '' },
+    flags: {
+      data_dir: dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      log_level: 'silent',
+      ...flags,
+    },
+  });
+  const rt = await startRuntime(config, createLogger(config.log_level));
+  let app;
+  try {
+    app = await buildServer(rt);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    await rt.close().catch(() => undefined);
+    throw err;
+  }
+  const { port } = app.server.address();
+  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  let closed = false;
+  return {
+    rt,
+    config,
+    dataDir,
+    request: (method, p, body) => request(agent, port, token, method, p, body),
+    async close() {
+      if (closed) return;
+      closed = true;
+      agent.destroy();
+      await app.close();
+      await rt.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function request(agent, port, token, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let parsed = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${p} timed out after ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
