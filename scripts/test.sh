@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu
-# host (idempotent), builds, and runs every test against real bubblewrap and SQLite.
+# host (idempotent: packages, dockerd with gVisor, sandbox images cached by recipe
+# hash), builds, and runs every test against real bubblewrap, Docker, gVisor and SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/install-docker.sh
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+export PADDOCK_IMAGES_DIR="${PADDOCK_IMAGES_DIR:-/var/cache/paddock/images}"
+bash scripts/build-images.sh
 exec npx vitest run "$@"
