@@ -3,11 +3,18 @@
 # on the embedded default (SQLite + the best sandbox driver this host has).
 # Idempotent: re-running rebuilds and restarts. Run from the repository root as root
 # (or with sudo) so sandboxes get per-job cgroups and a dedicated unprivileged uid.
+#
+# No Docker needed: bubblewrap is the default. With --docker it also installs Docker
+# Engine + gVisor; whenever dockerd answers, it builds the `base` image so the
+# container drivers (gvisor > docker > bwrap) become available to `driver: auto`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
+WITH_DOCKER=0
+[ "${1:-}" = "--docker" ] && WITH_DOCKER=1
 
 bash scripts/install-deps.sh
+[ $WITH_DOCKER -eq 1 ] && bash scripts/install-docker.sh
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 
@@ -15,7 +22,10 @@ DATA_DIR=${PADDOCK_DATA_DIR:-$( [ "$(id -u)" -eq 0 ] && echo /var/lib/paddock ||
 PORT=${PADDOCK_PORT:-7878}
 HOST=${PADDOCK_HOST:-127.0.0.1}
 mkdir -p "$DATA_DIR"
-node dist/cli/main.js doctor --data-dir "$DATA_DIR"
+if [ "$(id -u)" -eq 0 ] && curl -fsS --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+  node dist/cli/main.js image build base --data-dir "$DATA_DIR"
+fi
+node dist/cli/main.js doctor --data-dir "$DATA_DIR" || true
 
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ "$(id -u)" -eq 0 ]; then
   sed -e "s#@REPO@#$REPO#g" -e "s#@DATA_DIR@#$DATA_DIR#g" -e "s#@PORT@#$PORT#g" -e "s#@HOST@#$HOST#g" \
