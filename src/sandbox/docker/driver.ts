@@ -40,6 +40,7 @@ export class DockerDriver implements SandboxDriver {
   private readonly pool: WarmPool<Dockerode.Container>;
   private readonly runner: string;
   private readonly live = new Set<string>();
+  private readonly removals = new Set<Promise<void>>();
   private defaultKey: string | undefined;
 
   constructor(
@@ -105,7 +106,7 @@ export class DockerDriver implements SandboxDriver {
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
     const container = this.pool.take(key) ?? (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
-    return new DockerSandbox(spec.id, container, spec, () => this.remove(container));
+    return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container));
   }
 
   private poolKey(k: PoolKey): string {
@@ -134,6 +135,12 @@ export class DockerDriver implements SandboxDriver {
     return container;
   }
 
+  /** Removal is off the job's path; close() waits for what is still under way. */
+  private removeLater(container: Dockerode.Container): void {
+    const removal = this.remove(container).finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
+  }
+
   private async remove(container: Dockerode.Container): Promise<void> {
     this.live.delete(container.id);
     await container.remove({ force: true, v: true }).catch(() => undefined);
@@ -160,6 +167,7 @@ export class DockerDriver implements SandboxDriver {
 
   async close(): Promise<void> {
     await this.pool.drain();
+    await Promise.all([...this.removals]);
   }
 
   /** Idle containers ready for jobs like `spec` (tests, benches). */

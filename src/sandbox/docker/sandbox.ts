@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -9,6 +10,7 @@ import { tarFiles } from '../tar.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import { demuxer } from './demux.js';
 import { jobHeader } from './launch.js';
+import { TrailerScanner } from './trailer.js';
 
 const CPU_POLL_MS = 100;
 
@@ -57,6 +59,7 @@ export class DockerSandbox implements Sandbox {
         hijack: true,
       })) as Duplex;
       const waited = this.container.wait();
+      waited.catch(() => undefined); // not awaited when the trailer arrives first
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
       watchdog = setInterval(() => {
@@ -68,7 +71,7 @@ export class DockerSandbox implements Sandbox {
         }
       }, CPU_POLL_MS);
 
-      const push = demuxer((name, payload) => {
+      const deliver = (name: 'stdout' | 'stderr', payload: Buffer) => {
         const capture = name === 'stdout' ? stdout : stderr;
         const kept = capture.push(payload);
         if (kept.length) sink(name, kept);
@@ -77,20 +80,42 @@ export class DockerSandbox implements Sandbox {
           limit = 'output';
           kill('output_limit');
         }
-      });
-      const ended = new Promise<void>((resolve, reject) => {
+      };
+      const mark = `#paddock-exit:${randomBytes(12).toString('hex')}`;
+      const trailers = {
+        stdout: new TrailerScanner(mark, (b) => deliver('stdout', b)),
+        stderr: new TrailerScanner(mark, (b) => deliver('stderr', b)),
+      };
+      const bothTrailers = () => trailers.stdout.code !== undefined && trailers.stderr.code !== undefined;
+      const done = new Promise<void>((resolve, reject) => {
+        const push = demuxer((name, payload) => {
+          trailers[name].push(payload);
+          if (bothTrailers()) resolve();
+        });
         stream.on('data', push);
         stream.once('end', resolve);
         stream.once('close', resolve);
         stream.once('error', reject);
       });
-      const header = jobHeader({ tarBytes: archive.length, cwd: req.cwd, env: req.env, argv: req.argv });
+      const header = jobHeader({ tarBytes: archive.length, cwd: req.cwd, mark, env: req.env, argv: req.argv });
       stream.write(Buffer.concat([Buffer.from(header), archive, req.stdin ?? Buffer.alloc(0)]));
       stream.end();
-      await ended;
-      const final = containerCgroupStats(this.container.id);
-      if (final.cpuNs !== null) lastStats = final;
-      exitCode = (await waited).StatusCode ?? null;
+      await done;
+      if (bothTrailers()) {
+        // The command is done and its output is all here; the container is still up,
+        // so its cgroup still answers. Its exit is not waited for.
+        stream.destroy();
+        exitCode = trailers.stdout.code!;
+        const final = containerCgroupStats(this.container.id);
+        if (final.cpuNs !== null) lastStats = final;
+        if ((final.oomKills ?? 0) > 0) limit = 'memory';
+      } else {
+        trailers.stdout.flush();
+        trailers.stderr.flush();
+        exitCode = (await waited).StatusCode ?? null;
+        const state = await this.container.inspect().then((i) => i.State, () => undefined);
+        if (state?.OOMKilled) limit = 'memory';
+      }
     } catch (err) {
       throw new PaddockError('driver_error', `Docker Engine failed during the job: ${(err as Error).message}`, undefined, {
         cause: err,
@@ -100,10 +125,8 @@ export class DockerSandbox implements Sandbox {
       signal.removeEventListener('abort', onAbort);
     }
 
-    const state = await this.container.inspect().then((i) => i.State, () => undefined);
-    // The cgroup goes with the container's exit: use the last sample taken.
+    // Once the container has exited its cgroup is gone: then the last sample counts.
     const stats = lastStats;
-    if (state?.OOMKilled) limit = 'memory';
     const sigNum = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : 0;
     const signalName = sigNum ? (Object.entries(osConstants.signals).find(([, v]) => v === sigNum)?.[0] ?? null) : null;
     if (signalName === 'SIGXCPU') limit = 'cpu';
