@@ -1,6 +1,8 @@
 // Submit→result latency of `echo hi` through Paddock's Docker drivers: runc with
 // the warm pool, runc without it (cold), gVisor with the pool — against raw
-// `docker run --rm IMAGE echo hi` on the same image (the docker CLI, as a user would).
+// `docker run --rm --network none IMAGE echo hi` on the same image (the docker CLI,
+// as a user would; --network none like Paddock's containers, which also spares the
+// baseline the bridge setup, so the comparison does not flatter Paddock).
 //
 // Run with `npm run bench -- containers` (needs dockerd with runsc and the `base`
 // image: scripts/install-docker.sh, paddock image build base). Progress goes to
@@ -52,12 +54,13 @@ async function main() {
     await samples(warmRunner, 'docker', 3, { warm: true });
     await samples(warmRunner, 'gvisor', 3, { warm: true });
 
-    progress(`raw docker run --rm ${image} echo hi × ${COLD_SAMPLES}`);
+    const dockerRunArgv = ['docker', 'run', '--rm', '--network', 'none', image, 'echo', 'hi'];
+    progress(`raw ${dockerRunArgv.join(' ')} × ${COLD_SAMPLES}`);
     const raw = [];
-    for (let i = 0; i < COLD_SAMPLES; i++) raw.push(await spawnOnce(['docker', 'run', '--rm', image, 'echo', 'hi']));
+    for (let i = 0; i < COLD_SAMPLES; i++) raw.push(await spawnOnce(dockerRunArgv));
     const rawRunsc = [];
     for (let i = 0; i < COLD_SAMPLES; i++) {
-      rawRunsc.push(await spawnOnce(['docker', 'run', '--rm', '--runtime', 'runsc', image, 'echo', 'hi']));
+      rawRunsc.push(await spawnOnce([...dockerRunArgv.slice(0, 3), '--runtime', 'runsc', ...dockerRunArgv.slice(3)]));
     }
 
     progress(`docker warm pool × ${SAMPLES}`);
@@ -90,7 +93,7 @@ async function main() {
         docker_run_median_ms: dockerRun.median,
         docker_run_p99_ms: dockerRun.p99,
         docker_run_runsc_median_ms: summarize(rawRunsc).median,
-        command: `docker run --rm ${image} echo hi`,
+        command: `docker run --rm --network none ${image} echo hi`,
       },
       ratios: {
         speedup_vs_docker_run: round(dockerRun.median / warm.median, 2),
