@@ -13,6 +13,7 @@ import { resolveLimits } from './limits.js';
 import { OutputEvents } from './output-events.js';
 import type { JobSpec } from './spec.js';
 import { isTerminal, type JobState, statesBefore } from './states.js';
+import { type JobEnd, moveJob } from './transition.js';
 
 /** What is stored as a job's spec: the request as accepted, with limits resolved. */
 export type StoredSpec = JobSpec & { limits: Limits };
@@ -265,34 +266,8 @@ export class Scheduler {
     });
   }
 
-  private async transition(
-    row: JobRow,
-    from: JobState[],
-    to: JobState,
-    end: { reason?: string | undefined; result?: unknown; exitCode?: number | null; error?: unknown },
-  ): Promise<void> {
-    const moved = await this.deps.store.transitionJob({
-      id: row.id,
-      from,
-      to,
-      reason: end.reason ?? null,
-      patch: {
-        ...(end.result !== undefined ? { result: JSON.stringify(end.result) } : {}),
-        ...(end.exitCode !== undefined ? { exit_code: end.exitCode } : {}),
-        ...(end.error !== undefined ? { error: JSON.stringify(end.error) } : {}),
-        ...(to === 'queued' ? { host: null, started_at: null, lease_expires_at: null } : {}),
-      },
-    });
-    if (!moved) return;
-    this.deps.bus.publish(row.id, moved.event);
-    if (isTerminal(to)) {
-      const labels = { kind: row.kind, driver: row.driver ?? 'none' };
-      this.deps.metrics.jobsFinished.inc({ ...labels, state: to });
-      if (moved.row.started_at) {
-        const seconds = (Date.parse(moved.row.finished_at!) - Date.parse(moved.row.started_at)) / 1000;
-        this.deps.metrics.jobDuration.observe(labels, seconds);
-      }
-    }
+  private transition(row: JobRow, from: JobState[], to: JobState, end: JobEnd): Promise<void> {
+    return moveJob(this.deps, row, from, to, end);
   }
 
   /** Ends (or requeues) jobs that a previous process left `running`. */
