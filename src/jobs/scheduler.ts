@@ -44,6 +44,7 @@ const KINDS: Record<string, JobKind<any>> = { command: commandKind };
  */
 export class Scheduler {
   private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly cancelledBeforeLaunch = new Set<string>();
   private pumping = false;
   private pumpAgain = false;
   /**
@@ -131,6 +132,9 @@ export class Scheduler {
       await running.done;
     } else {
       // Queued here, or running on a runner that is gone: end it in the store.
+      // A claim may have committed without its launch having run yet; remember
+      // the cancel so that launch aborts at once instead of running the job.
+      if (row.state === 'running') this.cancelledBeforeLaunch.add(id);
       await this.transition(row, statesBefore('cancelled'), 'cancelled', { reason: 'cancelled' });
     }
     return (await this.deps.store.getJob(id))!;
@@ -201,6 +205,7 @@ export class Scheduler {
 
   private launch(row: JobRow): void {
     const abort = new AbortController();
+    if (this.cancelledBeforeLaunch.delete(row.id)) abort.abort('cancel');
     const done = this.execute(row, abort)
       .catch((err) => this.deps.log.error({ err, jobId: row.id }, 'job bookkeeping failed'))
       .finally(() => {

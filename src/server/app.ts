@@ -18,6 +18,8 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
     // Let a waiting request or an SSE stream stay open; the wait itself is capped.
     requestTimeout: 0,
   });
+  // The API takes JSON only; Fastify's built-in text/plain parser would turn a 415 into a confusing 400.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);

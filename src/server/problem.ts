@@ -38,7 +38,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err instanceof PaddockError) return sendProblem(reply, err);
     if (hasZodFastifySchemaValidationErrors(err)) {
       const issues = err.validation.map((v) => ({
-        path: `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`,
+        path: [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)].join('.'),
         message: v.message ?? 'invalid',
       }));
       const first = issues[0]!;

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -199,6 +199,8 @@ class Run {
   readonly stderr: OutputCapture;
   abortedReason: string | undefined;
   onChildPid: ((pid: number) => Promise<void>) | undefined;
+  /** bwrap's child: pid 1 of the sandbox's pid namespace, once bwrap reports it. */
+  private sandboxPid: number | undefined;
   readonly done: Promise<{ code: number | null; signal: string | null; spawnError?: Error }>;
 
   constructor(
@@ -238,11 +240,13 @@ class Run {
     stream.on('data', (text: string) => {
       buffered += text;
       const m = /"child-pid"\s*:\s*(\d+)/.exec(buffered);
-      if (m && this.onChildPid) {
-        const enter = this.onChildPid;
-        this.onChildPid = undefined;
-        enter(Number(m[1])).catch(() => this.kill());
-      }
+      if (!m || this.sandboxPid !== undefined) return;
+      this.sandboxPid = Number(m[1]);
+      // Aborted before bwrap told us its child: kill that child rather than release it.
+      if (this.abortedReason) return this.kill();
+      const enter = this.onChildPid;
+      this.onChildPid = undefined;
+      enter?.(this.sandboxPid).catch(() => this.kill());
     });
     stream.on('error', () => undefined);
   }
@@ -255,8 +259,42 @@ class Run {
   }
 
   private kill(): void {
-    // SIGKILL to bwrap: --die-with-parent takes its pid namespace, and so every
-    // process in the sandbox, down with it.
+    // bwrap's child (pid 1 of the sandbox's pid namespace, whose death takes every
+    // process in the sandbox with it) is not bound by --die-with-parent until it is
+    // set up, and a bwrap killed before reporting it would leave it behind, blocked
+    // and holding our pipes. So kill it directly, finding it first if unreported.
+    const pid = this.child.pid;
+    const alive = this.child.exitCode === null && this.child.signalCode === null;
+    if (this.sandboxPid === undefined && pid !== undefined && alive) {
+      for (const c of stoppedChildrenOf(pid)) trySigkill(c);
+    }
     this.child.kill('SIGKILL');
+    if (this.sandboxPid !== undefined) trySigkill(this.sandboxPid);
+  }
+}
+
+function trySigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Stops `pid` (so it cannot fork any more) and returns its children. */
+function stoppedChildrenOf(pid: number): number[] {
+  try {
+    process.kill(pid, 'SIGSTOP');
+    const state = () => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat[stat.lastIndexOf(')') + 2];
+    };
+    // A fork in flight completes before the stop takes effect; wait for it.
+    for (let i = 0; i < 10_000 && !'tTZX'.includes(state() ?? 'X'); i++);
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
   }
 }

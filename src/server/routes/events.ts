@@ -46,6 +46,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      res.flushHeaders();
 
       let closed = false;
       let replaying = true;
@@ -78,7 +79,12 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       }
       replaying = false;
       backlog.forEach(send);
-      if (request.query.follow === 'false') finish();
+      // Resuming after the end state: nothing more will come, so close (after anything stored meanwhile).
+      const current = await rt.store.getJob(id);
+      if (request.query.follow === 'false' || !current || isTerminal(current.state)) {
+        (await rt.store.listEvents(id, last)).forEach(send);
+        finish();
+      }
     },
   );
 }

@@ -26,7 +26,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     '/health',
-    { schema: { summary: 'Liveness, load and drivers', tags: ['system'], response: { 200: Health } } },
+    { schema: { summary: 'Liveness, load and drivers', tags: ['system'], security: [], response: { 200: Health } } },
     async () => {
       const drivers = rt.drivers.list();
       return {
@@ -46,7 +46,8 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
     },
   );
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['system'] } }, async (_request, reply) => {
+  const metricsSchema = { summary: 'Prometheus metrics', tags: ['system'], security: [] };
+  app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     rt.metrics.jobsQueued.set(await rt.store.countJobsInState('queued'));
     reply.type(rt.metrics.registry.contentType).serializer(String);
     return rt.metrics.registry.metrics();
