@@ -11,6 +11,9 @@ import { DriverSet } from './sandbox/registry.js';
 import { openStore, type Store } from './store/store.js';
 import type { Logger } from './util/log.js';
 
+/** How often drivers that were unavailable are probed again. */
+const DRIVER_REFRESH_MS = 15_000;
+
 export interface Runtime {
   config: Config;
   store: Store;
@@ -58,6 +61,17 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   });
   const adminTokenFile = await ensureAdminToken(store, config.data_dir);
   await scheduler.start();
+  let refreshing = false;
+  const refresher = setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    drivers
+      .refresh()
+      .then((back) => back.forEach((r) => log.info({ driver: r.name }, 'sandbox driver became available')))
+      .catch((err) => log.warn({ err }, 'probing drivers failed'))
+      .finally(() => (refreshing = false));
+  }, DRIVER_REFRESH_MS);
+  refresher.unref();
   return {
     config,
     store,
@@ -69,6 +83,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     startedAt: Date.now(),
     adminTokenFile,
     async close() {
+      clearInterval(refresher);
       await scheduler.stop();
       await drivers.close();
       await store.close();

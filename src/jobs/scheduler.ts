@@ -246,6 +246,7 @@ export class Scheduler {
     } catch (err) {
       error = toPaddockError(err);
       log.warn({ err: error, code: error.code }, 'job failed to run');
+      if (error.code === 'driver_error' && row.driver) this.deps.drivers.markFailed(row.driver, error.message);
     } finally {
       clearTimeout(timer);
       await output.close().catch((err) => log.error({ err }, 'storing output failed'));

@@ -34,6 +34,37 @@ export class DriverSet {
     return reports;
   }
 
+  /**
+   * Probes again the drivers that were unavailable (say dockerd was down at
+   * start-up), so they come into use once their host side is back.
+   */
+  async refresh(): Promise<DriverReport[]> {
+    const changed: DriverReport[] = [];
+    for (const d of this.drivers) {
+      const before = this.reports.get(d.name);
+      if (before?.available) continue;
+      const availability = await d.detect().catch(
+        (err: Error): DriverAvailability => ({ available: false, reason: `probe crashed: ${err.message}` }),
+      );
+      const report = { name: d.name, capabilities: d.capabilities, ...availability };
+      this.reports.set(d.name, report);
+      if (report.available) {
+        d.warm?.();
+        changed.push(report);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * A job just failed inside this driver (e.g. dockerd went away): take it out
+   * of `auto` selection until `refresh` finds it working again.
+   */
+  markFailed(name: string, reason: string): void {
+    const report = this.reports.get(name);
+    if (report?.available) this.reports.set(name, { ...report, available: false, reason });
+  }
+
   /** Start-up only: cleans up after a crashed predecessor, per driver. */
   async reapOrphans(): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};

@@ -105,8 +105,23 @@ export class DockerDriver implements SandboxDriver {
     }
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
-    const container = this.pool.take(key) ?? (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
+    const container =
+      (await this.takeRunning(key)) ??
+      (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
     return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container));
+  }
+
+  /**
+   * A pooled container that is still running. One that died while idle (OOM of
+   * the launcher, or a dockerd restart, which stops every container) is dropped.
+   */
+  private async takeRunning(key: string): Promise<Dockerode.Container | undefined> {
+    for (let c = this.pool.take(key); c; c = this.pool.take(key)) {
+      const running = await c.inspect().then((i) => i.State.Running, () => false);
+      if (running) return c;
+      this.removeLater(c);
+    }
+    return undefined;
   }
 
   private poolKey(k: PoolKey): string {
