@@ -51,8 +51,9 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Tmpfs: {
-        '/tmp': `rw,nosuid,nodev,size=${disk},mode=1777`,
-        [WORK_DIR]: `rw,nosuid,nodev,size=${disk},mode=0755,uid=10001,gid=10001`,
+        // `exec`: Docker mounts a tmpfs noexec unless told otherwise, and jobs run what they upload or build.
+        '/tmp': `rw,exec,nosuid,nodev,size=${disk},mode=1777`,
+        [WORK_DIR]: `rw,exec,nosuid,nodev,size=${disk},mode=0755,uid=10001,gid=10001`,
         '/dev/shm': `rw,nosuid,nodev,noexec,size=${disk}`,
       },
       // Files in the tmpfs dirs are memory too and count here; no swap on top.

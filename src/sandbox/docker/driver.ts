@@ -105,10 +105,11 @@ export class DockerDriver implements SandboxDriver {
     }
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
+    // Only the warmed key is pooled: a one-off limits class must not leave idle containers behind.
     const container =
-      (await this.takeRunning(key)) ??
+      (key === this.defaultKey ? await this.takeRunning(key) : undefined) ??
       (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
-    return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container));
+    return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container), this.docker);
   }
 
   /**
@@ -124,8 +125,10 @@ export class DockerDriver implements SandboxDriver {
     return undefined;
   }
 
+  /** What the container is made of: timeout_ms and output_bytes are enforced by the runner, not by it. */
   private poolKey(k: PoolKey): string {
-    return JSON.stringify({ image: k.image, limits: k.limits, network: k.network });
+    const { timeout_ms: _timeout, output_bytes: _output, ...container } = k.limits;
+    return JSON.stringify({ image: k.image, limits: container, network: k.network });
   }
 
   private async startContainer(k: PoolKey, label: { job?: string; pool?: string }): Promise<Dockerode.Container> {

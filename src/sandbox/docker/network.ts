@@ -2,8 +2,19 @@ import type Dockerode from 'dockerode';
 import { EGRESS_NETWORK } from './container-spec.js';
 import { LABELS } from './labels.js';
 
-/** The bridge network `network: "egress"` jobs join; created once, on first use. */
-export async function ensureEgressNetwork(docker: Dockerode, runner: string): Promise<void> {
+let creating: Promise<void> | undefined;
+
+/**
+ * The bridge network `network: "egress"` jobs join; created once, on first use.
+ * Concurrent callers (a job and the pool refill for its key) share one creation:
+ * Docker accepts several networks of one name, and would make one per caller.
+ */
+export function ensureEgressNetwork(docker: Dockerode, runner: string): Promise<void> {
+  creating ??= createEgressNetwork(docker, runner).finally(() => (creating = undefined));
+  return creating;
+}
+
+async function createEgressNetwork(docker: Dockerode, runner: string): Promise<void> {
   const existing = await docker.listNetworks({ filters: { name: [EGRESS_NETWORK] } });
   if (existing.some((n) => n.Name === EGRESS_NETWORK)) return;
   await docker

@@ -24,6 +24,7 @@ export class DockerSandbox implements Sandbox {
     private readonly container: Dockerode.Container,
     private readonly spec: SandboxSpec,
     private readonly remove: () => Promise<void>,
+    private readonly docker: Dockerode,
   ) {}
 
   async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
@@ -49,15 +50,23 @@ export class DockerSandbox implements Sandbox {
 
     let exitCode: number | null;
     let watchdog: NodeJS.Timeout | undefined;
+    let stoppedOutside: string | undefined;
+    let events: NodeJS.ReadableStream | undefined;
     try {
       // The launcher is blocked reading stdin, so nothing is printed before we attach.
-      const stream = (await this.container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
+      // Alongside: a kill that Paddock did not send (dockerd shutting down, `docker
+      // stop`) is the driver's failure, not the job's.
+      const [stream, kills] = await Promise.all([
+        this.container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }) as Promise<Duplex>,
+        this.docker.getEvents({ filters: { container: [this.container.id], event: ['kill'] } }) as Promise<NodeJS.ReadableStream>,
+      ]);
+      events = kills;
+      events.on('data', (b: Buffer) => {
+        if (aborted) return;
+        const sig = /"signal":"(\d+)"/.exec(b.toString())?.[1] ?? '?';
+        stoppedOutside ??= `the container got signal ${sig} from outside Paddock`;
+      });
+      events.on('error', () => undefined);
       const waited = this.container.wait();
       waited.catch(() => undefined); // not awaited when the trailer arrives first
       if (signal.aborted) onAbort();
@@ -96,6 +105,9 @@ export class DockerSandbox implements Sandbox {
         stream.once('end', resolve);
         stream.once('close', resolve);
         stream.once('error', reject);
+        // Docker never ends the attach stream of a container that was already dead
+        // (runsc dying at start under a small pids limit): its exit ends the job too.
+        waited.then(() => setTimeout(resolve, 500), () => undefined);
       });
       const header = jobHeader({ tarBytes: archive.length, cwd: req.cwd, mark, env: req.env, argv: req.argv });
       stream.write(Buffer.concat([Buffer.from(header), archive, req.stdin ?? Buffer.alloc(0)]));
@@ -110,6 +122,7 @@ export class DockerSandbox implements Sandbox {
         if (final.cpuNs !== null) lastStats = final;
         if ((final.oomKills ?? 0) > 0) limit = 'memory';
       } else {
+        stream.destroy();
         trailers.stdout.flush();
         trailers.stderr.flush();
         exitCode = (await waited).StatusCode ?? null;
@@ -121,10 +134,12 @@ export class DockerSandbox implements Sandbox {
         cause: err,
       });
     } finally {
+      (events as { destroy?: () => void } | undefined)?.destroy?.();
       clearInterval(watchdog);
       signal.removeEventListener('abort', onAbort);
     }
 
+    if (stoppedOutside) throw new PaddockError('driver_error', `Docker Engine stopped the job: ${stoppedOutside}`);
     // Once the container has exited its cgroup is gone: then the last sample counts.
     const stats = lastStats;
     const sigNum = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : 0;
