@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  BASE_IMAGE, closeRunner, dockerMissing, expectDriverHealthy, jobHostname, pollUntil, PrivateDockerd,
+  BASE_IMAGE, closeRunner, docker, dockerMissing, expectDriverHealthy, jobHostname, pollUntil, PrivateDockerd,
   removeRunnerContainers, runnerContainers,
 } from './helpers/docker.js';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
@@ -147,4 +147,31 @@ describe.skipIf(skip)('Docker Engine stopped under a running job', () => {
     await dockerd!.start(); // like scripts/install-docker.sh without systemd: nohup dockerd >log 2>&1 &
     for (const driver of ['docker', 'gvisor']) await untilJobsWork(api, driver, 30_000);
   }, 240_000);
+});
+
+describe.skipIf(skip)('periodic reaper', () => {
+  let r: TestRunner | undefined;
+  afterAll(async () => {
+    await closeRunner(r);
+    if (r) {
+      await removeRunnerContainers(r.dataDir);
+      removeRunnerState(r.dataDir);
+    }
+  }, 120_000);
+
+  it('removes a leaked container of this runner while the runner runs, and nothing it owns', async () => {
+    prerequisites();
+    r = await startTestRunner({ drivers: ['docker'], ...hostUser(UID) });
+    const pool = await pollUntil(() => runnerContainers(r!.dataDir, { pool: true }), (c) => c.length === 2, 60_000, 'pool filled');
+    // A container with this runner's labels that no part of it owns, as a crash mid-create would leave.
+    const labels = Object.fromEntries(Object.entries(pool[0]!.labels).filter(([k]) => k !== 'paddock.pool'));
+    const leaked = await docker.createContainer({ Image: BASE_IMAGE, Cmd: ['true'], Labels: { ...labels, 'paddock.job': 'job_gone' } });
+    const driver = r.rt.drivers.get('docker') as unknown as { reapOrphans(minAgeS?: number): Promise<number> };
+    // Too young for a periodic pass: it might be one being created.
+    expect(await driver.reapOrphans(30)).toBe(0);
+    expect(await driver.reapOrphans(0)).toBe(1);
+    expect(await docker.getContainer(leaked.id).inspect().then(() => true, () => false)).toBe(false);
+    const after = (await runnerContainers(r.dataDir, { pool: true })).map((c) => c.id).sort();
+    expect(after).toEqual(pool.map((c) => c.id).sort());
+  }, 120_000);
 });

@@ -84,8 +84,12 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Started, idle containers kept per (driver, image, limits); 0 turns the warm pool off. */
       size: z.number().int().min(0).max(64).default(2),
+      /** Limits classes kept warm at once (least recently used beyond it are let go). */
+      max_classes: z.number().int().min(1).max(64).default(4),
+      /** A class unused this long is let go. */
+      idle_ms: z.number().int().min(1000).default(600_000),
     })
-    .default({ size: 2 }),
+    .default({ size: 2, max_classes: 4, idle_ms: 600_000 }),
   sandbox: z
     .strictObject({
       /** Host uid/gid that sandboxes run as when Paddock runs as root (never root itself). */

@@ -18,6 +18,11 @@ export interface DockerDriverOptions {
   docker?: Dockerode;
 }
 
+/** The reaper runs at start-up and then this often, for containers nothing here owns. */
+const REAP_EVERY_MS = 60_000;
+/** While running, a container this young may be ours but not yet recorded. */
+const MIN_ORPHAN_AGE_S = 30;
+
 type PoolKey = { image: string; limits: SandboxSpec['limits']; network: SandboxSpec['network'] };
 
 const CAPABILITIES: Record<'runc' | 'runsc', DriverCapabilities> = {
@@ -42,6 +47,7 @@ export class DockerDriver implements SandboxDriver {
   private readonly live = new Set<string>();
   private readonly removals = new Set<Promise<void>>();
   private defaultKey: string | undefined;
+  private reaper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: Pick<Config, 'data_dir' | 'host_id' | 'docker' | 'pool' | 'limits'>,
@@ -53,7 +59,7 @@ export class DockerDriver implements SandboxDriver {
     this.images = new ImageResolver(this.docker);
     this.runner = runnerId(config.data_dir);
     this.pool = new WarmPool(
-      config.pool.size,
+      { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
       (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
       (c) => this.remove(c),
       opts.log.child({ driver: opts.name, component: 'pool' }),
@@ -90,9 +96,11 @@ export class DockerDriver implements SandboxDriver {
     return { available: true, details };
   }
 
-  /** Fills the pool for the most common job: default image and limits, no network. */
+  /** Fills the pool for the most common job (default image and limits, no network) and starts the periodic reaper. */
   warm(): void {
     if (this.defaultKey) this.pool.fill(this.defaultKey);
+    this.reaper ??= setInterval(() => void this.reapOrphans(MIN_ORPHAN_AGE_S), REAP_EVERY_MS);
+    this.reaper.unref();
   }
 
   async checkImage(image: string): Promise<void> {
@@ -105,9 +113,9 @@ export class DockerDriver implements SandboxDriver {
     }
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
-    // Only the warmed key is pooled: a one-off limits class must not leave idle containers behind.
+    // Each limits class in use gets its pool; the pool bounds how many classes it keeps warm.
     const container =
-      (key === this.defaultKey ? await this.takeRunning(key) : undefined) ??
+      (await this.takeRunning(key)) ??
       (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
     return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container), this.docker);
   }
@@ -165,14 +173,16 @@ export class DockerDriver implements SandboxDriver {
   }
 
   /** Removes containers of this runner that nothing here owns (after a crash, or leaked). */
-  async reapOrphans(): Promise<number> {
+  async reapOrphans(minAgeS = 0): Promise<number> {
     let list: Dockerode.ContainerInfo[];
     try {
       list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.runner}=${this.runner}`] } });
     } catch {
       return 0; // no engine, nothing to reap
     }
-    const mine = list.filter((c) => !this.live.has(c.Id) && (c.Labels[LABELS.runner] === this.runner));
+    // Later passes skip the very young: one may be created but not yet recorded as ours.
+    const settled = Date.now() / 1000 - minAgeS;
+    const mine = list.filter((c) => !this.live.has(c.Id) && c.Labels[LABELS.runner] === this.runner && c.Created <= settled);
     // Both drivers share the runner label; each reaps only containers of its runtime.
     const ours = [];
     for (const c of mine) {
@@ -184,6 +194,7 @@ export class DockerDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.reaper);
     await this.pool.drain();
     await Promise.all([...this.removals]);
   }
