@@ -88,7 +88,16 @@ export class BwrapSandbox implements Sandbox {
         cwd: '/',
         // bwrap's own init inside keeps this env: give it nothing of the host's.
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...fileFds],
+        // No stdin: /dev/null rather than a pipe we would close at once (one socketpair less per job).
+        // The block fd is only needed to hold the command until it is in its cgroup.
+        stdio: [
+          req.stdin?.length ? 'pipe' : 'ignore',
+          'pipe',
+          'pipe',
+          'pipe',
+          this.host.cgroup ? 'pipe' : 'ignore',
+          ...fileFds,
+        ],
         ...(chain.uid !== undefined ? { uid: chain.uid, gid: chain.gid } : {}),
       });
     } finally {
@@ -107,7 +116,6 @@ export class BwrapSandbox implements Sandbox {
         }
       : undefined;
     if (req.stdin?.length) (child.stdin as Writable).end(req.stdin);
-    else child.stdin?.end();
 
     // RLIMIT_CPU bounds each process; the cgroup counts the whole tree, so a job
     // cannot dodge cpu_ms by spreading work over many short-lived processes.
