@@ -1,15 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { PaddockError } from '../../errors.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
-import { OutputCapture } from '../output.js';
+import { signalOfExitCode } from '../signals.js';
 import { bwrapArgs } from './args.js';
 import { buildChain, parseRusage } from './chain.js';
 import type { CgroupV1 } from './cgroup.js';
+import { BLOCK_FD, Run, STATUS_FD } from './run.js';
 
 export interface BwrapHost {
   bwrap: string;
@@ -21,8 +21,6 @@ export interface BwrapHost {
   rootfs?: string | undefined;
 }
 
-const STATUS_FD = 3;
-const BLOCK_FD = 4;
 const FIRST_FILE_FD = 5;
 const CPU_POLL_MS = 100;
 
@@ -148,8 +146,7 @@ export class BwrapSandbox implements Sandbox {
       maxRssKb = usage?.maxRssKb ?? null;
     }
     // bwrap reports a command killed by signal N as exit code 128+N, like a shell.
-    const sigNum = exit.code !== null && exit.code > 128 && exit.code < 160 ? exit.code - 128 : 0;
-    const signalName = exit.signal ?? (sigNum ? signalNameOf(sigNum) : null);
+    const signalName = exit.signal ?? signalOfExitCode(exit.code);
     const cpuLimitHit =
       signalName === 'SIGXCPU' ||
       cpuExceeded ||
@@ -193,116 +190,5 @@ export class BwrapSandbox implements Sandbox {
     this.destroyed = true;
     this.host.cgroup?.destroy(this.id);
     if (this.needsDir) await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
-function signalNameOf(n: number): string | null {
-  const entry = Object.entries(osConstants.signals).find(([, v]) => v === n);
-  return entry ? entry[0] : null;
-}
-
-/** Collects one child's output, status fd and exit, and kills it on abort. */
-class Run {
-  readonly stdout: OutputCapture;
-  readonly stderr: OutputCapture;
-  abortedReason: string | undefined;
-  onChildPid: ((pid: number) => Promise<void>) | undefined;
-  /** bwrap's child: pid 1 of the sandbox's pid namespace, once bwrap reports it. */
-  private sandboxPid: number | undefined;
-  readonly done: Promise<{ code: number | null; signal: string | null; spawnError?: Error }>;
-
-  constructor(
-    private readonly child: ChildProcess,
-    outputLimit: number,
-    sink: OutputSink,
-  ) {
-    this.stdout = new OutputCapture(outputLimit);
-    this.stderr = new OutputCapture(outputLimit);
-    this.pump(child.stdout!, this.stdout, 'stdout', sink);
-    this.pump(child.stderr!, this.stderr, 'stderr', sink);
-    this.watchStatus(child.stdio[STATUS_FD] as Readable);
-    // Writes to a process that already died must not crash the runner.
-    child.stdin?.on('error', () => undefined);
-    (child.stdio[BLOCK_FD] as Writable | null)?.on('error', () => undefined);
-    this.done = new Promise((resolve) => {
-      child.once('error', (err) => resolve({ code: null, signal: null, spawnError: err }));
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-  }
-
-  private pump(stream: Readable, capture: OutputCapture, name: 'stdout' | 'stderr', sink: OutputSink): void {
-    stream.on('data', (chunk: Buffer) => {
-      const kept = capture.push(chunk);
-      if (kept.length) sink(name, kept);
-      // Past the cap, close our end like `| head -c` would: the writer gets
-      // SIGPIPE instead of being drained forever at the runner's expense.
-      if (capture.truncated) stream.destroy();
-    });
-    stream.on('error', () => undefined);
-  }
-
-  /** bwrap's --json-status-fd tells us the sandbox's pid before the command runs. */
-  private watchStatus(stream: Readable): void {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      buffered += text;
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(buffered);
-      if (!m || this.sandboxPid !== undefined) return;
-      this.sandboxPid = Number(m[1]);
-      // Aborted before bwrap told us its child: kill that child rather than release it.
-      if (this.abortedReason) return this.kill();
-      const enter = this.onChildPid;
-      this.onChildPid = undefined;
-      enter?.(this.sandboxPid).catch(() => this.kill());
-    });
-    stream.on('error', () => undefined);
-  }
-
-  abort(reason: string, killTree: () => unknown): void {
-    if (this.abortedReason) return;
-    this.abortedReason = reason;
-    this.kill();
-    void Promise.resolve(killTree()).catch(() => undefined);
-  }
-
-  private kill(): void {
-    // bwrap's child (pid 1 of the sandbox's pid namespace, whose death takes every
-    // process in the sandbox with it) is not bound by --die-with-parent until it is
-    // set up, and a bwrap killed before reporting it would leave it behind, blocked
-    // and holding our pipes. So kill it directly, finding it first if unreported.
-    const pid = this.child.pid;
-    const alive = this.child.exitCode === null && this.child.signalCode === null;
-    if (this.sandboxPid === undefined && pid !== undefined && alive) {
-      for (const c of stoppedChildrenOf(pid)) trySigkill(c);
-    }
-    this.child.kill('SIGKILL');
-    if (this.sandboxPid !== undefined) trySigkill(this.sandboxPid);
-  }
-}
-
-function trySigkill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Stops `pid` (so it cannot fork any more) and returns its children. */
-function stoppedChildrenOf(pid: number): number[] {
-  try {
-    process.kill(pid, 'SIGSTOP');
-    const state = () => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat[stat.lastIndexOf(')') + 2];
-    };
-    // A fork in flight completes before the stop takes effect; wait for it.
-    for (let i = 0; i < 10_000 && !'tTZX'.includes(state() ?? 'X'); i++);
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
   }
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { PaddockError } from '../../errors.js';
 import { type ExecRequest, type ExecResult, type OutputSink, type Sandbox, type SandboxSpec, WORK_DIR } from '../driver.js';
 import { OutputCapture } from '../output.js';
+import { signalOfExitCode } from '../signals.js';
 import { tarFiles } from '../tar.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import { demuxer } from './demux.js';
@@ -142,8 +142,7 @@ export class DockerSandbox implements Sandbox {
     if (stoppedOutside) throw new PaddockError('driver_error', `Docker Engine stopped the job: ${stoppedOutside}`);
     // Once the container has exited its cgroup is gone: then the last sample counts.
     const stats = lastStats;
-    const sigNum = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : 0;
-    const signalName = sigNum ? (Object.entries(osConstants.signals).find(([, v]) => v === sigNum)?.[0] ?? null) : null;
+    const signalName = signalOfExitCode(exitCode);
     if (signalName === 'SIGXCPU') limit = 'cpu';
     const selfInflicted = aborted === 'cpu_limit' || aborted === 'output_limit';
     return {
