@@ -35,8 +35,26 @@ export async function startTestRunner(flags: Record<string, unknown> = {}): Prom
   const app = await buildServer(rt);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-  const api: TestRunner['api'] = async (method, p, body, headers = {}) => {
-    const res = await fetch(`${address}${p}`, {
+  const api = apiClient(address, token);
+
+  return {
+    url: address,
+    token,
+    dataDir,
+    rt,
+    app,
+    api,
+    async close() {
+      await app.close();
+      await rt.close();
+    },
+  };
+}
+
+/** A bearer-token client for a runner at `url` (in-process or not); string bodies are sent as they are. */
+export function apiClient(url: string, token: string): TestRunner['api'] {
+  return async (method, p, body, headers = {}) => {
+    const res = await fetch(`${url}${p}`, {
       method,
       headers: {
         authorization: `Bearer ${token}`,
@@ -53,17 +71,5 @@ export async function startTestRunner(flags: Record<string, unknown> = {}): Prom
       // not JSON (SSE, metrics)
     }
     return { status: res.status, headers: res.headers, body: parsed };
-  };
-  return {
-    url: address,
-    token,
-    dataDir,
-    rt,
-    app,
-    api,
-    async close() {
-      await app.close();
-      await rt.close();
-    },
   };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import type { ApiResponse, TestRunner } from './runner.js';
+import type { TestRunner } from './runner.js';
 
 export type Api = TestRunner['api'];
 
@@ -38,28 +38,7 @@ export interface Job {
  */
 export const hostUser = (uid: number) => ({ sandbox: { host_uid: uid, host_gid: uid } });
 
-/** A bearer-token client for a runner that is not in-process (same shape as TestRunner.api). */
-export function apiClient(url: string, token: string): Api {
-  return async (method, p, body, headers = {}) => {
-    const res = await fetch(`${url}${p}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, headers: res.headers, body: parsed } satisfies ApiResponse;
-  };
-}
+export { apiClient } from './runner.js';
 
 /** Submits a command job; with `wait` (the default) returns it once it has ended. */
 export async function submitJob(api: Api, spec: Record<string, unknown>, wait = true): Promise<Job> {
