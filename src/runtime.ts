@@ -61,15 +61,11 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   });
   const adminTokenFile = await ensureAdminToken(store, config.data_dir);
   await scheduler.start();
-  let refreshing = false;
   const refresher = setInterval(() => {
-    if (refreshing) return;
-    refreshing = true;
     drivers
       .refresh()
       .then((back) => back.forEach((r) => log.info({ driver: r.name }, 'sandbox driver became available')))
-      .catch((err) => log.warn({ err }, 'probing drivers failed'))
-      .finally(() => (refreshing = false));
+      .catch((err) => log.warn({ err }, 'probing drivers failed'));
   }, DRIVER_REFRESH_MS);
   refresher.unref();
   return {

@@ -1,6 +1,8 @@
 import { PaddockError } from '../errors.js';
 import type { DriverAvailability, DriverCapabilities, NetworkMode, SandboxDriver } from './driver.js';
 
+const RECHECK_AFTER_FAILURE_MS = 1000;
+
 export interface DriverReport extends DriverAvailability {
   name: string;
   capabilities: DriverCapabilities;
@@ -18,6 +20,7 @@ export interface DriverNeeds {
  */
 export class DriverSet {
   private reports = new Map<string, DriverReport>();
+  private refreshing: Promise<DriverReport[]> | undefined;
 
   constructor(private readonly drivers: SandboxDriver[]) {}
 
@@ -38,7 +41,13 @@ export class DriverSet {
    * Probes again the drivers that were unavailable (say dockerd was down at
    * start-up), so they come into use once their host side is back.
    */
-  async refresh(): Promise<DriverReport[]> {
+  refresh(): Promise<DriverReport[]> {
+    // One probe round at a time, shared by whoever asks meanwhile.
+    this.refreshing ??= this.probeUnavailable().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async probeUnavailable(): Promise<DriverReport[]> {
     const changed: DriverReport[] = [];
     for (const d of this.drivers) {
       const before = this.reports.get(d.name);
@@ -62,7 +71,10 @@ export class DriverSet {
    */
   markFailed(name: string, reason: string): void {
     const report = this.reports.get(name);
-    if (report?.available) this.reports.set(name, { ...report, available: false, reason });
+    if (!report?.available) return;
+    this.reports.set(name, { ...report, available: false, reason });
+    // Probe again soon: a passing failure should not keep the driver out for long.
+    setTimeout(() => void this.refresh().catch(() => undefined), RECHECK_AFTER_FAILURE_MS).unref();
   }
 
   /** Start-up only: cleans up after a crashed predecessor, per driver. */
