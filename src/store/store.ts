@@ -9,7 +9,7 @@ import {
   listJobsInState,
 } from './ops/jobs-read.js';
 import { claimNextJob, insertJob, transitionJob } from './ops/jobs-write.js';
-import { getToken, insertToken, listTokens, revokeToken, touchToken } from './ops/tokens.js';
+import { getToken, insertToken, listTokens, revokeToken } from './ops/tokens.js';
 import type { Database } from './schema.js';
 
 type Bound<F> = F extends (db: Kysely<Database>, ...args: infer A) => infer R ? (...args: A) => R : never;
@@ -29,7 +29,6 @@ const OPS = {
   getToken,
   listTokens,
   revokeToken,
-  touchToken,
 };
 
 /**

@@ -33,7 +33,3 @@ export async function revokeToken(db: Kysely<Database>, id: string): Promise<boo
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
-
-export async function touchToken(db: Kysely<Database>, id: string): Promise<void> {
-  await db.updateTable('tokens').set({ last_used_at: nowIso() }).where('id', '=', id).execute();
-}
