@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import {
   waitForJob,
 } from './helpers/sandbox.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
+import { cgroupGroup } from '../src/sandbox/runner-id.js';
 
 // The real CLI (`node dist/cli/main.js serve`, built by `npm run build`) as a separate
 // process, killed and restarted on the same data dir.
@@ -61,6 +61,21 @@ afterAll(() => {
   for (const dir of dirs) removeRunnerState(dir);
 });
 
+/**
+ * Starts the runner again on `dataDir`: the plain job must have ended failed with
+ * `reason`, the retry_on_restart job must have run again and succeeded.
+ */
+async function restartAndCheck(dataDir: string, plainId: string, retryId: string, reason: string) {
+  const server = await start(dataDir);
+  const failed = await waitForJob(server.api, plainId, ended);
+  expect({ state: failed.state, reason: failed.reason }).toEqual({ state: 'failed', reason });
+  const retried = await waitForJob(server.api, retryId, ended, 40_000);
+  expect(retried.state, JSON.stringify(retried)).toBe('succeeded');
+  expect(retried.attempts).toBe(2);
+  expect(retried.result!.stdout).toBe('done\n');
+  return server;
+}
+
 describe('runner restart', () => {
   it('kill -9: sandboxes die with the runner; on restart jobs fail runner_restarted or are retried', async () => {
     const dataDir = newDataDir();
@@ -72,16 +87,10 @@ describe('runner restart', () => {
     // --die-with-parent takes every sandbox down with the runner.
     expect(await leftoverProcesses(UID, 2500)).toEqual([]);
 
-    server = await start(dataDir);
-    const failed = await waitForJob(server.api, plain.id, ended);
-    expect({ state: failed.state, reason: failed.reason }).toEqual({ state: 'failed', reason: 'runner_restarted' });
-    const retried = await waitForJob(server.api, retry.id, ended, 40_000);
-    expect(retried.state, JSON.stringify(retried)).toBe('succeeded');
-    expect(retried.attempts).toBe(2);
-    expect(retried.result!.stdout).toBe('done\n');
+    server = await restartAndCheck(dataDir, plain.id, retry.id, 'runner_restarted');
 
     // The reaper removed the cgroups the killed process left behind.
-    const group = `paddock-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 8)}`;
+    const group = cgroupGroup(dataDir);
     for (const c of ['pids', 'memory', 'cpuacct']) {
       expect(existsSync(path.join('/sys/fs/cgroup', c, group, plain.id))).toBe(false);
     }
@@ -99,12 +108,7 @@ describe('runner restart', () => {
     expect(stopped.ms).toBeLessThan(15_000);
     expect(await leftoverProcesses(UID, 2500)).toEqual([]);
 
-    server = await start(dataDir);
-    const failed = await waitForJob(server.api, plain.id, ended);
-    expect({ state: failed.state, reason: failed.reason }).toEqual({ state: 'failed', reason: 'runner_shutdown' });
-    const retried = await waitForJob(server.api, retry.id, ended, 40_000);
-    expect(retried.state, JSON.stringify(retried)).toBe('succeeded');
-    expect(retried.attempts).toBe(2);
+    server = await restartAndCheck(dataDir, plain.id, retry.id, 'runner_shutdown');
     await expectHealthy(server.api, UID);
     expect((await stopServerProcess(server, 'SIGTERM')).code).toBe(0);
   }, 120_000);

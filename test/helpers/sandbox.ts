@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { TestRunner } from './runner.js';
+import { cgroupGroup } from '../../src/sandbox/runner-id.js';
 
 export type Api = TestRunner['api'];
 
@@ -134,7 +134,7 @@ export async function jobEvents(api: Api, id: string): Promise<{ type: string; d
  * `paddock-<hash>`, which the runner itself leaves behind on exit.
  */
 export function removeRunnerState(dataDir: string): void {
-  const group = `paddock-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 8)}`;
+  const group = cgroupGroup(dataDir);
   for (const c of ['pids', 'memory', 'cpuacct']) {
     const dir = path.join('/sys/fs/cgroup', c, group);
     let jobs: string[] = [];

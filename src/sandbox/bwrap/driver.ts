@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import {
   type SandboxSpec,
   WORK_DIR,
 } from '../driver.js';
+import { cgroupGroup } from '../runner-id.js';
 import { SANDBOX_UID } from './args.js';
 import { CgroupV1 } from './cgroup.js';
 import { type BwrapHost, BwrapSandbox } from './sandbox.js';
@@ -42,7 +42,7 @@ export class BwrapDriver implements SandboxDriver {
 
   constructor(private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox'>) {
     const root = process.getuid?.() === 0;
-    const group = `paddock-${createHash('sha256').update(path.resolve(config.data_dir)).digest('hex').slice(0, 8)}`;
+    const group = cgroupGroup(config.data_dir);
     const cgroupReason = config.sandbox.cgroups === 'off' ? 'disabled by config' : CgroupV1.unavailableReason();
     this.cgroupNote = cgroupReason ? `off (${cgroupReason})` : `v1 (${group})`;
     this.host = {
