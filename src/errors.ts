@@ -14,6 +14,11 @@ export const ERROR_CODES = {
   payload_too_large: { status: 413, title: 'Request body is too large', exit: 2 },
   unsupported_media_type: { status: 415, title: 'Unsupported content type', exit: 2 },
   limit_exceeded: { status: 422, title: 'A limit is above what this runner allows', exit: 2 },
+  limit_too_small: { status: 400, title: 'A limit is below what the sandbox driver can start with', exit: 2 },
+  queue_full: { status: 429, title: 'The job queue is full', exit: 1 },
+  quota_exceeded: { status: 429, title: 'A quota of this token is used up', exit: 1 },
+  too_many_streams: { status: 429, title: 'Too many open event streams', exit: 1 },
+  storage_full: { status: 507, title: 'The runner is short of disk space', exit: 1 },
   driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },
   image_build_failed: { status: 500, title: 'Image build failed', exit: 1 },
@@ -34,6 +39,12 @@ export class PaddockError extends Error {
     this.name = 'PaddockError';
     this.code = code;
     this.details = details;
+  }
+
+  /** Seconds after which a retry may succeed (429, 503, 507); sent as `Retry-After`. */
+  get retryAfterS(): number | undefined {
+    const v = this.details?.retry_after_s;
+    return typeof v === 'number' ? v : undefined;
   }
 
   get status(): number {

@@ -11,6 +11,8 @@ export const limitsShape = {
   output_bytes: z.number().int().positive(),
   disk_mb: z.number().int().positive(),
   open_files: z.number().int().positive(),
+  /** CPU rate: how many cores' worth of time per second (cgroup quota for bwrap, NanoCpus for containers). */
+  cpus: z.number().positive().max(1024),
 };
 export const Limits = z.strictObject(limitsShape);
 export type Limits = z.infer<typeof Limits>;
@@ -23,6 +25,7 @@ const DEFAULT_LIMITS: Limits = {
   output_bytes: 1024 * 1024,
   disk_mb: 64,
   open_files: 256,
+  cpus: 1,
 };
 const MAX_LIMITS: Limits = {
   timeout_ms: 6 * 3600_000,
@@ -32,6 +35,7 @@ const MAX_LIMITS: Limits = {
   output_bytes: 64 * 1024 * 1024,
   disk_mb: 8192,
   open_files: 4096,
+  cpus: Math.max(1, os.availableParallelism()),
 };
 
 export function defaultDataDir(): string {

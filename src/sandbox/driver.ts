@@ -85,6 +85,12 @@ export interface Sandbox {
 export interface SandboxDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
+  /**
+   * The smallest limits a sandbox of this driver can start with (measured; see
+   * the driver). A job asking for less is refused at submit with
+   * `limit_too_small`, so a job's own limits never look like a broken driver.
+   */
+  readonly minLimits?: Partial<Limits>;
   /** Probes the host; cheap enough to call at start-up and from `paddock doctor`. */
   detect(): Promise<DriverAvailability>;
   /** Throws `image_not_found` (naming what exists) unless this driver can run `image`. */

@@ -20,6 +20,7 @@ export function problemOf(err: PaddockError): Problem {
 
 export function sendProblem(reply: FastifyReply, err: PaddockError): FastifyReply {
   const problem = problemOf(err);
+  if (err.retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterS))));
   return reply.code(problem.status).type(PROBLEM_TYPE).serializer(JSON.stringify).send(problem);
 }
 

@@ -3,7 +3,7 @@ import type { SandboxSpec } from '../driver.js';
 import { bwrapArgs, workPath } from './args.js';
 import { buildChain, parseRusage } from './chain.js';
 
-const limits = { timeout_ms: 1000, memory_mb: 64, cpu_ms: 1500, pids: 16, output_bytes: 100, disk_mb: 8, open_files: 32 };
+const limits = { timeout_ms: 1000, memory_mb: 64, cpu_ms: 1500, pids: 16, output_bytes: 100, disk_mb: 8, open_files: 32, cpus: 1 };
 const spec = (files: SandboxSpec['files'] = []): SandboxSpec => ({ id: 's1', network: 'none', limits, files });
 const req = { argv: ['/bin/echo', 'hi'], cwd: '/work', env: { A: '1' } };
 const layout = { etcDir: '/d/etc', statusFd: 3, fileFds: [] as number[] };

@@ -83,7 +83,7 @@ export class BwrapDriver implements SandboxDriver {
       id: `probe-${process.pid}-${Date.now()}`,
       network: 'none',
       files: [],
-      limits: { timeout_ms: 5000, memory_mb: 64, cpu_ms: 5000, pids: 16, output_bytes: 1024, disk_mb: 1, open_files: 64 },
+      limits: { timeout_ms: 5000, memory_mb: 64, cpu_ms: 5000, pids: 16, output_bytes: 1024, disk_mb: 1, open_files: 64, cpus: 1 },
     });
     try {
       const ac = new AbortController();
