@@ -1,15 +1,27 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { limitsShape } from '../config/schema.js';
+import {
+  DRIVER_NAME_RE,
+  IMAGE_REFERENCE_HINT,
+  isCleanAbsolutePath,
+  isImageReference,
+  LABEL_KEY_RE,
+  PRINTABLE_RE,
+} from '../util/grammar.js';
 
 const MAX_FILES = 100;
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+const EnvName = z.string().max(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+const AbsolutePath = z
+  .string()
+  .refine(isCleanAbsolutePath, 'must be an absolute path without "." or ".." segments or control characters');
 const NoNul = (what: string) => z.string().refine((s) => !s.includes('\0'), `${what} must not contain NUL bytes`);
 
 const WorkRelativePath = NoNul('path')
   .min(1)
   .max(4096)
+  .regex(PRINTABLE_RE, 'must not contain control characters')
   .refine((p) => {
     const resolved = path.posix.resolve('/work', p);
     return resolved.startsWith('/work/');
@@ -35,16 +47,23 @@ const common = {
   stdin: z.string().optional(),
   stdin_encoding: z.enum(['utf8', 'base64']).default('utf8'),
   files: z.array(FileSpec).max(MAX_FILES).default([]),
-  env: z.record(EnvName, NoNul('env value')).default({}),
-  cwd: z
-    .string()
-    .refine((p) => path.posix.isAbsolute(p) && !p.includes('\0'), 'must be an absolute path')
-    .default('/work'),
-  driver: z.string().min(1).default('auto'),
-  image: z.string().min(1).max(200).optional(),
+  env: z
+    .record(EnvName, NoNul('env value'))
+    .refine((e) => Object.keys(e).length <= 256, 'at most 256 environment variables')
+    .default({}),
+  cwd: AbsolutePath.default('/work'),
+  driver: z.string().regex(DRIVER_NAME_RE, 'must be a driver name such as auto, gvisor, docker or bwrap').default('auto'),
+  // Reaches the Engine API as a path and bwrap as a directory: only the reference grammar passes.
+  image: z.string().min(1).max(512).refine(isImageReference, IMAGE_REFERENCE_HINT).optional(),
   network: z.enum(['none', 'egress']).default('none'),
   limits: JobLimits.default({}),
-  labels: z.record(z.string().min(1).max(100), z.string().max(1000)).optional(),
+  labels: z
+    .record(
+      z.string().regex(LABEL_KEY_RE, 'label keys are letters, digits and . _ / - (at most 100)'),
+      z.string().max(1000).regex(PRINTABLE_RE, 'label values must not contain control characters'),
+    )
+    .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
+    .optional(),
   priority: z.number().int().min(-100).max(100).default(0),
   /** Requeue instead of failing when the runner restarts while this job runs. */
   retry_on_restart: z.boolean().default(false),
@@ -56,7 +75,7 @@ export const CommandJobSpec = z
     command: z.array(NoNul('argument')).min(1).optional(),
     script: NoNul('script').min(1).optional(),
     /** Interpreter for `script`; it receives `-c SCRIPT`. */
-    shell: z.string().min(1).default('/bin/sh'),
+    shell: AbsolutePath.default('/bin/sh'),
     ...common,
   })
   .refine((s) => (s.command === undefined) !== (s.script === undefined), {

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { buildImage } from '../../images/builder.js';
 import { listImages, removeImage } from '../../images/catalog.js';
 import type { BuildProgress } from '../../images/progress.js';
 import { getRecipe } from '../../images/recipe.js';
+import { engineClient } from '../../sandbox/docker/engine.js';
 import { printJson, printTable } from '../output.js';
 import { configFlags, withConfigOptions } from './config-flags.js';
 
@@ -17,7 +18,7 @@ function configFrom(opts: Record<string, unknown>): Config {
 
 /** A client only when the socket is there; whether the Engine answers is the builder's question. */
 function dockerFor(config: Config): Dockerode | undefined {
-  return existsSync(config.docker.socket) ? new Dockerode({ socketPath: config.docker.socket }) : undefined;
+  return existsSync(config.docker.socket) ? engineClient(config.docker.socket) : undefined;
 }
 
 export function formatBytes(n: number | null): string {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { startRuntime } from '../../runtime.js';
 import { buildServer } from '../../server/app.js';
+import { installLastResortHandlers } from '../../util/last-resort.js';
 import { createLogger } from '../../util/log.js';
 import { configFlags, withConfigOptions } from './config-flags.js';
 
@@ -18,6 +19,7 @@ export function serveCommand(program: Command): void {
     // Job outputs and tokens live in the data dir: nothing we create is for other users.
     process.umask(0o077);
     const log = createLogger(config.log_level);
+    installLastResortHandlers(log);
     const rt = await startRuntime(config, log);
     const app = await buildServer(rt);
     const address = await app.listen({ host: config.host, port: config.port });

@@ -6,6 +6,7 @@ import type { Logger } from '../../util/log.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
 import { WarmPool } from '../pool.js';
 import { containerCreateOptions, sandboxLabels } from './container-spec.js';
+import { engineClient } from './engine.js';
 import { ensureEgressNetwork } from './network.js';
 import { ImageResolver } from './images.js';
 import { LABELS, runnerId } from './labels.js';
@@ -55,7 +56,7 @@ export class DockerDriver implements SandboxDriver {
   ) {
     this.name = opts.name;
     this.capabilities = CAPABILITIES[opts.runtime];
-    this.docker = opts.docker ?? new Dockerode({ socketPath: config.docker.socket });
+    this.docker = opts.docker ?? engineClient(config.docker.socket);
     this.images = new ImageResolver(this.docker);
     this.runner = runnerId(config.data_dir);
     this.pool = new WarmPool(
