@@ -34,11 +34,20 @@ export class PaddockError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+  /** Set where one code has a transient form (driver_unavailable: 503 while a probe fails, 422 when unknown). */
+  private readonly statusOverride: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions & { status?: number },
+  ) {
     super(message, options);
     this.name = 'PaddockError';
     this.code = code;
     this.details = details;
+    this.statusOverride = options?.status;
   }
 
   /** Seconds after which a retry may succeed (429, 503, 507); sent as `Retry-After`. */
@@ -48,7 +57,7 @@ export class PaddockError extends Error {
   }
 
   get status(): number {
-    return ERROR_CODES[this.code].status;
+    return this.statusOverride ?? ERROR_CODES[this.code].status;
   }
 }
 

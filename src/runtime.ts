@@ -42,7 +42,7 @@ export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
   const store = await openStore(config.store_url);
-  const drivers = new DriverSet(allDrivers(config, log));
+  const drivers = new DriverSet(allDrivers(config, log), { minIsolation: config.sandbox.min_isolation });
   const reaped = await drivers.reapOrphans();
   if (Object.values(reaped).some((n) => n > 0)) log.warn({ reaped }, 'removed sandboxes left by a previous process');
   const reports = await drivers.detect();

@@ -55,6 +55,17 @@ export const ConfigSchema = z.strictObject({
   body_limit_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
   /** Cap on how long `POST /v1/jobs?wait=true` holds a request open. */
   wait_max_ms: z.number().int().min(0).default(300_000),
+  /** Connection and stream bounds; 0 means derived from the process's open-files limit (src/server/fd-budget.ts). */
+  http: z
+    .strictObject({
+      /** Open connections at once (Node's server.maxConnections; beyond it a connection is closed on accept). */
+      max_connections: z.number().int().min(0).default(0),
+      /** Open event streams at once, all tokens together; beyond it `429 too_many_streams`. */
+      max_streams: z.number().int().min(0).default(0),
+      /** Bytes an event stream may have waiting for a slow reader before it is cut off (it resumes with Last-Event-ID). */
+      stream_buffer_bytes: z.number().int().min(16 * 1024).default(256 * 1024),
+    })
+    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024 }),
   limits: z
     .strictObject({
       default: Limits.partial().default({}),
@@ -102,8 +113,13 @@ export const ConfigSchema = z.strictObject({
       bwrap_path: z.string().default('bwrap'),
       /** `auto` uses cgroup v1 controllers when running as root; `off` relies on rlimits only. */
       cgroups: z.enum(['auto', 'off']).default('auto'),
+      /**
+       * The weakest isolation `driver: auto` may pick: namespaces < container < gvisor < microvm.
+       * `auto`: the strongest available at start-up (per network mode).
+       */
+      min_isolation: z.enum(['auto', 'namespaces', 'container', 'gvisor', 'microvm']).default('auto'),
     })
-    .default({ host_uid: 61000, host_gid: 61000, bwrap_path: 'bwrap', cgroups: 'auto' }),
+    .default({ host_uid: 61000, host_gid: 61000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,3 +1,4 @@
+import type { ZodType } from 'zod';
 import type { Limits } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
 import type { ExecResult, OutputSink, SandboxDriver } from '../sandbox/driver.js';
@@ -24,6 +25,8 @@ export interface JobOutcome {
 /** A kind of job (command today; judge, agent, actions later) runs one spec in a sandbox. */
 export interface JobKind<S> {
   readonly name: string;
+  /** What this kind's result may hold; checked before it is stored. */
+  readonly result: ZodType;
   run(ctx: JobContext<S>): Promise<JobOutcome>;
 }
 

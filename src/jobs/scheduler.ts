@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Config, Limits } from '../config/schema.js';
 import { PaddockError, toPaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { DriverSet } from '../sandbox/registry.js';
+import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
@@ -10,6 +10,7 @@ import type { EventBus } from './event-bus.js';
 import type { JobKind, JobOutcome } from './kind.js';
 import { commandKind } from './kinds/command.js';
 import { resolveLimits } from './limits.js';
+import { ExitCode } from './result.js';
 import { OutputEvents } from './output-events.js';
 import type { JobSpec } from './spec.js';
 import { isTerminal, type JobState, statesBefore } from './states.js';
@@ -83,6 +84,7 @@ export class Scheduler {
     }
     const limits = resolveLimits(spec.limits, config);
     const driver = drivers.select({ driver: spec.driver, network: spec.network });
+    checkMinLimits(driver, limits);
     if (spec.image) await driver.checkImage(spec.image);
 
     const stored: StoredSpec = { ...spec, limits };
@@ -246,7 +248,8 @@ export class Scheduler {
     } catch (err) {
       error = toPaddockError(err);
       log.warn({ err: error, code: error.code }, 'job failed to run');
-      if (error.code === 'driver_error' && row.driver) this.deps.drivers.markFailed(row.driver, error.message);
+      // The driver's own probe decides whether it is broken; this job alone does not.
+      if (error.code === 'driver_error' && row.driver) void this.deps.drivers.suspect(row.driver);
     } finally {
       clearTimeout(timer);
       await output.close().catch((err) => log.error({ err }, 'storing output failed'));
@@ -265,9 +268,21 @@ export class Scheduler {
       });
       return;
     }
+    const kind = KINDS[row.kind]!;
+    const checked = kind.result.safeParse(outcome.result);
+    if (!checked.success || !ExitCode.safeParse(outcome.exitCode).success) {
+      // Nothing a job prints may become a stored value no read can serve.
+      const why = checked.success ? `exit code ${outcome.exitCode}` : checked.error.issues[0]?.message;
+      log.error({ why }, 'the sandbox reported an impossible result');
+      await this.transition(row, ['running'], 'failed', {
+        reason: 'driver_error',
+        error: { code: 'driver_error', message: `the sandbox reported an impossible result (${why})` },
+      });
+      return;
+    }
     await this.transition(row, ['running'], outcome.state, {
       reason: outcome.reason,
-      result: outcome.result,
+      result: checked.data,
       exitCode: outcome.exitCode,
     });
   }

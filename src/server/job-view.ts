@@ -57,6 +57,22 @@ export function jobView(row: JobRow): JobView {
     finished_at: row.finished_at,
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
-    ...(row.result ? { result: JSON.parse(row.result) } : {}),
+    ...storedResult(row.result),
   };
+}
+
+/**
+ * A stored result that does not fit the view (written before results were
+ * checked on write) is left out rather than failing the whole response.
+ */
+function storedResult(text: string | null): { result?: JobView['result'] } {
+  if (!text) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  const parsed = JobResultView.safeParse(value);
+  return parsed.success ? { result: parsed.data } : {};
 }

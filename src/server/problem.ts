@@ -14,7 +14,8 @@ export interface Problem {
 }
 
 export function problemOf(err: PaddockError): Problem {
-  const { status, title } = ERROR_CODES[err.code];
+  const { title } = ERROR_CODES[err.code];
+  const status = err.status;
   return { type: `urn:paddock:error:${err.code}`, title, status, detail: err.message, code: err.code, ...err.details };
 }
 

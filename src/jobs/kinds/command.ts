@@ -1,6 +1,7 @@
 import { WORK_DIR } from '../../sandbox/driver.js';
 import type { JobContext, JobKind, JobOutcome } from '../kind.js';
 import { outcomeOfExec } from '../kind.js';
+import { CommandResult } from '../result.js';
 import type { CommandJobSpec } from '../spec.js';
 
 /** What every command sees before the job's own env is applied. */
@@ -18,6 +19,7 @@ const decode = (text: string, encoding: 'utf8' | 'base64') => Buffer.from(text, 
 /** `command` jobs: one argv or shell script in a fresh sandbox. */
 export const commandKind: JobKind<CommandJobSpec> = {
   name: 'command',
+  result: CommandResult,
   async run(ctx: JobContext<CommandJobSpec>): Promise<JobOutcome> {
     const { spec } = ctx;
     const sandbox = await ctx.driver.create({

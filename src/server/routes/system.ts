@@ -11,6 +11,9 @@ const Health = z.object({
   currentJobs: z.number().int(),
   queueLength: z.number().int(),
   lastActivity: z.string().nullable(),
+  min_isolation: z
+    .record(z.string(), z.string())
+    .describe('per network mode, the weakest isolation `driver: auto` may pick (sandbox.min_isolation)'),
   drivers: z.array(
     z.object({
       name: z.string(),
@@ -36,6 +39,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
         currentJobs: rt.scheduler.runningCount,
         queueLength: await rt.store.countJobsInState('queued'),
         lastActivity: rt.scheduler.lastActivity,
+        min_isolation: rt.drivers.floors(),
         drivers: drivers.map((d) => ({
           name: d.name,
           available: d.available,
