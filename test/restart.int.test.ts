@@ -72,6 +72,8 @@ async function restartAndCheck(dataDir: string, plainId: string, retryId: string
   const retried = await waitForJob(server.api, retryId, ended, 40_000);
   expect(retried.state, JSON.stringify(retried)).toBe('succeeded');
   expect(retried.attempts).toBe(2);
+  // Its end is this attempt's, not the restart that requeued it.
+  expect(retried.reason).toBe('exit_code');
   expect(retried.result!.stdout).toBe('done\n');
   return server;
 }

@@ -51,7 +51,11 @@ export function outcomeOfExec(r: ExecResult): JobOutcome {
   if (r.aborted === 'shutdown') return { ...base, state: 'failed', reason: 'runner_shutdown' };
   if (r.limit === 'memory') return { ...base, state: 'failed', reason: 'memory_limit' };
   if (r.limit === 'cpu') return { ...base, state: 'failed', reason: 'cpu_limit' };
-  if (r.limit === 'output') return { ...base, state: 'failed', reason: 'output_limit' };
-  if (r.exitCode === 0 && !r.signal) return { ...base, state: 'succeeded' };
+  // Output past the cap ends a job output_limit whatever it did next: its writer
+  // may die of SIGPIPE, see EPIPE and exit 1 (pid 1 ignores SIGPIPE), or exit 0.
+  if (r.limit === 'output' || r.stdoutTruncated || r.stderrTruncated) {
+    return { ...base, result: { ...result, limit: 'output' }, state: 'failed', reason: 'output_limit' };
+  }
+  if (r.exitCode === 0 && !r.signal) return { ...base, state: 'succeeded', reason: 'exit_code' };
   return { ...base, state: 'failed', reason: r.signal ? 'signal' : 'exit_code' };
 }

@@ -6,14 +6,17 @@ import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
+import { type Admission, queueDeadline, type Tenant } from './admission.js';
 import type { EventBus } from './event-bus.js';
+import { QueueExpiry } from './expiry.js';
 import type { JobKind, JobOutcome } from './kind.js';
 import { commandKind } from './kinds/command.js';
 import { resolveLimits } from './limits.js';
+import { deadlineTimer } from './deadline.js';
 import { ExitCode } from './result.js';
 import { OutputEvents } from './output-events.js';
 import type { JobSpec } from './spec.js';
-import { isTerminal, type JobState, statesBefore } from './states.js';
+import { isTerminal, type JobState } from './states.js';
 import { type JobEnd, moveJob } from './transition.js';
 
 /** What is stored as a job's spec: the request as accepted, with limits resolved. */
@@ -26,12 +29,16 @@ export interface SchedulerDeps {
   bus: EventBus;
   log: Logger;
   metrics: Metrics;
+  /** Queue caps and per-token quotas; counts queued/running jobs as this scheduler moves them. */
+  admission: Admission;
   /** An embedded store has one runner, so every running job found at start-up is ours. */
   recoverAllRunning: boolean;
 }
 
 export interface SubmitOptions {
   tokenId: string | null;
+  /** The submitting token's own quotas (null ones fall back to the config). */
+  quotas?: Tenant['quotas'];
   idempotencyKey?: string | undefined;
   requestHash?: string | undefined;
 }
@@ -59,10 +66,17 @@ export class Scheduler {
   /** Aborted when the runner stops, so long-polls and streams can let go. */
   readonly stopSignal: AbortSignal = this.stopController.signal;
   lastActivity: string | null = null;
+  private readonly expiry: QueueExpiry;
 
   constructor(private readonly deps: SchedulerDeps) {
     // Every waiting request and event stream listens here; that is not a leak.
     setMaxListeners(0, this.stopSignal);
+    this.expiry = new QueueExpiry({
+      store: deps.store,
+      log: deps.log,
+      sweepMs: deps.config.queue.sweep_ms,
+      expire: (row) => this.transition(row, ['queued'], 'expired', { reason: 'queue_timeout' }).then(() => undefined),
+    });
   }
 
   get runningCount(): number {
@@ -70,7 +84,11 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
+    // Counts first: recovering moves jobs, and those moves are counted from there.
+    await this.deps.admission.recount();
     await this.recover();
+    await this.expiry.start();
+    this.deps.admission.startRecounting();
     this.pump();
   }
 
@@ -86,8 +104,11 @@ export class Scheduler {
     const driver = drivers.select({ driver: spec.driver, network: spec.network });
     checkMinLimits(driver, limits);
     if (spec.image) await driver.checkImage(spec.image);
+    const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
 
     const stored: StoredSpec = { ...spec, limits };
+    // Last, and with no await between check and place: caps hold under a burst.
+    const ticket = this.deps.admission.admitSubmit({ tokenId: opts.tokenId, quotas: opts.quotas });
     let inserted;
     try {
       inserted = await store.insertJob({
@@ -100,14 +121,18 @@ export class Scheduler {
         idempotency_key: opts.idempotencyKey ?? null,
         request_hash: opts.requestHash ?? null,
         driver: driver.name,
+        queue_expires_at: queueExpiresAt,
       });
+      ticket.stored();
     } catch (err) {
+      ticket.release();
       // Two requests with one Idempotency-Key raced; the loser returns the winner's job.
       const existing = opts.idempotencyKey && (await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey));
       if (existing) return { row: this.sameRequest(existing, opts), created: false };
       throw err;
     }
     this.deps.bus.publish(inserted.row.id, inserted.event);
+    this.expiry.noteDeadline(queueExpiresAt);
     this.deps.metrics.jobsSubmitted.inc({ kind: spec.kind });
     this.touch();
     this.mayHaveQueued = true;
@@ -132,12 +157,18 @@ export class Scheduler {
     if (running) {
       running.abort.abort('cancel');
       await running.done;
-    } else {
-      // Queued here, or running on a runner that is gone: end it in the store.
-      // A claim may have committed without its launch having run yet; remember
-      // the cancel so that launch aborts at once instead of running the job.
-      if (row.state === 'running') this.cancelledBeforeLaunch.add(id);
-      await this.transition(row, statesBefore('cancelled'), 'cancelled', { reason: 'cancelled' });
+    } else if (!(await this.transition(row, ['queued'], 'cancelled', { reason: 'cancelled' }))) {
+      // Not queued (any more): claimed meanwhile, or running on a runner that is gone.
+      const claimed = this.active.get(id);
+      if (claimed) {
+        claimed.abort.abort('cancel');
+        await claimed.done;
+      } else {
+        // A claim may have committed without its launch having run yet; remember
+        // the cancel so that launch aborts at once instead of running the job.
+        this.cancelledBeforeLaunch.add(id);
+        await this.transition(row, ['running'], 'cancelled', { reason: 'cancelled' });
+      }
     }
     return (await this.deps.store.getJob(id))!;
   }
@@ -169,6 +200,8 @@ export class Scheduler {
   /** Stops claiming, aborts running jobs (they fail, or requeue if they asked to) and waits for them. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.expiry.stop();
+    this.deps.admission.stopRecounting();
     for (const { abort } of this.active.values()) abort.abort('shutdown');
     await Promise.all([...this.active.values()].map((a) => a.done));
     // Only now: requests waiting on the jobs above have seen them end.
@@ -197,8 +230,11 @@ export class Scheduler {
     while (this.mayHaveQueued && !this.stopping && this.active.size < config.max_concurrent_jobs) {
       // Cleared before the claim: a submit during it sets it again, so nothing is missed.
       this.mayHaveQueued = false;
-      const claimed = await store.claimNextJob(config.host_id, config.limits.max.timeout_ms + 60_000);
+      const claimed = await store.claimNextJob(config.host_id, config.limits.max.timeout_ms + 60_000, {
+        tokens: this.deps.admission.skipTokens(),
+      });
       if (!claimed) return;
+      this.deps.admission.claimed(claimed.row.token_id);
       this.mayHaveQueued = true;
       this.deps.bus.publish(claimed.row.id, claimed.event);
       this.launch(claimed.row);
@@ -213,6 +249,8 @@ export class Scheduler {
       .finally(() => {
         this.active.delete(row.id);
         this.deps.metrics.jobsRunning.set(this.active.size);
+        // Its token may have been at max_running, with its queued jobs skipped by the last claim.
+        if (this.deps.admission.queuedOf(row.token_id) > 0) this.mayHaveQueued = true;
         this.touch();
         this.pump();
       });
@@ -228,7 +266,7 @@ export class Scheduler {
     const log = this.deps.log.child({ jobId: row.id });
     const spec = JSON.parse(row.spec) as StoredSpec;
     const output = new OutputEvents(row.id, this.deps.store, this.deps.bus);
-    const timer = setTimeout(() => abort.abort('timeout'), spec.limits.timeout_ms);
+    const timer = deadlineTimer(spec.limits.timeout_ms, () => abort.abort('timeout'));
     let outcome: JobOutcome | undefined;
     let error: PaddockError | undefined;
     try {
@@ -251,7 +289,7 @@ export class Scheduler {
       // The driver's own probe decides whether it is broken; this job alone does not.
       if (error.code === 'driver_error' && row.driver) void this.deps.drivers.suspect(row.driver);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       await output.close().catch((err) => log.error({ err }, 'storing output failed'));
     }
     if (outcome?.reason === 'runner_shutdown' && spec.retry_on_restart) {
@@ -287,8 +325,11 @@ export class Scheduler {
     });
   }
 
-  private transition(row: JobRow, from: JobState[], to: JobState, end: JobEnd): Promise<void> {
-    return moveJob(this.deps, row, from, to, end);
+  /** One source state per move, so admission's counts know what the job left. */
+  private async transition(row: JobRow, from: [JobState], to: JobState, end: JobEnd): Promise<boolean> {
+    const moved = await moveJob(this.deps, row, from, to, end);
+    if (moved) this.deps.admission.moved(row.token_id, from[0], to);
+    return moved;
   }
 
   /** Ends (or requeues) jobs that a previous process left `running`. */

@@ -16,6 +16,8 @@ export interface NewJob {
   idempotency_key: string | null;
   request_hash: string | null;
   driver: string | null;
+  /** ISO time after which the job, still queued, ends `expired`. */
+  queue_expires_at?: string | null;
 }
 
 /** Inserts a queued job and its first event in one transaction. */
@@ -42,6 +44,7 @@ export async function insertJob(db: Kysely<Database>, job: NewJob): Promise<{ ro
         result: null,
         exit_code: null,
         driver: job.driver,
+        queue_expires_at: job.queue_expires_at ?? null,
         host: null,
         lease_expires_at: null,
         started_at: null,
@@ -102,22 +105,35 @@ export async function claimNextJob(
   db: Kysely<Database>,
   host: string,
   leaseMs: number,
+  skip: { tokens?: readonly string[] } = {},
 ): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
   return db.transaction().execute(async (trx) => {
-    const next = await trx
+    const now = nowIso();
+    let q = trx
       .selectFrom('jobs')
       .select('id')
       .where('state', '=', 'queued')
+      // Admission: a job past its queue deadline is never started (the sweep ends it
+      // `expired`), and jobs of tokens at their max_running wait. NOT IN alone would
+      // also skip jobs without a token (NULL), hence the OR.
+      .where((eb) => eb.or([eb('queue_expires_at', 'is', null), eb('queue_expires_at', '>', now)]));
+    if (skip.tokens?.length) {
+      const tokens = [...skip.tokens];
+      q = q.where((eb) => eb.or([eb('token_id', 'is', null), eb('token_id', 'not in', tokens)]));
+    }
+    const next = await q
       .orderBy('priority', 'desc')
       .orderBy('id', 'asc')
       .limit(1)
       .executeTakeFirst();
     if (!next) return undefined;
-    const now = nowIso();
     const row = await trx
       .updateTable('jobs')
       .set((eb) => ({
         state: 'running',
+        // A requeued job starts afresh: the previous attempt's end is in its events.
+        reason: null,
+        error: null,
         host,
         attempts: eb('attempts', '+', 1),
         started_at: now,
