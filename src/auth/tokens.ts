@@ -1,15 +1,19 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PaddockError } from '../errors.js';
-import type { Store, TokenRow } from '../store/store.js';
+import type { Store, StoredQuotas, TokenRow } from '../store/store.js';
 
-export const SCOPES = ['jobs:read', 'jobs:write', 'admin'] as const;
+export const SCOPES = ['jobs:read', 'jobs:write', 'metrics:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {
   tokenId: string;
   name: string;
   scopes: Scope[];
+  /** From the token record on every request, so a changed quota applies at once. */
+  quotas: StoredQuotas;
 }
+
+export type { StoredQuotas };
 
 const TOKEN_RE = /^pdk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -23,10 +27,11 @@ export async function createToken(
   store: Store,
   name: string,
   scopes: Scope[],
+  quotas: Partial<StoredQuotas> = {},
 ): Promise<{ token: string; row: TokenRow }> {
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  const row = await store.insertToken({ id, name, hash: hashSecret(secret), scopes });
+  const row = await store.insertToken({ id, name, hash: hashSecret(secret), scopes, quotas });
   return { token: `pdk_${id}_${secret}`, row };
 }
 
@@ -41,7 +46,16 @@ export async function verifyToken(store: Store, presented: string | undefined): 
   if (!m || !row || !matches || row.revoked_at) {
     throw new PaddockError('unauthorized', presented ? 'token is invalid or revoked' : 'missing bearer token');
   }
-  return { tokenId: row.id, name: row.name, scopes: JSON.parse(row.scopes) as Scope[] };
+  return { tokenId: row.id, name: row.name, scopes: JSON.parse(row.scopes) as Scope[], quotas: quotasOf(row) };
+}
+
+export function quotasOf(row: TokenRow): StoredQuotas {
+  return {
+    max_queued: row.max_queued,
+    max_running: row.max_running,
+    submits_per_s: row.submits_per_s,
+    max_streams: row.max_streams,
+  };
 }
 
 export function requireScope(principal: Principal, scope: Scope): void {

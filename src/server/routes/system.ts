@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Runtime } from '../../runtime.js';
@@ -37,7 +37,8 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
         version: VERSION,
         uptime: Math.round((Date.now() - rt.startedAt) / 1000),
         currentJobs: rt.scheduler.runningCount,
-        queueLength: await rt.store.countJobsInState('queued'),
+        // Admission's in-memory count: no query, so /health stays fast under a burst.
+        queueLength: rt.admission.queued,
         lastActivity: rt.scheduler.lastActivity,
         min_isolation: rt.drivers.floors(),
         drivers: drivers.map((d) => ({
@@ -50,9 +51,17 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
     },
   );
 
-  const metricsSchema = { summary: 'Prometheus metrics', tags: ['system'], security: [] };
-  app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
-    rt.metrics.jobsQueued.set(await rt.store.countJobsInState('queued'));
+  // Metrics name drivers, load and token activity: public only to the host itself.
+  const metricsPublic = isLoopback(rt.config.host);
+  const metricsSchema = {
+    summary: 'Prometheus metrics',
+    description: 'Public when the runner listens on loopback only; otherwise needs a token with scope metrics:read.',
+    tags: ['system'],
+    ...(metricsPublic ? { security: [] } : {}),
+  };
+  const metricsConfig: FastifyContextConfig = metricsPublic ? {} : { scope: 'metrics:read' };
+  app.get('/metrics', { schema: metricsSchema, config: metricsConfig }, async (_request, reply) => {
+    rt.metrics.jobsQueued.set(rt.admission.queued);
     reply.type(rt.metrics.registry.contentType).serializer(String);
     return rt.metrics.registry.metrics();
   });
@@ -60,4 +69,9 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
   app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) =>
     reply.serializer(JSON.stringify).send(app.swagger()),
   );
+}
+
+/** True for addresses only this host can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
