@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 
 /** Resource limits for one job. The same shape is used for defaults, maxima and job requests. */
 export const limitsShape = {
@@ -49,7 +50,10 @@ export const ConfigSchema = z.strictObject({
   /** `sqlite:<path>`; empty means `sqlite:<data_dir>/paddock.db`. */
   store_url: z.string().default(''),
   /** Names this runner in jobs it owns; a fleet needs it unique per host. */
-  host_id: z.string().min(1).default(() => os.hostname()),
+  host_id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a host name: letters, digits, . _ - (at most 63)')
+    .default(() => os.hostname()),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   max_concurrent_jobs: z.number().int().min(1).max(1024).default(() => os.availableParallelism()),
   body_limit_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
@@ -64,8 +68,10 @@ export const ConfigSchema = z.strictObject({
       max_streams: z.number().int().min(0).default(0),
       /** Bytes an event stream may have waiting for a slow reader before it is cut off (it resumes with Last-Event-ID). */
       stream_buffer_bytes: z.number().int().min(16 * 1024).default(256 * 1024),
+      /** Listen backlog: connections the kernel holds during a burst until they are accepted (capped by somaxconn). */
+      backlog: z.number().int().min(1).max(65_535).default(4096),
     })
-    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024 }),
+    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024, backlog: 4096 }),
   limits: z
     .strictObject({
       default: Limits.partial().default({}),
@@ -93,8 +99,16 @@ export const ConfigSchema = z.strictObject({
       socket: z.string().min(1).default('/var/run/docker.sock'),
       /** Image a docker/gvisor job runs in when it names none. */
       default_image: z.string().min(1).default('base'),
+      /**
+       * Host uids for containers: each container (pool items too) gets its own uid
+       * from [uid_range_start, uid_range_start + uid_range_size) while it exists, so
+       * per-uid kernel limits (inotify instances, processes) are never shared.
+       * Distinct from sandbox.host_uid (bwrap); runners sharing a host need disjoint ranges.
+       */
+      uid_range_start: z.number().int().min(1000).max(2 ** 31 - 70_000).default(200_000),
+      uid_range_size: z.number().int().min(1).max(65_536).default(1000),
     })
-    .default({ socket: '/var/run/docker.sock', default_image: 'base' }),
+    .default({ socket: '/var/run/docker.sock', default_image: 'base', uid_range_start: 200_000, uid_range_size: 1000 }),
   pool: z
     .strictObject({
       /** Started, idle containers kept per (driver, image, limits); 0 turns the warm pool off. */
@@ -105,11 +119,50 @@ export const ConfigSchema = z.strictObject({
       idle_ms: z.number().int().min(1000).default(600_000),
     })
     .default({ size: 2, max_classes: 4, idle_ms: 600_000 }),
+  /** Admission control (see src/jobs/admission.ts). */
+  queue: z
+    .strictObject({
+      /** Jobs queued at once across all tokens; a submit beyond it is `429 queue_full`. */
+      max_queued: z.number().int().min(1).default(10_000),
+      /** Largest `queue_timeout_ms` a job may ask for (above it: `422 limit_exceeded`). */
+      max_timeout_ms: z.number().int().min(1).default(7 * 86_400_000),
+      /** How often queued jobs past their `queue_timeout_ms` are expired. */
+      sweep_ms: z.number().int().min(50).default(1000),
+    })
+    .default({ max_queued: 10_000, max_timeout_ms: 7 * 86_400_000, sweep_ms: 1000 }),
+  /** Per-token quotas for tokens whose record leaves one unset (`token create --max-*`); 0 = no limit. */
+  quotas: z
+    .strictObject({
+      max_queued: z.number().int().min(0).default(0),
+      /** A token's jobs beyond it stay queued (they are not refused). */
+      max_running: z.number().int().min(0).default(0),
+      submits_per_s: z.number().int().min(0).default(0),
+      max_streams: z.number().int().min(0).default(100),
+    })
+    .default({ max_queued: 0, max_running: 0, submits_per_s: 0, max_streams: 100 }),
+  /** `network: "egress"` sandboxes reach the public internet only (see src/sandbox/docker/network.ts). */
+  egress: z
+    .strictObject({
+      /** IPv4 CIDRs egress jobs may reach although private, link-local or the host's own (an internal proxy, say). */
+      allow_cidrs: z
+        .preprocess(
+          (v) => (typeof v === 'string' ? v.split(',').map((c) => c.trim()).filter(Boolean) : v),
+          z.array(Ipv4Cidr).max(256),
+        )
+        .default([]),
+      /** DNS (port 53) to the host's resolvers from /etc/resolv.conf, so Docker's embedded DNS can answer. */
+      dns: z.boolean().default(true),
+    })
+    .default({ allow_cidrs: [], dns: true }),
   sandbox: z
     .strictObject({
-      /** Host uid/gid that sandboxes run as when Paddock runs as root (never root itself). */
-      host_uid: z.number().int().min(1).default(61000),
-      host_gid: z.number().int().min(1).default(61000),
+      /**
+       * When Paddock runs as root, each running bwrap sandbox gets its own host uid (= gid) from
+       * uid_range_start … uid_range_start + uid_range_size - 1, so per-uid kernel limits of one job
+       * cannot starve another. Never root; give each runner on a host its own range.
+       */
+      uid_range_start: z.number().int().min(1).max(2 ** 31).default(61000),
+      uid_range_size: z.number().int().min(1).max(2 ** 20).default(1000),
       bwrap_path: z.string().default('bwrap'),
       /** `auto` uses cgroup v1 controllers when running as root; `off` relies on rlimits only. */
       cgroups: z.enum(['auto', 'off']).default('auto'),
@@ -119,7 +172,7 @@ export const ConfigSchema = z.strictObject({
        */
       min_isolation: z.enum(['auto', 'namespaces', 'container', 'gvisor', 'microvm']).default('auto'),
     })
-    .default({ host_uid: 61000, host_gid: 61000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
+    .default({ uid_range_start: 61000, uid_range_size: 1000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
