@@ -33,6 +33,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventStreams = new Gauge({
+    name: 'paddock_event_streams_open',
+    help: 'Event streams (GET /v1/jobs/:id/events) open now',
+    registers: [this.registry],
+  });
+  readonly eventStreamsCut = new Counter({
+    name: 'paddock_event_streams_cut_total',
+    help: 'Event streams cut off because their reader fell too far behind (it resumes with Last-Event-ID)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'paddock_' });
   }

@@ -49,5 +49,6 @@ export async function openStore(url: string): Promise<Store> {
 }
 
 export type { JobRow } from './ops/jobs-write.js';
+export type { JobSummaryRow } from './ops/job-summary.js';
 export type { StoredEvent } from './ops/events.js';
 export type { TokenRow } from './ops/tokens.js';

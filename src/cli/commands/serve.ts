@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { startRuntime } from '../../runtime.js';
 import { buildServer } from '../../server/app.js';
+import { connectionBudget } from '../../server/fd-budget.js';
 import { installLastResortHandlers } from '../../util/last-resort.js';
 import { createLogger } from '../../util/log.js';
 import { configFlags, withConfigOptions } from './config-flags.js';
@@ -22,6 +23,10 @@ export function serveCommand(program: Command): void {
     installLastResortHandlers(log);
     const rt = await startRuntime(config, log);
     const app = await buildServer(rt);
+    // Connections stop short of the fd limit, so a burst of clients cannot leave no fd for a sandbox.
+    const budget = connectionBudget(config);
+    app.server.maxConnections = budget.maxConnections;
+    if (budget.fdLimit < 4096) log.warn({ ...budget }, 'low open-files limit: raise it (ulimit -n / LimitNOFILE=) for bursts');
     const address = await app.listen({ host: config.host, port: config.port });
     if (rt.adminTokenFile) {
       process.stderr.write(`paddock: first start: admin token written to ${rt.adminTokenFile} (mode 0600)\n`);

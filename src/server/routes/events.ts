@@ -5,23 +5,36 @@ import { PaddockError } from '../../errors.js';
 import { isTerminal } from '../../jobs/states.js';
 import type { Runtime } from '../../runtime.js';
 import type { StoredEvent } from '../../store/store.js';
+import { SseWriter } from '../event-stream.js';
+import { connectionBudget } from '../fd-budget.js';
+import { openTokenStream, StreamGate } from '../stream-gate.js';
 import { ProblemView } from './schemas.js';
 
-const KEEPALIVE_MS = 15_000;
+/**
+ * Events read from the store at a time while replaying. Small, so a replay
+ * holds little more than what its socket takes (an event is ≤ 64 KiB of text).
+ */
+const REPLAY_PAGE = 16;
 
 /**
  * `GET /v1/jobs/:id/events`: Server-Sent Events for one job — `state` changes
  * and `stdout`/`stderr` chunks, each with its seq as the SSE id. Replays from
  * the store after `Last-Event-ID`, then follows live; closes after the end state.
+ * Streams are capped (runner-wide and per token) and each has a bounded buffer.
  */
 export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
+  const budget = connectionBudget(rt.config);
+  const gate = new StreamGate(budget.maxStreams);
+
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/jobs/:id/events',
     {
       config: { scope: 'jobs:read' },
       schema: {
         summary: 'Stream a job’s events (Server-Sent Events)',
-        description: 'Event types: `state` ({state, reason?}), `stdout` and `stderr` ({data}). Resume with `Last-Event-ID`.',
+        description:
+          'Event types: `state` ({state, reason?}), `stdout` and `stderr` ({data}). Resume with `Last-Event-ID`. ' +
+          'A reader that falls more than `http.stream_buffer_bytes` behind is cut off and resumes the same way.',
         tags: ['jobs'],
         params: z.object({ id: z.string().min(1).max(100) }),
         querystring: z.strictObject({
@@ -30,60 +43,90 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
           follow: z.enum(['true', 'false']).default('true'),
         }),
         headers: z.object({ 'last-event-id': z.string().regex(/^\d+$/).optional() }),
-        response: { 200: z.string().describe('text/event-stream'), 401: ProblemView, 404: ProblemView },
+        response: { 200: z.string().describe('text/event-stream'), 401: ProblemView, 404: ProblemView, 429: ProblemView },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
       if (!(await rt.store.getJob(id))) throw new PaddockError('not_found', `no job ${id}`);
       let last = Number(request.headers['last-event-id'] ?? request.query.after ?? 0);
+      const releaseRunner = gate.enter();
+      let releaseToken: () => void;
+      try {
+        releaseToken = openTokenStream(rt, request.principal);
+      } catch (err) {
+        releaseRunner();
+        throw err;
+      }
 
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
+      rt.metrics.eventStreams.inc();
+      const out = new SseWriter(res, budget.streamBufferBytes, () => {
+        rt.metrics.eventStreamsCut.inc();
+        rt.log.debug({ jobId: id }, 'cut off a slow event reader');
       });
-      res.flushHeaders();
-
-      let closed = false;
-      let replaying = true;
-      const backlog: StoredEvent[] = [];
+      // Set while a replay reads the store: the replay then reads again instead of buffering live events.
+      let dirty = false;
+      let live = false;
       const finish = () => {
-        if (closed) return;
-        closed = true;
         unsubscribe();
-        clearInterval(keepalive);
         rt.scheduler.stopSignal.removeEventListener('abort', finish);
-        res.end();
+        out.end();
       };
-      const send = (e: StoredEvent) => {
-        if (closed || e.seq <= last) return;
+      const send = (e: StoredEvent): boolean => {
+        if (e.seq <= last) return true;
+        if (!out.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`)) return false;
         last = e.seq;
-        res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
         if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) finish();
+        return out.open;
       };
-      // Subscribe before replaying so nothing published meanwhile is lost; seq dedupes.
-      const unsubscribe = rt.bus.subscribe(id, (e) => (replaying ? backlog.push(e) : send(e)));
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-      res.on('close', finish);
+      const unsubscribe = rt.bus.subscribe(id, (e) => {
+        if (live) send(e);
+        else dirty = true;
+      });
+      res.once('close', () => {
+        unsubscribe();
+        rt.scheduler.stopSignal.removeEventListener('abort', finish);
+        releaseToken();
+        releaseRunner();
+        rt.metrics.eventStreams.dec();
+      });
       // A stopping runner ends its streams; clients resume with Last-Event-ID.
       rt.scheduler.stopSignal.addEventListener('abort', finish, { once: true });
 
-      for (;;) {
-        const page = await rt.store.listEvents(id, last);
-        page.forEach(send);
-        if (page.length < 1000 || closed) break;
-      }
-      replaying = false;
-      backlog.forEach(send);
-      // Resuming after the end state: nothing more will come, so close (after anything stored meanwhile).
-      const current = await rt.store.getJob(id);
-      if (request.query.follow === 'false' || !current || isTerminal(current.state)) {
-        (await rt.store.listEvents(id, last)).forEach(send);
-        finish();
+      /**
+       * Sends what is stored after `last`, a page at a time and only as fast as
+       * the socket drains; events published meanwhile are read from the store
+       * (they are stored before they are published), not queued in memory.
+       */
+      const replay = async (): Promise<void> => {
+        for (;;) {
+          dirty = false;
+          const page = await rt.store.listEvents(id, last, REPLAY_PAGE);
+          for (const e of page) {
+            if (!send(e)) return;
+            await out.drained();
+            if (!out.open) return;
+          }
+          if (page.length < REPLAY_PAGE && !dirty) return;
+        }
+      };
+
+      try {
+        await replay();
+        if (!out.open) return;
+        live = true; // no await between the last empty read and here, so nothing published is missed
+        const current = await rt.store.getJob(id);
+        // Resuming after the end state: nothing more will come, so close (after anything stored meanwhile).
+        if (request.query.follow === 'false' || !current || isTerminal(current.state)) {
+          live = false;
+          await replay();
+          finish();
+        }
+      } catch (err) {
+        rt.log.warn({ err, jobId: id }, 'event stream failed');
+        out.cut();
       }
     },
   );

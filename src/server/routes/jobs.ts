@@ -6,6 +6,7 @@ import { PaddockError } from '../../errors.js';
 import { JobSpec } from '../../jobs/spec.js';
 import { JOB_STATES } from '../../jobs/states.js';
 import type { Runtime } from '../../runtime.js';
+import { JobSummaryView, summaryPage } from '../job-summary.js';
 import { JobView, jobView } from '../job-view.js';
 import { ProblemView } from './schemas.js';
 
@@ -59,6 +60,9 @@ export function jobRoutes(app: FastifyInstance, rt: Runtime): void {
       config: { scope: 'jobs:read' },
       schema: {
         summary: 'List jobs, newest first',
+        description:
+          'Summaries: a result here has no `stdout`/`stderr` (read one job for its output). ' +
+          'A page also ends early, with a `next_cursor`, before it passes 4 MiB.',
         tags: ['jobs'],
         querystring: z.strictObject({
           state: z.enum(JOB_STATES).optional(),
@@ -66,13 +70,13 @@ export function jobRoutes(app: FastifyInstance, rt: Runtime): void {
           limit: z.coerce.number().int().min(1).max(500).default(50),
           cursor: z.string().min(1).optional(),
         }),
-        response: { 200: z.object({ jobs: z.array(JobView), next_cursor: z.string().nullable() }), ...errors },
+        response: { 200: z.object({ jobs: z.array(JobSummaryView), next_cursor: z.string().nullable() }), ...errors },
       },
     },
     async (request) => {
       const { state, kind, limit, cursor } = request.query;
       const page = await rt.store.listJobs({ state, kind, limit, before: cursor });
-      return { jobs: page.rows.map(jobView), next_cursor: page.next };
+      return summaryPage(page.rows, page.next);
     },
   );
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { JobRow } from './jobs-write.js';
+import { type JobSummaryRow, selectJobSummary } from './job-summary.js';
 
 export async function getJob(db: Kysely<Database>, id: string): Promise<JobRow | undefined> {
   return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
@@ -24,12 +25,12 @@ export interface JobFilter {
   limit: number;
 }
 
-/** Newest first; fetches one extra row to know whether another page exists. */
+/** Newest first, as summaries (no output, a trimmed spec); fetches one extra row to know whether another page exists. */
 export async function listJobs(
   db: Kysely<Database>,
   filter: JobFilter,
-): Promise<{ rows: JobRow[]; next: string | null }> {
-  let q = db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(filter.limit + 1);
+): Promise<{ rows: JobSummaryRow[]; next: string | null }> {
+  let q = selectJobSummary(db.selectFrom('jobs')).orderBy('id', 'desc').limit(filter.limit + 1);
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.kind) q = q.where('kind', '=', filter.kind);
   if (filter.before) q = q.where('id', '<', filter.before);
