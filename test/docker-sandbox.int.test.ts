@@ -20,7 +20,9 @@ const ended = (j: Job) => ['succeeded', 'failed', 'cancelled', 'timed_out'].incl
 const missing = await dockerMissing();
 const skip = !!missing && process.env.CI !== 'true';
 
-const egressNetworks = async () => (await docker.listNetworks()).filter((n) => n.Name === 'paddock-egress');
+/** The runner's own egress bridge network (one per runner, firewalled: see test/egress.int.test.ts). */
+const egressNetworks = async (dataDir: string) =>
+  (await docker.listNetworks()).filter((n) => n.Name === `paddock-egress-${runnerId(dataDir)}`);
 
 async function startRunner(drivers: string[], extra: Record<string, unknown> = {}): Promise<TestRunner> {
   if (missing) throw new Error(`Docker driver tests cannot run: ${missing}`);
@@ -41,8 +43,8 @@ describe.skipIf(skip)('job API with gvisor, docker and bwrap enabled', () => {
   beforeAll(async () => (r = await startRunner(['gvisor', 'docker', 'bwrap'])), 120_000);
   afterAll(async () => {
     await stopRunner(r);
-    // The egress job made Docker's paddock-egress bridge; it goes if this runner made it.
-    for (const n of r ? await egressNetworks() : []) {
+    // The runner removes its egress network when it stops; this is hygiene after a failed close.
+    for (const n of r ? await egressNetworks(r.dataDir) : []) {
       if (n.Labels?.[LABELS.runner] === runnerId(r.dataDir)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
     }
   }, 120_000);
@@ -73,7 +75,7 @@ describe.skipIf(skip)('job API with gvisor, docker and bwrap enabled', () => {
     const egress = await submitJob(r.api, { network: 'egress', command: ['true'] });
     expect((egress as any).driver).toBe('docker');
     // The job and the pool refill for its key race to create the bridge: one must come of it.
-    expect((await egressNetworks()).map((n) => n.Id.slice(0, 12))).toHaveLength(1);
+    expect((await egressNetworks(r.dataDir)).map((n) => n.Id.slice(0, 12))).toHaveLength(1);
   }, 120_000);
 });
 

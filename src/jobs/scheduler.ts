@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Config, Limits } from '../config/schema.js';
 import { PaddockError, toPaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
@@ -101,7 +102,7 @@ export class Scheduler {
       if (existing) return { row: this.sameRequest(existing, opts), created: false };
     }
     const limits = resolveLimits(spec.limits, config);
-    const driver = drivers.select({ driver: spec.driver, network: spec.network });
+    const driver = drivers.select({ driver: spec.driver, network: networkMode(spec.network) });
     checkMinLimits(driver, limits);
     if (spec.image) await driver.checkImage(spec.image);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { JobNetwork } from '../sandbox/egress/job-network.js';
 import { limitsShape } from '../config/schema.js';
 import {
   DRIVER_NAME_RE,
@@ -55,7 +56,7 @@ const common = {
   driver: z.string().regex(DRIVER_NAME_RE, 'must be a driver name such as auto, gvisor, docker or bwrap').default('auto'),
   // Reaches the Engine API as a path and bwrap as a directory: only the reference grammar passes.
   image: z.string().min(1).max(512).refine(isImageReference, IMAGE_REFERENCE_HINT).optional(),
-  network: z.enum(['none', 'egress']).default('none'),
+  network: JobNetwork.default('none'),
   limits: JobLimits.default({}),
   labels: z
     .record(

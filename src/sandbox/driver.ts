@@ -12,6 +12,8 @@ export interface DriverCapabilities {
   /** Higher is stronger; `driver: auto` picks the strongest available that fits. */
   strength: number;
   network: readonly NetworkMode[];
+  /** Why `egress` is not offered although the driver could (its firewall is missing or failed). */
+  egressUnavailable?: string | undefined;
   /** Can run a job in a named image (rootfs). */
   images: boolean;
   /** Can keep a sandbox alive across several execs (interactive sandboxes). */
@@ -40,6 +42,8 @@ export interface SandboxSpec {
   id: string;
   image?: string | undefined;
   network: NetworkMode;
+  /** With `egress`: IPv4 CIDRs and hostnames the job narrowed its egress to (resolved when the sandbox starts). */
+  egressAllow?: string[] | undefined;
   limits: Limits;
   files: SandboxFile[];
 }

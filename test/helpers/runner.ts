@@ -25,7 +25,8 @@ export interface ApiResponse {
 
 /** A real runner (real store, real bwrap) on a random loopback port with its own data dir. */
 export async function startTestRunner(flags: Record<string, unknown> = {}): Promise<TestRunner> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
+  // A test may pick the data dir (and so the runner id) to set up what a previous process left.
+  const dataDir = typeof flags.data_dir === 'string' ? flags.data_dir : mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
   // bwrap only unless a test asks for more: probing Docker drivers costs seconds per runner.
   const config = loadConfig({
     env: {},

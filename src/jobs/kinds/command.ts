@@ -1,4 +1,5 @@
 import { WORK_DIR } from '../../sandbox/driver.js';
+import { networkAllow, networkMode } from '../../sandbox/egress/job-network.js';
 import type { JobContext, JobKind, JobOutcome } from '../kind.js';
 import { outcomeOfExec } from '../kind.js';
 import { CommandResult } from '../result.js';
@@ -25,7 +26,8 @@ export const commandKind: JobKind<CommandJobSpec> = {
     const sandbox = await ctx.driver.create({
       id: ctx.jobId,
       image: spec.image,
-      network: spec.network,
+      network: networkMode(spec.network),
+      egressAllow: networkAllow(spec.network),
       limits: ctx.limits,
       files: spec.files.map((f) => ({ path: f.path, content: decode(f.content, f.encoding), mode: f.mode })),
     });

@@ -5,13 +5,14 @@ import { LABELS } from './labels.js';
 import { LAUNCHER } from './launch.js';
 
 export const SANDBOX_USER = '10001:10001';
-export const EGRESS_NETWORK = 'paddock-egress';
 
 export interface ContainerPlan {
   image: string;
   runtime: 'runc' | 'runsc';
   limits: Limits;
   network: NetworkMode;
+  /** The runner's firewalled bridge network (see network.ts); required with network `egress`. */
+  egressNetwork?: string | undefined;
   labels: Record<string, string>;
   /** docker-init as pid 1 reaps orphans; absent on some Engine builds. */
   init: boolean;
@@ -46,7 +47,9 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
     HostConfig: {
       Runtime: plan.runtime,
       Init: plan.init,
-      NetworkMode: plan.network === 'none' ? 'none' : EGRESS_NETWORK,
+      NetworkMode: plan.network === 'none' ? 'none' : egressNetworkOf(plan),
+      // The egress bridge is IPv4-only: no link-local IPv6 either, which bridged traffic would carry past iptables.
+      ...(plan.network === 'egress' ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' } } : {}),
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
@@ -77,4 +80,10 @@ export function sandboxLabels(o: { runner: string; host: string; job?: string; p
     ...(o.job ? { [LABELS.job]: o.job } : {}),
     ...(o.pool ? { [LABELS.pool]: o.pool } : {}),
   };
+}
+
+function egressNetworkOf(plan: ContainerPlan): string {
+  // Never a network without Paddock's firewall around it.
+  if (!plan.egressNetwork) throw new Error('an egress container needs the runner\'s egress network');
+  return plan.egressNetwork;
 }

@@ -7,7 +7,7 @@ import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, Sa
 import { WarmPool } from '../pool.js';
 import { containerCreateOptions, sandboxLabels } from './container-spec.js';
 import { engineClient } from './engine.js';
-import { ensureEgressNetwork } from './network.js';
+import { EgressNetwork } from './network.js';
 import { ImageResolver } from './images.js';
 import { LABELS, runnerId } from './labels.js';
 import { DockerSandbox } from './sandbox.js';
@@ -49,16 +49,22 @@ export class DockerDriver implements SandboxDriver {
   private readonly removals = new Set<Promise<void>>();
   private defaultKey: string | undefined;
   private reaper: NodeJS.Timeout | undefined;
+  /** The firewalled bridge of `egress` jobs; only drivers whose containers can join it have one. */
+  private readonly egress: EgressNetwork | undefined;
 
   constructor(
-    private readonly config: Pick<Config, 'data_dir' | 'host_id' | 'docker' | 'pool' | 'limits'>,
+    private readonly config: Pick<Config, 'data_dir' | 'host_id' | 'docker' | 'pool' | 'limits' | 'egress'>,
     private readonly opts: DockerDriverOptions,
   ) {
     this.name = opts.name;
-    this.capabilities = CAPABILITIES[opts.runtime];
+    // Per driver: `egress` leaves its network list when the firewall is missing or fails.
+    this.capabilities = { ...CAPABILITIES[opts.runtime] };
     this.docker = opts.docker ?? engineClient(config.docker.socket);
     this.images = new ImageResolver(this.docker);
     this.runner = runnerId(config.data_dir);
+    if (this.capabilities.network.includes('egress')) {
+      this.egress = new EgressNetwork(this.docker, this.runner, config.host_id, config.egress, opts.log.child({ driver: opts.name, component: 'egress' }));
+    }
     this.pool = new WarmPool(
       { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
       (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
@@ -94,14 +100,44 @@ export class DockerDriver implements SandboxDriver {
       return { available: false, reason: `probe container failed: ${(err as Error).message}`, details };
     }
     this.defaultKey = this.poolKey({ image, limits: this.config.limits.default, network: 'none' });
+    if (this.egress) {
+      const missing = await this.egress.unavailable();
+      details.egress = missing ? `unavailable: ${missing}` : `firewalled (bridge ${this.egress.bridge})`;
+      this.offerEgress(missing);
+    }
     return { available: true, details };
   }
 
   /** Fills the pool for the most common job (default image and limits, no network) and starts the periodic reaper. */
   warm(): void {
     if (this.defaultKey) this.pool.fill(this.defaultKey);
-    this.reaper ??= setInterval(() => void this.reapOrphans(MIN_ORPHAN_AGE_S), REAP_EVERY_MS);
+    // The egress firewall goes in when the runner starts (never from `paddock doctor`, which only detects).
+    if (this.egress && this.capabilities.network.includes('egress')) {
+      void this.egress.start().then(() => this.offerEgress(this.egress?.failure));
+    }
+    this.reaper ??= setInterval(() => {
+      void this.reapOrphans(MIN_ORPHAN_AGE_S);
+      void this.egress?.verify().then(() => this.offerEgress(this.egress?.failure));
+    }, REAP_EVERY_MS);
     this.reaper.unref();
+  }
+
+  /** Fail closed: without its firewall, this driver does not offer `egress` (and says why). */
+  private offerEgress(missing: string | undefined): void {
+    Object.assign(this.capabilities, {
+      network: missing ? ['none'] : CAPABILITIES[this.opts.runtime].network,
+      egressUnavailable: missing,
+    });
+  }
+
+  private async egressReady(): Promise<EgressNetwork> {
+    if (!this.egress) throw new PaddockError('driver_unavailable', `driver ${this.name} supports network "none" only`);
+    try {
+      await this.egress.ready();
+    } finally {
+      this.offerEgress(this.egress.failure);
+    }
+    return this.egress;
   }
 
   async checkImage(image: string): Promise<void> {
@@ -115,9 +151,17 @@ export class DockerDriver implements SandboxDriver {
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
     const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
     // Each limits class in use gets its pool; the pool bounds how many classes it keeps warm.
+    // A job's own egress allow list needs rules for its container, so it gets a fresh one.
+    const allow = spec.network === 'egress' ? spec.egressAllow : undefined;
     const container =
-      (await this.takeRunning(key)) ??
+      (allow ? undefined : await this.takeRunning(key)) ??
       (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
+    if (allow) {
+      await (await this.egressReady()).restrict(container, allow).catch(async (err) => {
+        await this.remove(container);
+        throw err;
+      });
+    }
     return new DockerSandbox(spec.id, container, spec, async () => this.removeLater(container), this.docker);
   }
 
@@ -141,13 +185,14 @@ export class DockerDriver implements SandboxDriver {
   }
 
   private async startContainer(k: PoolKey, label: { job?: string; pool?: string }): Promise<Dockerode.Container> {
-    if (k.network === 'egress') await ensureEgressNetwork(this.docker, this.runner);
+    const egressNetwork = k.network === 'egress' ? (await this.egressReady()).name : undefined;
     const container = await this.docker.createContainer(
       containerCreateOptions({
         image: k.image,
         runtime: this.opts.runtime,
         limits: k.limits,
         network: k.network,
+        egressNetwork,
         init: true,
         labels: sandboxLabels({ runner: this.runner, host: this.config.host_id, ...label }),
       }),
@@ -171,6 +216,7 @@ export class DockerDriver implements SandboxDriver {
   private async remove(container: Dockerode.Container): Promise<void> {
     this.live.delete(container.id);
     await container.remove({ force: true, v: true }).catch(() => undefined);
+    await this.egress?.release(container.id);
   }
 
   /** Removes containers of this runner that nothing here owns (after a crash, or leaked). */
@@ -198,6 +244,7 @@ export class DockerDriver implements SandboxDriver {
     clearInterval(this.reaper);
     await this.pool.drain();
     await Promise.all([...this.removals]);
+    await this.egress?.close();
   }
 
   /** Idle containers ready for jobs like `spec` (tests, benches). */
