@@ -8,6 +8,8 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v runsc >/dev/null || need+=(runsc)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# The egress firewall (docker.io depends on it; named so a Docker from elsewhere gets it too).
+command -v iptables >/dev/null || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
