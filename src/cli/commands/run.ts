@@ -29,7 +29,8 @@ export function runCommand(program: Command): void {
       .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
       .option('-i, --stdin', 'send this process’s stdin to the job')
       .option('--detach', 'print the job id and exit without waiting')
-      .addOption(new Option('--network <mode>', 'network mode').choices(['none', 'egress']).default('none')),
+      .addOption(new Option('--network <mode>', 'network mode').choices(['none', 'egress']).default('none'))
+      .option('--allow <cidr|host>', 'with --network egress: narrow egress to this IPv4 CIDR or hostname (repeatable)', collect, []),
   ).action(async (command: string[], opts) => {
     const client = new Client(opts);
     const limits: Record<string, number> = {};
@@ -39,7 +40,7 @@ export function runCommand(program: Command): void {
       kind: 'command',
       command,
       driver: opts.driver,
-      network: opts.network,
+      network: (opts.allow as string[]).length ? { mode: opts.network, allow: opts.allow } : opts.network,
       ...(opts.image ? { image: opts.image } : {}),
       ...(Object.keys(limits).length ? { limits } : {}),
       env: Object.fromEntries((opts.env as string[]).map(splitEnv)),
