@@ -250,6 +250,17 @@ while True:
     expect(job.result?.stdout).toBe('1\n0\n');
   }, 120_000);
 
+  it('rules flushed from outside (a firewall reload) are put back by the periodic check', async () => {
+    const hook = [`-i`, `pdk${bId}`, '-j', `PADDOCK-EGRESS-${bId}`];
+    iptables('iptables', '-D', 'DOCKER-USER', ...hook);
+    expect(rulesOf(bId).filter((l) => l.startsWith('-A DOCKER-USER'))).toEqual([]);
+    // What the driver's minute timer runs.
+    const egress = (b!.rt.drivers.get('docker') as unknown as { egress: { verify(): Promise<void> } }).egress;
+    await egress.verify();
+    expect(rulesOf(bId).filter((l) => l.startsWith('-A DOCKER-USER'))).toEqual([`-A DOCKER-USER ${hook.join(' ')}`]);
+    expect(iptables('iptables', '-S', `PADDOCK-EGRESS-${bId}`)).toContain('-d 169.254.0.0/16 -j REJECT');
+  });
+
   it('a bad CIDR or hostname in allow is 400 validation_failed', async () => {
     for (const network of [
       { mode: 'egress', allow: ['300.1.1.1/8'] }, { mode: 'egress', allow: ['10.0.0.0/33'] },
