@@ -11,7 +11,8 @@ import { type ServerProcess, startServerProcess, stopServerProcess } from './hel
 // (a slow reader is cut off and resumes with Last-Event-ID), and streams are capped.
 
 const MiB = 1024 * 1024;
-const UID = 61307;
+// Host uids of this file's bwrap sandboxes: a range of its own, apart from the default 61000….
+const UIDS = { uid_range_start: 63700, uid_range_size: 64 };
 const NON_READERS = 90;
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,7 +139,7 @@ function watchHealth(url: string) {
 describe('list pages are summaries', () => {
   let r: TestRunner;
   beforeAll(async () => {
-    r = await startTestRunner({ max_concurrent_jobs: 2, sandbox: { host_uid: UID, host_gid: UID } });
+    r = await startTestRunner({ max_concurrent_jobs: 2, sandbox: UIDS });
   });
   afterAll(async () => {
     await closeWithin(r);
@@ -219,7 +220,7 @@ describe('list pages are summaries', () => {
 describe('event streams are capped', () => {
   let r: TestRunner;
   beforeAll(async () => {
-    r = await startTestRunner({ max_concurrent_jobs: 2, sandbox: { host_uid: UID, host_gid: UID }, http: { max_streams: 3 } });
+    r = await startTestRunner({ max_concurrent_jobs: 2, sandbox: UIDS, http: { max_streams: 3 } });
   });
   afterAll(async () => {
     await closeWithin(r);
@@ -269,8 +270,8 @@ describe('slow event readers (a real `paddock serve`)', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-bounded-'));
     server = await startServerProcess(dataDir, {
-      PADDOCK_SANDBOX__HOST_UID: String(UID),
-      PADDOCK_SANDBOX__HOST_GID: String(UID),
+      PADDOCK_SANDBOX__UID_RANGE_START: String(UIDS.uid_range_start),
+      PADDOCK_SANDBOX__UID_RANGE_SIZE: String(UIDS.uid_range_size),
       PADDOCK_MAX_CONCURRENT_JOBS: '2',
     });
     token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();

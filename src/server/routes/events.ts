@@ -16,6 +16,17 @@ import { ProblemView } from './schemas.js';
  */
 const REPLAY_PAGE = 16;
 
+/** One live event goes to every stream of its job as the same object: encode it once for all of them. */
+const frames = new WeakMap<StoredEvent, string>();
+function frameOf(e: StoredEvent): string {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
 /**
  * `GET /v1/jobs/:id/events`: Server-Sent Events for one job — `state` changes
  * and `stdout`/`stderr` chunks, each with its seq as the SSE id. Replays from
@@ -76,7 +87,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       };
       const send = (e: StoredEvent): boolean => {
         if (e.seq <= last) return true;
-        if (!out.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`)) return false;
+        if (!out.write(frameOf(e))) return false;
         last = e.seq;
         if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) finish();
         return out.open;
