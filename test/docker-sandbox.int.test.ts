@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS, runnerId } from '../src/sandbox/docker/labels.js';
 import {
   closeRunner, docker, type DockerDriverName, dockerMissing, expectDriverHealthy, imageExists, jobHostname,
-  pollUntil, removeRunnerContainers, RUNTIME, runnerContainers, SANDBOX_UID,
+  pollUntil, removeRunnerContainers, RUNTIME, runnerContainers,
 } from './helpers/docker.js';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
 import { type Api, hostUser, type Job, removeRunnerState, sleep, submitJob, waitForJob } from './helpers/sandbox.js';
@@ -15,6 +15,8 @@ import { type Api, hostUser, type Job, removeRunnerState, sleep, submitJob, wait
 // EINVAL, so `ls` (even without -l), `stat` and `ls -ld` fail inside gVisor:
 // the scripts below use `test`, `cat`, `find` and globs instead.
 const UID = 61210;
+/** This file's container uids (other test files use other ranges). */
+const CONTAINER_UIDS = { uid_range_start: 210_000, uid_range_size: 500 };
 const MB = 1024 * 1024;
 const ended = (j: Job) => ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(j.state);
 const missing = await dockerMissing();
@@ -26,7 +28,7 @@ const egressNetworks = async (dataDir: string) =>
 
 async function startRunner(drivers: string[], extra: Record<string, unknown> = {}): Promise<TestRunner> {
   if (missing) throw new Error(`Docker driver tests cannot run: ${missing}`);
-  return startTestRunner({ drivers, max_concurrent_jobs: 3, ...hostUser(UID), ...extra });
+  return startTestRunner({ drivers, max_concurrent_jobs: 3, ...hostUser(UID), docker: CONTAINER_UIDS, ...extra });
 }
 async function stopRunner(runner: TestRunner | undefined, ms = 60_000): Promise<void> {
   if (!runner) return;
@@ -159,9 +161,14 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
   });
 
   describe('inside the sandbox', () => {
-    it('runs as 10001 with no effective capabilities, and cannot mount', async () => {
-      const out = await sh('id -u; id -g; grep CapEff /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null; echo "mount=$?"');
-      expect(out).toMatch(new RegExp(`^${SANDBOX_UID}\n${SANDBOX_UID}\nCapEff:\t0{16}\nmount=[1-9]\\d*\n$`));
+    it('runs as its container\'s own uid from docker.uid_range_*, with no capabilities at all, and cannot mount', async () => {
+      const out = await sh('id -u; id -g; id -G; grep -E "CapEff|CapBnd|CapPrm" /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null; echo "mount=$?"');
+      const m = /^(\d+)\n(\d+)\n(\d+)\nCapPrm:\t0{16}\nCapEff:\t0{16}\nCapBnd:\t0{16}\nmount=[1-9]\d*\n$/.exec(out);
+      expect(m, out).not.toBeNull();
+      const uid = Number(m![1]);
+      expect(uid).toBeGreaterThanOrEqual(CONTAINER_UIDS.uid_range_start);
+      expect(uid).toBeLessThan(CONTAINER_UIDS.uid_range_start + CONTAINER_UIDS.uid_range_size);
+      expect([m![2], m![3]]).toEqual([m![1], m![1]]);
     });
 
     it('has only lo and cannot reach a listener on any host address', async () => {
@@ -237,8 +244,10 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
       expect(c.labels[LABELS.host]).toBe(r.rt.config.host_id);
       expect(!!c.labels[LABELS.job] || !!c.labels[LABELS.pool], JSON.stringify(c.labels)).toBe(true);
       const hc = c.info.HostConfig;
-      expect({ user: c.info.Config.User, runtime: hc.Runtime, net: hc.NetworkMode, ro: hc.ReadonlyRootfs, capDrop: hc.CapDrop, sec: hc.SecurityOpt })
-        .toEqual({ user: '10001:10001', runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], sec: ['no-new-privileges'] });
+      // The launcher starts as root with setuid capabilities only; the job runs as the container's uid (see launch.ts).
+      expect({ user: c.info.Config.User, runtime: hc.Runtime, net: hc.NetworkMode, ro: hc.ReadonlyRootfs, capDrop: hc.CapDrop, capAdd: hc.CapAdd, sec: hc.SecurityOpt, log: hc.LogConfig?.Type })
+        .toEqual({ user: '0:0', runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], capAdd: ['SETUID', 'SETGID', 'SETPCAP'], sec: ['no-new-privileges'], log: 'none' });
+      expect(hc.NanoCpus).toBe(1e9);
     }
     expect((await api('POST', `/v1/jobs/${job.id}/cancel`)).status).toBe(200);
     expect((await waitForJob(api, job.id, ended)).state).toBe('cancelled');

@@ -2,17 +2,23 @@ import path from 'node:path';
 
 /**
  * A minimal ustar writer for job input files: enough to hand a few files to
- * `tar -x` inside a container, without a dependency for it.
+ * `tar -x` inside a container, without a dependency for it. Directories in
+ * `existing` get no entry of their own (unpacking as a non-root user cannot
+ * set the mode of a directory it does not own, such as /tmp).
  */
-export function tarFiles(files: { path: string; content: Buffer; mode?: number }[], owner = 10001): Buffer {
+export function tarFiles(
+  files: { path: string; content: Buffer; mode?: number }[],
+  owner = 10001,
+  existing: readonly string[] = [],
+): Buffer {
   const blocks: Buffer[] = [];
-  const dirs = new Set<string>();
+  const dirs = new Set<string>(existing);
   for (const f of files) {
     for (let d = path.posix.dirname(f.path); d !== '.' && d !== '/' && !dirs.has(d); d = path.posix.dirname(d)) {
       dirs.add(d);
     }
   }
-  for (const d of [...dirs].sort()) blocks.push(header(`${d}/`, 0, 0o755, '5', owner));
+  for (const d of [...dirs].sort()) if (!existing.includes(d)) blocks.push(header(`${d}/`, 0, 0o755, '5', owner));
   for (const f of files) {
     blocks.push(header(f.path, f.content.length, f.mode ?? 0o644, '0', owner), f.content);
     const pad = (512 - (f.content.length % 512)) % 512;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { jobHeader } from './launch.js';
+import { jobHeader, launcher } from './launch.js';
 
 /** Runs the header through the same `eval "set -- $line"` the launcher does, and prints each word. */
 function roundTrip(argv: string[]): string[] {
@@ -14,11 +14,26 @@ describe('jobHeader', () => {
   it('survives quotes, newlines, spaces, globs and $ in words', () => {
     const argv = ['printf', "%s\n", "a'b", 'two words', '*', '$HOME', 'x\ny', '', '`id`'];
     const words = roundTrip(argv);
-    expect(words.slice(0, 5)).toEqual(['0', '/work', '#m', "A=it's\nme", '/bin/sh']);
-    expect(words.slice(8)).toEqual(argv);
+    expect(words.slice(0, 4)).toEqual(['0', '#m', "A=it's\nme", '/bin/sh']);
+    expect(words.slice(7)).toEqual(['/work', ...argv]);
   });
 
   it('is one line', () => {
     expect(jobHeader({ tarBytes: 5, cwd: '/w', mark: '#m', env: {}, argv: ['a\nb\nc'] }).trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('launcher', () => {
+  it('keeps the mark out of argv and env: only the dropping launcher prints it, after setpriv', () => {
+    const dropping = launcher('dropping', 200_001);
+    expect(dropping).toContain('setpriv --reuid=200001 --regid=200001 --clear-groups --inh-caps=-all --bounding-set=-all -- env -i');
+    expect(dropping).not.toMatch(/export|mark=.*env/);
+    const plain = launcher('plain', 200_001);
+    expect(plain).not.toContain('mark');
+    expect(plain).toContain('exec env -i "$@"');
+  });
+
+  it('refuses a uid that is not a positive integer (never root)', () => {
+    for (const uid of [0, -1, 1.5, NaN]) expect(() => launcher('dropping', uid)).toThrow(/bad container uid/);
   });
 });

@@ -9,31 +9,65 @@ import { signalOfExitCode } from '../signals.js';
 import { tarFiles } from '../tar.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import { demuxer } from './demux.js';
+import type { Box } from './driver.js';
+import { startFailure } from './failures.js';
 import { jobHeader } from './launch.js';
 import { TrailerScanner } from './trailer.js';
 
 const CPU_POLL_MS = 100;
+/** The launcher's own exit status when it cannot hand the job over (header, input files; launch.ts). */
+const LAUNCHER_FAILED = 125;
+/** Files Paddock itself hands a job (e.g. a script too long for argv) go here, not under /work. */
+export const INTERNAL_DIR = '/tmp/.paddock';
+
+/**
+ * Archive member names, relative to `/` where the launcher unpacks: the job's
+ * files under work/, Paddock's own under tmp/.paddock/. Nothing else can be written.
+ */
+export function archiveMembers(files: SandboxSpec['files']): SandboxSpec['files'] {
+  return files.map((f) => {
+    const abs = path.posix.resolve(WORK_DIR, f.path);
+    const inside = [WORK_DIR, INTERNAL_DIR].find((dir) => abs.startsWith(`${dir}/`));
+    if (!inside) throw new PaddockError('validation_failed', `file path ${JSON.stringify(f.path)} is outside ${WORK_DIR}`);
+    return { ...f, path: abs.slice(1) };
+  });
+}
+
+/** The Engine's exit status of a container, which must be a shell status (0–255). */
+function engineExitCode(code: number | undefined | null): number | null {
+  if (code === undefined || code === null) return null;
+  if (!Number.isInteger(code) || code < 0 || code > 255) {
+    throw new PaddockError('driver_error', `Docker Engine reported an impossible exit status ${code}`);
+  }
+  return code;
+}
 
 /** A started container whose launcher waits for one job on its stdin; removed after that job. */
 export class DockerSandbox implements Sandbox {
   private used = false;
   private destroyed = false;
 
+  private readonly container: Dockerode.Container;
+
   constructor(
     readonly id: string,
-    private readonly container: Dockerode.Container,
+    private readonly box: Box,
     private readonly spec: SandboxSpec,
     private readonly remove: () => Promise<void>,
     private readonly docker: Dockerode,
-  ) {}
+    /** The limits the driver's probe started a container with (see failures.ts). */
+    private readonly defaults: SandboxSpec['limits'],
+  ) {
+    this.container = box.container;
+  }
 
   async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
     if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
     if (this.used) throw new PaddockError('driver_error', 'a container sandbox runs one job');
     this.used = true;
     const started = performance.now();
-    const files = this.spec.files.map((f) => ({ ...f, path: path.posix.relative(WORK_DIR, path.posix.resolve(WORK_DIR, f.path)) }));
-    const archive = files.length ? tarFiles(files) : Buffer.alloc(0);
+    const files = archiveMembers(this.spec.files);
+    const archive = files.length ? tarFiles(files, this.box.uid, ['work', 'tmp']) : Buffer.alloc(0);
     const cpuBefore = containerCgroupStats(this.container.id).cpuNs ?? 0;
     let lastStats = containerCgroupStats(this.container.id);
 
@@ -49,6 +83,7 @@ export class DockerSandbox implements Sandbox {
     const onAbort = () => kill(String(signal.reason ?? 'aborted'));
 
     let exitCode: number | null;
+    let launcherDone = false;
     let watchdog: NodeJS.Timeout | undefined;
     let stoppedOutside: string | undefined;
     let events: NodeJS.ReadableStream | undefined;
@@ -90,14 +125,20 @@ export class DockerSandbox implements Sandbox {
           kill('output_limit');
         }
       };
-      const mark = `#paddock-exit:${randomBytes(12).toString('hex')}`;
-      const trailers = {
-        stdout: new TrailerScanner(mark, (b) => deliver('stdout', b)),
-        stderr: new TrailerScanner(mark, (b) => deliver('stderr', b)),
-      };
-      const bothTrailers = () => trailers.stdout.code !== undefined && trailers.stderr.code !== undefined;
+      // Only the dropping launcher's trailer is trusted (the job cannot learn its mark, see
+      // launch.ts); with the plain one, the end of the job is the container's exit alone.
+      const trusted = this.box.launcher === 'dropping';
+      const mark = trusted ? `#paddock-exit:${randomBytes(12).toString('hex')}` : '';
+      const trailers = trusted
+        ? {
+            stdout: new TrailerScanner(mark, (b) => deliver('stdout', b)),
+            stderr: new TrailerScanner(mark, (b) => deliver('stderr', b)),
+          }
+        : undefined;
+      const bothTrailers = () => trailers?.stdout.code !== undefined && trailers?.stderr.code !== undefined;
       const done = new Promise<void>((resolve, reject) => {
         const push = demuxer((name, payload) => {
+          if (!trailers) return deliver(name, payload);
           trailers[name].push(payload);
           if (bothTrailers()) resolve();
         });
@@ -117,15 +158,17 @@ export class DockerSandbox implements Sandbox {
         // The command is done and its output is all here; the container is still up,
         // so its cgroup still answers. Its exit is not waited for.
         stream.destroy();
-        exitCode = trailers.stdout.code!;
+        launcherDone = true;
+        exitCode = trailers!.stdout.code!;
         const final = containerCgroupStats(this.container.id);
         if (final.cpuNs !== null) lastStats = final;
         if ((final.oomKills ?? 0) > 0) limit = 'memory';
       } else {
         stream.destroy();
-        trailers.stdout.flush();
-        trailers.stderr.flush();
-        exitCode = (await waited).StatusCode ?? null;
+        launcherDone = trailers?.stdout.code !== undefined || trailers?.stderr.code !== undefined;
+        trailers?.stdout.flush();
+        trailers?.stderr.flush();
+        exitCode = engineExitCode((await waited).StatusCode);
         const state = await this.container.inspect().then((i) => i.State, () => undefined);
         if (state?.OOMKilled) limit = 'memory';
       }
@@ -140,6 +183,11 @@ export class DockerSandbox implements Sandbox {
     }
 
     if (stoppedOutside) throw new PaddockError('driver_error', `Docker Engine stopped the job: ${stoppedOutside}`);
+    if (this.box.launcher === 'dropping' && !launcherDone && !aborted && !limit && exitCode !== LAUNCHER_FAILED) {
+      // Nothing the job can do stops this launcher from reporting (it is another user):
+      // the sandbox itself ended under it (gVisor's sentry dies when limits.pids is below its threads).
+      throw startFailure(`the sandbox ended (exit status ${exitCode}) before the command could be run or report`, this.spec.limits, this.defaults);
+    }
     // Once the container has exited its cgroup is gone: then the last sample counts.
     const stats = lastStats;
     const signalName = signalOfExitCode(exitCode);
