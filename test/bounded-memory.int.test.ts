@@ -14,6 +14,7 @@ const MiB = 1024 * 1024;
 // Host uids of this file's bwrap sandboxes: a range of its own, apart from the default 61000….
 const UIDS = { uid_range_start: 63700, uid_range_size: 64 };
 const NON_READERS = 90;
+const STALL_MS = 2_000;
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -262,6 +263,13 @@ describe('slow event readers (a real `paddock serve`)', () => {
   let token: string;
   let dataDir: string;
   const pid = () => server.proc.pid!;
+  const waitForJobEnd = async (id: string) => {
+    for (;;) {
+      const j = (await server.api('GET', `/v1/jobs/${id}`)).body;
+      if (TERMINAL.includes(j.state)) return j;
+      await sleep(100);
+    }
+  };
   /** What the shared helpers need of a runner: its url, token and API client. */
   const asRunner = () => ({ url: server.url, token, api: server.api }) as unknown as TestRunner;
   const statusKb = (field: 'VmRSS' | 'VmHWM') =>
@@ -273,6 +281,8 @@ describe('slow event readers (a real `paddock serve`)', () => {
       PADDOCK_SANDBOX__UID_RANGE_START: String(UIDS.uid_range_start),
       PADDOCK_SANDBOX__UID_RANGE_SIZE: String(UIDS.uid_range_size),
       PADDOCK_MAX_CONCURRENT_JOBS: '2',
+      // Short, so the test of a stalled JSON reader does not wait the default 30 s.
+      PADDOCK_HTTP__STALL_MS: String(STALL_MS),
     });
     token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
   }, 30_000);
@@ -368,5 +378,35 @@ describe('slow event readers (a real `paddock serve`)', () => {
     expect(stdoutOf(got)).toBe('a'.repeat(BYTES));
     const ids = got.map((f) => f.id);
     expect(ids).toEqual(ids.map((_, i) => i + 1));
+  }, 60_000);
+
+  test('a client that stops reading a large answer is reset after http.stall_ms', async () => {
+    const job = await submit(asRunner(), printer(8 * MiB, 0));
+    const ended = await waitForJobEnd(job.id);
+    expect(ended.state).toBe('succeeded');
+    const { hostname, port } = new URL(server.url);
+    const s = net.connect({ host: hostname, port: Number(port) });
+    sockets.push(s);
+    let closedAt = 0;
+    s.on('error', () => undefined);
+    s.on('close', () => (closedAt = Date.now()));
+    s.write(`GET /v1/jobs/${job.id} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    s.pause();
+    await sleep(3 * STALL_MS);
+    // Now read what is left: a reset connection ends early, a kept one would deliver the whole answer and stay open.
+    let head = '';
+    let bytes = 0;
+    s.on('data', (d: Buffer) => {
+      if (head.length < 1000) head += d.toString('latin1', 0, Math.min(d.length, 1000));
+      bytes += d.length;
+    });
+    s.resume();
+    const deadline = Date.now() + 10_000;
+    while (!closedAt && Date.now() < deadline) await sleep(50);
+    expect(closedAt, 'the runner closed the connection').toBeGreaterThan(0);
+    const length = Number(/content-length: (\d+)/i.exec(head)?.[1]);
+    expect(length).toBeGreaterThan(8 * MiB);
+    expect(bytes).toBeLessThan(length);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
   }, 60_000);
 });

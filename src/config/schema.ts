@@ -68,10 +68,12 @@ export const ConfigSchema = z.strictObject({
       max_streams: z.number().int().min(0).default(0),
       /** Bytes an event stream may have waiting for a slow reader before it is cut off (it resumes with Last-Event-ID). */
       stream_buffer_bytes: z.number().int().min(16 * 1024).default(256 * 1024),
+      /** A response or stream whose reader takes no byte for this long while data waits is cut off. */
+      stall_ms: z.number().int().min(500).default(30_000),
       /** Listen backlog: connections the kernel holds during a burst until they are accepted (capped by somaxconn). */
       backlog: z.number().int().min(1).max(65_535).default(4096),
     })
-    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024, backlog: 4096 }),
+    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024, stall_ms: 30_000, backlog: 4096 }),
   limits: z
     .strictObject({
       default: Limits.partial().default({}),

@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './problem.js';
+import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { systemRoutes } from './routes/system.js';
@@ -23,6 +24,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
+  installResponseGuard(app, rt.config.http.stall_ms);
   installAuth(app, rt.store);
   await app.register(swagger, {
     openapi: {

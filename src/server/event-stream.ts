@@ -1,25 +1,26 @@
 import type { ServerResponse } from 'node:http';
+import { resetConnection, StallWatch } from './response-guard.js';
 
-/** Comment frames keep idle streams (and proxies) alive; the same tick watches for stalled readers. */
+/** Comment frames keep idle streams (and proxies) alive. */
 const KEEPALIVE_MS = 15_000;
-/** A reader that takes no byte for this long while data waits for it is cut off. */
-const STALL_MS = 30_000;
 
 /**
  * One SSE response with a bounded buffer. Frames go straight to the socket;
  * what the reader has not taken yet waits in the runner, and past `capBytes`
  * (`http.stream_buffer_bytes`) the reader is cut off instead — the connection
  * is reset and the client resumes with `Last-Event-ID`. 100 readers that never
- * read once held 530 MB of one job's output this way.
+ * read once held 530 MB of one job's output this way. A reader that takes
+ * nothing for `stallMs` while data waits is cut off too (also after the end).
  */
 export class SseWriter {
   private ended = false;
   private readonly keepalive: NodeJS.Timeout;
-  private flushedAt = { bytes: -1, at: Date.now() };
+  private readonly stallCheck: NodeJS.Timeout;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly capBytes: number,
+    stallMs: number,
     private readonly onCut: () => void,
   ) {
     res.writeHead(200, {
@@ -29,8 +30,15 @@ export class SseWriter {
       'x-accel-buffering': 'no',
     });
     res.flushHeaders();
-    this.keepalive = setInterval(() => this.tick(), KEEPALIVE_MS);
-    res.once('close', () => clearInterval(this.keepalive));
+    this.keepalive = setInterval(() => {
+      if (this.open && res.writableLength === 0) res.write(': keepalive\n\n');
+    }, KEEPALIVE_MS);
+    const stall = new StallWatch(res, stallMs);
+    this.stallCheck = setInterval(() => stall.stalled() && this.cut(), Math.max(100, Math.floor(stallMs / 2)));
+    res.once('close', () => {
+      clearInterval(this.keepalive);
+      clearInterval(this.stallCheck);
+    });
   }
 
   /** False once the stream is over: ended, closed by the client, or cut off. */
@@ -85,23 +93,6 @@ export class SseWriter {
     if (this.res.destroyed) return;
     this.ended = true;
     this.onCut();
-    const socket = this.res.socket;
-    if (socket && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-    else this.res.destroy();
-  }
-
-  private tick(): void {
-    const socket = this.res.socket;
-    if (!socket || this.res.destroyed) return;
-    // bytesWritten counts queued bytes too; minus what is still queued, it is what the kernel took.
-    const flushed = socket.bytesWritten - socket.writableLength;
-    const now = Date.now();
-    if (this.res.writableLength === 0 || flushed !== this.flushedAt.bytes) {
-      this.flushedAt = { bytes: flushed, at: now };
-      if (!this.ended && this.res.writableLength === 0) this.res.write(': keepalive\n\n');
-      return;
-    }
-    // Data waits and the reader took none of it for STALL_MS (also after end(): the fd must come back).
-    if (now - this.flushedAt.at >= STALL_MS) this.cut();
+    resetConnection(this.res);
   }
 }

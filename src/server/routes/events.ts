@@ -73,7 +73,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       reply.hijack();
       const res = reply.raw;
       rt.metrics.eventStreams.inc();
-      const out = new SseWriter(res, budget.streamBufferBytes, () => {
+      const out = new SseWriter(res, budget.streamBufferBytes, rt.config.http.stall_ms, () => {
         rt.metrics.eventStreamsCut.inc();
         rt.log.debug({ jobId: id }, 'cut off a slow event reader');
       });
