@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { ensureAdminToken } from './auth/admin-token.js';
 import type { Config } from './config/schema.js';
+import { Admission } from './jobs/admission.js';
 import { EventBus } from './jobs/event-bus.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { Metrics } from './metrics.js';
@@ -8,6 +10,9 @@ import { BwrapDriver } from './sandbox/bwrap/driver.js';
 import { DockerDriver } from './sandbox/docker/driver.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { DriverSet } from './sandbox/registry.js';
+import { StorageGuard } from './storage/guard.js';
+import { Retention } from './storage/retention.js';
+import { isStorageFull } from './store/storage-full.js';
 import { openStore, type Store } from './store/store.js';
 import type { Logger } from './util/log.js';
 
@@ -19,6 +24,12 @@ export interface Runtime {
   store: Store;
   drivers: DriverSet;
   scheduler: Scheduler;
+  /** Queue caps, per-token quotas and per-token stream places (`openStream`). */
+  admission: Admission;
+  /** Free-space floor and full-disk state of the store's disk (507 storage_full, /health). */
+  storage: StorageGuard;
+  /** Pruning of finished jobs (retention.*). */
+  retention: Retention;
   bus: EventBus;
   metrics: Metrics;
   log: Logger;
@@ -41,7 +52,10 @@ export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
 /** Opens the store, probes drivers, recovers stale jobs and starts scheduling. */
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
+  const storage = new StorageGuard(storeDir(config), config, log);
   const store = await openStore(config.store_url);
+  store.onStorageFull(storage.noteFull);
+  storage.start();
   const drivers = new DriverSet(allDrivers(config, log), { minIsolation: config.sandbox.min_isolation });
   const reaped = await drivers.reapOrphans();
   if (Object.values(reaped).some((n) => n > 0)) log.warn({ reaped }, 'removed sandboxes left by a previous process');
@@ -50,7 +64,9 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   drivers.warm();
   const bus = new EventBus();
   const metrics = new Metrics();
+  const admission = new Admission(config, store);
   const scheduler = new Scheduler({
+    admission,
     config,
     store,
     drivers,
@@ -59,8 +75,32 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     metrics,
     recoverAllRunning: config.store_url.startsWith('sqlite:'),
   });
-  const adminTokenFile = await ensureAdminToken(store, config.data_dir);
+  let adminTokenFile: string | undefined;
+  const adminToken = async () => (adminTokenFile = await ensureAdminToken(store, config.data_dir));
+  // A first start on a full disk cannot store the admin token yet: it is made once there is room.
+  let tokenPending = await adminToken().then(
+    () => false,
+    (err) => {
+      if (!isStorageFull(err)) throw err;
+      log.error('disk full: the admin token will be created once there is room');
+      return true;
+    },
+  );
   await scheduler.start();
+  storage.onRecovered(() => {
+    scheduler.resumeAfterStorage();
+    // A driver probe may have failed for want of space (it writes files).
+    void drivers.refresh().catch((err) => log.warn({ err }, 'probing drivers failed'));
+    if (tokenPending) {
+      tokenPending = false;
+      void adminToken().catch((err) => {
+        tokenPending = true;
+        log.error({ err }, 'creating the admin token failed');
+      });
+    }
+  });
+  const retention = new Retention(store, config, log);
+  retention.start();
   const refresher = setInterval(() => {
     drivers
       .refresh()
@@ -73,6 +113,9 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     store,
     drivers,
     scheduler,
+    admission,
+    storage,
+    retention,
     bus,
     metrics,
     log,
@@ -80,9 +123,18 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     adminTokenFile,
     async close() {
       clearInterval(refresher);
+      storage.stop();
+      retention.stop();
       await scheduler.stop();
+      await retention.idle();
       await drivers.close();
       await store.close();
     },
   };
+}
+
+/** The directory whose disk holds the store: the SQLite file's, else the data dir. */
+function storeDir(config: Config): string {
+  const file = config.store_url.startsWith('sqlite:') ? config.store_url.slice('sqlite:'.length) : '';
+  return file && file !== ':memory:' ? path.dirname(path.resolve(file)) : config.data_dir;
 }

@@ -3,6 +3,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 
+/** Milliseconds, given as a number or as "<n>ms|s|m|h|d" (e.g. "7d"). */
+const Duration = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
+  if (!m) return v;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}, z.number().int().min(0));
+
 /** Resource limits for one job. The same shape is used for defaults, maxima and job requests. */
 export const limitsShape = {
   timeout_ms: z.number().int().positive(),
@@ -156,6 +165,29 @@ export const ConfigSchema = z.strictObject({
       dns: z.boolean().default(true),
     })
     .default({ allow_cidrs: [], dns: true }),
+  /** How long finished jobs (with their events and output) are kept; see src/storage/retention.ts. */
+  retention: z
+    .strictObject({
+      /** Finished jobs older than this are pruned: ms, or a duration such as "7d", "12h", "30m"; 0 = no age limit. */
+      max_age: Duration.default(7 * 86_400_000),
+      /** At most this many finished jobs are kept (the newest); 0 = no count limit. */
+      max_jobs: z.number().int().min(0).default(10_000),
+      /** How often the background pruning runs. */
+      interval_ms: z.number().int().min(100).default(60_000),
+    })
+    .default({ max_age: 7 * 86_400_000, max_jobs: 10_000, interval_ms: 60_000 }),
+  /** Disk space for the store (the data dir); see src/storage/guard.ts. */
+  storage: z
+    .strictObject({
+      /** Below this much free space in the data dir, new jobs are refused with `507 storage_full`. */
+      min_free_mb: z.number().int().min(0).default(256),
+      /**
+       * A file of this size kept in the data dir and given up when the disk fills,
+       * so the runner can still record the end of the jobs it is running; 0 = none.
+       */
+      reserve_mb: z.number().int().min(0).default(16),
+    })
+    .default({ min_free_mb: 256, reserve_mb: 16 }),
   sandbox: z
     .strictObject({
       /**

@@ -35,8 +35,7 @@ export function outcomeOfExec(r: ExecResult): JobOutcome {
   const result = {
     exit_code: r.exitCode,
     signal: r.signal,
-    stdout: r.stdout,
-    stderr: r.stderr,
+    // No stdout/stderr: output is stored once, as the job's output events (GET /v1/jobs/:id reads it there).
     stdout_truncated: r.stdoutTruncated,
     stderr_truncated: r.stderrTruncated,
     timed_out: r.aborted === 'timeout',

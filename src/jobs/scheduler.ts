@@ -16,6 +16,8 @@ import { resolveLimits } from './limits.js';
 import { deadlineTimer } from './deadline.js';
 import { ExitCode } from './result.js';
 import { OutputEvents } from './output-events.js';
+import { retryWhileFull } from '../storage/retry.js';
+import { isStorageFull } from '../store/storage-full.js';
 import type { JobSpec } from './spec.js';
 import { isTerminal, type JobState } from './states.js';
 import { type JobEnd, moveJob } from './transition.js';
@@ -63,6 +65,8 @@ export class Scheduler {
    */
   private mayHaveQueued = true;
   private stopping = false;
+  /** A full disk stopped start-up recovery; it runs again when space is back. */
+  private recoverPending = false;
   private readonly stopController = new AbortController();
   /** Aborted when the runner stops, so long-polls and streams can let go. */
   readonly stopSignal: AbortSignal = this.stopController.signal;
@@ -266,7 +270,8 @@ export class Scheduler {
   private async execute(row: JobRow, abort: AbortController): Promise<void> {
     const log = this.deps.log.child({ jobId: row.id });
     const spec = JSON.parse(row.spec) as StoredSpec;
-    const output = new OutputEvents(row.id, this.deps.store, this.deps.bus);
+    // Output that cannot be stored (disk full) ends the job: nothing more of it would be kept.
+    const output = new OutputEvents(row.id, this.deps.store, this.deps.bus, { onFail: () => abort.abort('storage_full') });
     const timer = deadlineTimer(spec.limits.timeout_ms, () => abort.abort('timeout'));
     let outcome: JobOutcome | undefined;
     let error: PaddockError | undefined;
@@ -291,7 +296,16 @@ export class Scheduler {
       if (error.code === 'driver_error' && row.driver) void this.deps.drivers.suspect(row.driver);
     } finally {
       timer.clear();
-      await output.close().catch((err) => log.error({ err }, 'storing output failed'));
+      await output.close();
+    }
+    if (output.failure) {
+      log.error({ err: output.failure }, 'storing output failed; the job ends');
+      const full = output.failure.code === 'storage_full';
+      await this.transition(row, ['running'], 'failed', {
+        reason: full ? 'storage_full' : 'driver_error',
+        error: { code: output.failure.code, message: `the job's output could not be stored: ${output.failure.message}` },
+      });
+      return;
     }
     if (outcome?.reason === 'runner_shutdown' && spec.retry_on_restart) {
       await this.transition(row, ['running'], 'queued', { reason: 'runner_shutdown' });
@@ -328,7 +342,11 @@ export class Scheduler {
 
   /** One source state per move, so admission's counts know what the job left. */
   private async transition(row: JobRow, from: [JobState], to: JobState, end: JobEnd): Promise<boolean> {
-    const moved = await moveJob(this.deps, row, from, to, end);
+    const move = () => moveJob(this.deps, row, from, to, end);
+    // The end of a job this process runs must be recorded: on a full disk, retry until there is room.
+    const moved = this.active.has(row.id)
+      ? await retryWhileFull(move, () => this.stopping, this.deps.log)
+      : await move();
     if (moved) this.deps.admission.moved(row.token_id, from[0], to);
     return moved;
   }
@@ -338,9 +356,18 @@ export class Scheduler {
     const { store, config, log } = this.deps;
     const stale = await store.listJobsInState('running', this.deps.recoverAllRunning ? undefined : config.host_id);
     for (const row of stale) {
+      if (this.active.has(row.id)) continue; // a later pass: this one is ours, not stale
       const spec = JSON.parse(row.spec) as StoredSpec;
       const to = spec.retry_on_restart ? 'queued' : 'failed';
-      await this.transition(row, ['running'], to, { reason: 'runner_restarted' });
+      try {
+        await this.transition(row, ['running'], to, { reason: 'runner_restarted' });
+      } catch (err) {
+        // Started on a full disk: start anyway, and recover when there is room (resumeAfterStorage).
+        if (!isStorageFull(err)) throw err;
+        this.recoverPending = true;
+        log.warn({ jobId: row.id }, 'disk full: recovering jobs left running once there is room');
+        return;
+      }
       if (to === 'queued') this.mayHaveQueued = true;
       log.warn({ jobId: row.id, state: to }, 'recovered a job left running by a previous process');
     }
@@ -348,5 +375,18 @@ export class Scheduler {
 
   private touch(): void {
     this.lastActivity = nowIso();
+  }
+
+  /** Disk space is back: finish recovery if a full disk interrupted it, and claim again. */
+  resumeAfterStorage(): void {
+    if (this.stopping) return;
+    if (this.recoverPending) {
+      this.recoverPending = false;
+      void this.recover()
+        .catch((err) => this.deps.log.error({ err }, 'recovering jobs failed'))
+        .finally(() => this.pump());
+    }
+    this.mayHaveQueued = true;
+    this.pump();
   }
 }

@@ -1,20 +1,22 @@
 /**
  * Job lifecycle: queued → running → succeeded | failed | cancelled | timed_out.
- * A queued job can also be cancelled, and a running one requeued after a restart
+ * A queued job can also be cancelled, or end `expired` when it was not started
+ * within its `queue_timeout_ms`; a running one is requeued after a restart
  * when its spec asks for it. Every transition is one store write and one event.
  */
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'expired'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
 
 const NEXT: Record<JobState, readonly JobState[]> = {
-  queued: ['running', 'cancelled', 'failed'],
+  queued: ['running', 'cancelled', 'failed', 'expired'],
   running: ['succeeded', 'failed', 'cancelled', 'timed_out', 'queued'],
   succeeded: [],
   failed: [],
   cancelled: [],
   timed_out: [],
+  expired: [],
 };
 
 export const isTerminal = (state: string): boolean => (TERMINAL_STATES as readonly string[]).includes(state);
@@ -35,4 +37,6 @@ export type JobReason =
   | 'cancelled'
   | 'driver_error'
   | 'runner_restarted'
-  | 'runner_shutdown';
+  | 'runner_shutdown'
+  | 'storage_full'
+  | 'queue_timeout';

@@ -8,6 +8,7 @@ import { installErrorHandling } from './problem.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
 import { jobRoutes } from './routes/jobs.js';
+import { storageRoutes } from './routes/storage.js';
 import { systemRoutes } from './routes/system.js';
 
 /** The HTTP API over a started runtime. Request and response shapes are zod schemas, which also make /openapi.json. */
@@ -41,6 +42,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   systemRoutes(app, rt);
   jobRoutes(app, rt);
   eventRoutes(app, rt);
+  storageRoutes(app, rt);
   await app.ready();
   return app;
 }

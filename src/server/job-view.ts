@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { StoredSpec } from '../jobs/scheduler.js';
 import { JOB_STATES } from '../jobs/states.js';
-import type { JobRow } from '../store/store.js';
+import type { JobRow, Store } from '../store/store.js';
 
 export const JobResultView = z.object({
   exit_code: z.number().int().nullable(),
@@ -40,7 +40,7 @@ export type JobView = z.infer<typeof JobView>;
  * The API's view of a job. The spec's env, stdin and files are left out on
  * purpose: they may carry secrets, and the submitter already has them.
  */
-export function jobView(row: JobRow): JobView {
+export function jobView(row: JobRow, output?: JobOutput): JobView {
   const spec = JSON.parse(row.spec) as StoredSpec;
   return {
     id: row.id,
@@ -57,15 +57,33 @@ export function jobView(row: JobRow): JobView {
     finished_at: row.finished_at,
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
-    ...storedResult(row.result),
+    ...storedResult(row.result, output),
   };
+}
+
+export interface JobOutput {
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The view with the job's output: results stored since 0002 hold none, so it
+ * is read from the job's output events (up to its `output_bytes` per stream)
+ * once the job has a result. Older results still carry theirs.
+ */
+export async function fullJobView(store: Store, row: JobRow): Promise<JobView> {
+  if (!row.result || /"stdout":/.test(row.result)) return jobView(row);
+  const spec = JSON.parse(row.spec) as StoredSpec;
+  const out = await store.readOutput(row.id, spec.limits.output_bytes);
+  const utf8 = new TextDecoder('utf-8');
+  return jobView(row, { stdout: utf8.decode(out.stdout), stderr: utf8.decode(out.stderr) });
 }
 
 /**
  * A stored result that does not fit the view (written before results were
  * checked on write) is left out rather than failing the whole response.
  */
-function storedResult(text: string | null): { result?: JobView['result'] } {
+function storedResult(text: string | null, output?: JobOutput): { result?: JobView['result'] } {
   if (!text) return {};
   let value: unknown;
   try {
@@ -73,6 +91,8 @@ function storedResult(text: string | null): { result?: JobView['result'] } {
   } catch {
     return {};
   }
+  // Output goes with the result (from the output events when the result holds none).
+  if (value && typeof value === 'object' && !('stdout' in value)) value = { ...value, stdout: '', stderr: '', ...output };
   const parsed = JobResultView.safeParse(value);
   return parsed.success ? { result: parsed.data } : {};
 }

@@ -24,13 +24,18 @@ export interface JobsTable {
   started_at: string | null;
   finished_at: string | null;
   updated_at: string;
+  /** A queued job not started by then ends `expired` (queue_timeout_ms); null = never. */
+  queue_expires_at: string | null;
 }
 
 export interface JobEventsTable {
   job_id: string;
   seq: number;
   type: string;
+  /** JSON; empty for output rows that keep their payload in `bytes`. */
   data: string;
+  /** Raw output bytes of a `stdout`/`stderr` event (migration 0002); null otherwise and in older rows. */
+  bytes: Buffer | null;
   created_at: string;
 }
 
@@ -42,6 +47,11 @@ export interface TokensTable {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** Quotas; null = the runner's `quotas.*` default. */
+  max_queued: number | null;
+  max_running: number | null;
+  submits_per_s: number | null;
+  max_streams: number | null;
 }
 
 export interface Database {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { openDatabase } from './open.js';
-import { appendEvent, listEvents } from './ops/events.js';
+import { appendEvent, appendOutput, listEvents, readOutput } from './ops/events.js';
 import {
   countJobsInState,
   findJobByIdempotencyKey,
@@ -9,8 +9,11 @@ import {
   listJobsInState,
 } from './ops/jobs-read.js';
 import { claimNextJob, insertJob, transitionJob } from './ops/jobs-write.js';
+import { databaseSize, pruneJobs, releaseFreePages } from './ops/retention.js';
+import { countActiveJobs, listExpiredQueued, nextQueueDeadline } from './ops/tenants.js';
 import { getToken, insertToken, listTokens, revokeToken } from './ops/tokens.js';
 import type { Database } from './schema.js';
+import { isStorageFull, storageFullError } from './storage-full.js';
 
 type Bound<F> = F extends (db: Kysely<Database>, ...args: infer A) => infer R ? (...args: A) => R : never;
 
@@ -25,23 +28,48 @@ const OPS = {
   countJobsInState,
   appendEvent,
   listEvents,
+  appendOutput,
+  readOutput,
+  pruneJobs,
+  releaseFreePages,
+  databaseSize,
   insertToken,
   getToken,
   listTokens,
   revokeToken,
+  countActiveJobs,
+  nextQueueDeadline,
+  listExpiredQueued,
 };
 
 /**
  * The store every component receives: one function per operation, with the
  * database bound in. Callers never build SQL; the ops live in ./ops.
  */
-export type Store = { [K in keyof typeof OPS]: Bound<(typeof OPS)[K]> } & { close(): Promise<void> };
+export type Store = { [K in keyof typeof OPS]: Bound<(typeof OPS)[K]> } & {
+  close(): Promise<void>;
+  /** Called whenever an operation failed for lack of disk space (the storage guard listens). */
+  onStorageFull(listener: (err: unknown) => void): void;
+};
 
+/**
+ * Every operation's "disk full" (SQLITE_FULL and friends) becomes one
+ * `PaddockError('storage_full')` (507 with Retry-After), and listeners hear of it.
+ */
 export function storeFor(db: Kysely<Database>): Store {
+  const listeners: ((err: unknown) => void)[] = [];
   const bound = Object.fromEntries(
-    Object.entries(OPS).map(([name, op]) => [name, (...args: unknown[]) => (op as Function)(db, ...args)]),
-  ) as Omit<Store, 'close'>;
-  return { ...bound, close: () => db.destroy() };
+    Object.entries(OPS).map(([name, op]) => [
+      name,
+      (...args: unknown[]) =>
+        ((op as Function)(db, ...args) as Promise<unknown>).catch((err: unknown) => {
+          if (!isStorageFull(err)) throw err;
+          for (const listener of listeners) listener(err);
+          throw storageFullError(err);
+        }),
+    ]),
+  ) as Omit<Store, 'close' | 'onStorageFull'>;
+  return { ...bound, close: () => db.destroy(), onStorageFull: (listener) => void listeners.push(listener) };
 }
 
 export async function openStore(url: string): Promise<Store> {
@@ -50,5 +78,5 @@ export async function openStore(url: string): Promise<Store> {
 
 export type { JobRow } from './ops/jobs-write.js';
 export type { JobSummaryRow } from './ops/job-summary.js';
-export type { StoredEvent } from './ops/events.js';
-export type { TokenRow } from './ops/tokens.js';
+export type { OutputStream, StoredEvent } from './ops/events.js';
+export type { StoredQuotas, TokenRow } from './ops/tokens.js';

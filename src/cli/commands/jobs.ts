@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { Client } from '../client.js';
 import { printJson, printTable } from '../output.js';
-import { clientOptions, exitCodeOf } from './run.js';
+import { clientOptions, exitCodeOf, parseDuration } from './run.js';
+import { PaddockError } from '../../errors.js';
 
 export function jobsCommand(program: Command): void {
   const jobs = program.command('jobs').description('list, inspect, follow and cancel jobs');
@@ -53,10 +54,33 @@ export function jobsCommand(program: Command): void {
     if (opts.follow) process.exitCode = exitCodeOf(await client.request('GET', `/v1/jobs/${encodeURIComponent(id)}`));
   });
 
+  clientOptions(
+    jobs
+      .command('prune')
+      .description('delete finished jobs and their output (admin); without options, by the configured retention')
+      .option('--older-than <duration>', 'jobs that ended longer ago than this (e.g. 7d, 12h, 30m, 90s)')
+      .option('--keep <n>', 'keep only the newest n finished jobs'),
+  ).action(async (opts) => {
+    const body: Record<string, number> = {};
+    if (opts.olderThan !== undefined) body.older_than_ms = parseAge(opts.olderThan);
+    if (opts.keep !== undefined) {
+      if (!/^\d+$/.test(opts.keep)) throw new PaddockError('validation_failed', `--keep wants a number, not "${opts.keep}"`);
+      body.keep = Number(opts.keep);
+    }
+    const r = await new Client(opts).request('POST', '/v1/jobs/prune', body);
+    process.stdout.write(`deleted ${r.deleted_jobs} jobs (${r.deleted_events} events)\n`);
+  });
+
   clientOptions(jobs.command('cancel').description('cancel a queued or running job').argument('<id>')).action(
     async (id, opts) => {
       const job = await new Client(opts).request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
       process.stdout.write(`${job.id} ${job.state}\n`);
     },
   );
+}
+
+/** A duration as `paddock run` reads it, plus days ("7d"). */
+function parseAge(text: string): number {
+  const days = /^(\d+(?:\.\d+)?)d$/.exec(text.trim());
+  return days ? Math.round(Number(days[1]) * 86_400_000) : parseDuration(text);
 }

@@ -6,6 +6,7 @@ import { VERSION } from '../../version.js';
 
 const Health = z.object({
   status: z.enum(['ok', 'degraded']),
+  problems: z.array(z.string()).describe('why the status is degraded (e.g. `storage_full: …`); empty when ok'),
   version: z.string(),
   uptime: z.number().describe('seconds since start'),
   currentJobs: z.number().int(),
@@ -32,8 +33,11 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
     { schema: { summary: 'Liveness, load and drivers', tags: ['system'], security: [], response: { 200: Health } } },
     async () => {
       const drivers = rt.drivers.list();
+      const problems = [rt.storage.problem(), drivers.some((d) => d.available) ? undefined : 'no sandbox driver is available']
+        .filter((p): p is string => p !== undefined);
       return {
-        status: drivers.some((d) => d.available) ? ('ok' as const) : ('degraded' as const),
+        status: problems.length === 0 ? ('ok' as const) : ('degraded' as const),
+        problems,
         version: VERSION,
         uptime: Math.round((Date.now() - rt.startedAt) / 1000),
         currentJobs: rt.scheduler.runningCount,

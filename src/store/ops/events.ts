@@ -51,9 +51,86 @@ export async function listEvents(
   return rows.map(toEvent);
 }
 
+/** Output rows (0002) carry bytes; they read as `{data: text}` like the JSON rows of 0001. */
 const toEvent = (r: JobEventsTable): StoredEvent => ({
   seq: Number(r.seq),
   type: r.type,
-  data: JSON.parse(r.data),
+  data: r.bytes ? { data: utf8.decode(r.bytes) } : JSON.parse(r.data),
   created_at: r.created_at,
 });
+
+const utf8 = new TextDecoder('utf-8');
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/**
+ * Appends output chunks as `stdout`/`stderr` events with raw bytes (no JSON:
+ * a NUL costs one byte, not six) in one transaction, in the order given.
+ */
+export async function appendOutput(
+  db: Kysely<Database>,
+  jobId: string,
+  chunks: readonly { stream: OutputStream; bytes: Buffer }[],
+): Promise<StoredEvent[]> {
+  if (chunks.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const created_at = nowIso();
+    const events: StoredEvent[] = [];
+    for (const { stream, bytes } of chunks) {
+      const row = await trx
+        .insertInto('job_events')
+        .values({
+          job_id: jobId,
+          seq: sql<number>`(select coalesce(max(seq), 0) + 1 from job_events where job_id = ${jobId})`,
+          type: stream,
+          data: '',
+          bytes,
+          created_at,
+        })
+        .returning('seq')
+        .executeTakeFirstOrThrow();
+      events.push({ seq: Number(row.seq), type: stream, data: { data: utf8.decode(bytes) }, created_at });
+    }
+    return events;
+  });
+}
+
+/** Rows read at a time while assembling a job's output (each ≤ 64 KiB). */
+const OUTPUT_PAGE = 64;
+
+/**
+ * A job's stored output per stream, at most `capBytes` each (the job's
+ * `output_bytes`, which the drivers already enforce), byte for byte.
+ */
+export async function readOutput(
+  db: Kysely<Database>,
+  jobId: string,
+  capBytes: number,
+): Promise<Record<OutputStream, Buffer>> {
+  const parts: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
+  const sizes: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
+  let after = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('job_events')
+      .select(['seq', 'type', 'data', 'bytes'])
+      .where('job_id', '=', jobId)
+      .where('type', 'in', ['stdout', 'stderr'])
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(OUTPUT_PAGE)
+      .execute();
+    for (const r of rows) {
+      const stream = r.type as OutputStream;
+      const room = capBytes - sizes[stream];
+      if (room <= 0) continue;
+      const bytes = r.bytes ?? Buffer.from((JSON.parse(r.data) as { data: string }).data, 'utf8');
+      const part = bytes.length > room ? bytes.subarray(0, room) : bytes;
+      parts[stream].push(part);
+      sizes[stream] += part.length;
+    }
+    if (rows.length < OUTPUT_PAGE || (sizes.stdout >= capBytes && sizes.stderr >= capBytes)) break;
+    after = Number(rows.at(-1)!.seq);
+  }
+  return { stdout: Buffer.concat(parts.stdout), stderr: Buffer.concat(parts.stderr) };
+}
