@@ -249,6 +249,34 @@ describe.skipIf(skipMount)('a full disk', () => {
     }
   });
 
+  it('with no floor, a submit that hits the full disk is 507 storage_full, never 500', async () => {
+    const dir = smallDisk(8);
+    mounts.push(dir);
+    const r = await startTestRunner({ data_dir: dir, storage: { min_free_mb: 0, reserve_mb: 0 } });
+    try {
+      fill(dir);
+      // Each submit stores ~0.5 MiB (its stdin); the WAL may still have room for a few.
+      let res;
+      for (let i = 0; i < 40; i++) {
+        res = await r.api('POST', '/v1/jobs', sh('true', { stdin: 'x'.repeat(512 * 1024) }));
+        if (res.status !== 201) break;
+      }
+      expectProblem(res!, 507, 'storage_full');
+      expect(res!.body.detail).not.toMatch(/rollback/);
+      expect(Number(res!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await r.api('GET', '/health')).body.status).toBe('degraded');
+      rmSync(path.join(dir, 'fill'));
+      const deadline = Date.now() + 10_000;
+      while ((await r.api('GET', '/health')).body.status !== 'ok') {
+        expect(Date.now() < deadline, 'health is ok again once space is back').toBe(true);
+        await sleep(200);
+      }
+      expect(await submit(r, sh('echo back'), { wait: true })).toMatchObject({ state: 'succeeded' });
+    } finally {
+      await closeWithin(r);
+    }
+  });
+
   it('a restart while the disk is full does not crash-loop and recovers when space returns', async () => {
     const dir = smallDisk(8);
     mounts.push(dir);
