@@ -241,6 +241,17 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     }
   }, 60_000);
 
+  it('runs a 300 KB script job through the API (the command kind hands it over as a file)', async () => {
+    const lines = Array.from({ length: 15_000 }, (_, i) => `v${i}=${'z'.repeat(14)}`);
+    const script = `${lines.join('\n')}\necho "$v0 $v14999 $(wc -c < /tmp/.paddock/script)"\n`;
+    const job = await run({ script });
+    expect({ state: job.state, out: job.result?.stdout, err: job.result?.stderr }).toEqual({
+      state: 'succeeded',
+      out: `${'z'.repeat(14)} ${'z'.repeat(14)} ${Buffer.byteLength(script)}\n`,
+      err: '',
+    });
+  }, 60_000);
+
   it('a container that cannot start on the job\'s own limits is the job\'s failure (limit_too_small), not the driver\'s', async () => {
     // Below the driver's minimum the API refuses the job outright, naming it.
     const refused = await api('POST', '/v1/jobs', { kind: 'command', driver, command: ['true'], limits: { pids: 1 } });

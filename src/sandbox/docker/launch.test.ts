@@ -14,8 +14,11 @@ describe('jobHeader', () => {
   it('survives quotes, newlines, spaces, globs and $ in words', () => {
     const argv = ['printf', "%s\n", "a'b", 'two words', '*', '$HOME', 'x\ny', '', '`id`'];
     const words = roundTrip(argv);
-    expect(words.slice(0, 4)).toEqual(['0', '#m', "A=it's\nme", '/bin/sh']);
-    expect(words.slice(7)).toEqual(['/work', ...argv]);
+    expect(words).toEqual(['0', '#m', '/work', "A=it's\nme", ...argv]);
+  });
+
+  it('runs an argv[0] that env would take for a variable or an option through sh', () => {
+    for (const first of ['A=b', '-u']) expect(roundTrip([first, 'x']).slice(4)).toEqual(['/bin/sh', '-c', 'exec "$@"', 'sh', first, 'x']);
   });
 
   it('is one line', () => {

@@ -34,13 +34,15 @@ export function launcher(kind: LauncherKind, uid: number): string {
   if (!Number.isInteger(uid) || uid <= 0) throw new Error(`bad container uid ${uid}`);
   if (kind === 'plain') {
     // env -i: the command sees exactly the job's environment.
-    return [...READ_HEADER, 'n=$1; shift 2', unpack(''), 'exec env -i "$@"'].join('\n');
+    return [...READ_HEADER, 'n=$1; dir=$3; shift 3', unpack(''), 'cd "$dir" || exit 125', 'exec env -i "$@"'].join('\n');
   }
   const asJob = `setpriv --reuid=${uid} --regid=${uid} --clear-groups --inh-caps=-all --bounding-set=-all -- `;
   return [
     ...READ_HEADER,
-    'n=$1; mark=$2; shift 2',
+    'n=$1; mark=$2; dir=$3; shift 3',
     unpack(asJob),
+    // The job's own files are 0755 dirs: entering as root (no DAC capabilities) is entering as the job.
+    'cd "$dir" || exit 125',
     `${asJob}env -i "$@"`,
     'code=$?',
     `printf '%s %d\\n' "$mark" "$code"`,
@@ -55,9 +57,10 @@ export function shellWord(word: string): string {
 }
 
 /**
- * The header: archive size, mark (empty for the plain launcher), the job's env,
- * then an inner shell that enters the cwd as the job's user and becomes argv
- * (as given: an argv[0] containing "=" would otherwise read as a variable).
+ * The header: archive size, mark (empty for the plain launcher), cwd, the job's
+ * env, then argv for `env -i` to run. An argv[0] that `env` would read as a
+ * variable or an option goes through `sh -c 'exec "$@"'`; any other costs no
+ * shell (every exec counts on the warm path, under gVisor most of all).
  */
 export function jobHeader(o: {
   tarBytes: number;
@@ -67,7 +70,8 @@ export function jobHeader(o: {
   argv: string[];
 }): string {
   const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
-  const enter = 'cd "$1" || exit 125; shift; exec "$@"';
-  const words = [String(o.tarBytes), o.mark, ...env, '/bin/sh', '-c', enter, 'sh', o.cwd, ...o.argv];
+  const first = o.argv[0] ?? '';
+  const wrap = first.includes('=') || first.startsWith('-') ? ['/bin/sh', '-c', 'exec "$@"', 'sh'] : [];
+  const words = [String(o.tarBytes), o.mark, o.cwd, ...env, ...wrap, ...o.argv];
   return `${words.map(shellWord).join(' ')}\n`;
 }
