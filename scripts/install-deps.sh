@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Host packages Paddock needs: bubblewrap (sandboxes), util-linux (prlimit, setpriv),
+# Host packages Paddock needs: bubblewrap (sandboxes), python3-seccomp (libseccomp, which
+# compiles the bwrap sandboxes' seccomp filter; without it bwrap jobs are refused), util-linux (prlimit, setpriv),
 # time (rusage without cgroups), and a C toolchain for better-sqlite3 when no
 # prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v python3 >/dev/null || need+=(python3)
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3 python3-seccomp)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   # Debian 12 and Ubuntu 24.04 ship Node 18; Paddock needs 20 or newer.
   echo "paddock needs Node.js >= 20 (found: $(node --version 2>/dev/null || echo none)); install it from nodejs.org or NodeSource" >&2

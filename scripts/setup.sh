@@ -39,9 +39,20 @@ else
     kill "$(cat "$DATA_DIR/paddock.pid")"
     while kill -0 "$(cat "$DATA_DIR/paddock.pid")" 2>/dev/null; do sleep 0.2; done
   fi
-  nohup node dist/cli/main.js serve --data-dir "$DATA_DIR" --port "$PORT" --host "$HOST" \
-    >>"$DATA_DIR/paddock.log" 2>&1 </dev/null &
-  echo $! > "$DATA_DIR/paddock.pid"
+  # Started clean: its own session (setsid: no terminal, no signals from this shell), and
+  # no fd of this shell but 0-2 (bwrap would pass any other to sandboxes; serve also
+  # closes what it inherits — this is the belt to those braces).
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    # setsid forks when it must; the runner writes its own pid, then becomes node.
+    export DATA_DIR PORT HOST
+    exec setsid sh -c 'echo $$ > "$DATA_DIR/paddock.pid";
+      exec node dist/cli/main.js serve --data-dir "$DATA_DIR" --port "$PORT" --host "$HOST"' \
+      >>"$DATA_DIR/paddock.log" 2>&1 </dev/null
+  ) &
 fi
 
 for _ in $(seq 50); do

@@ -7,7 +7,7 @@ import {
   removeRunnerContainers, runnerContainers,
 } from './helpers/docker.js';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
-import { type Api, hostUser, type Job, removeRunnerState, sleep, submitJob, waitForJob } from './helpers/sandbox.js';
+import { type Api, hostUser, hostUserEnv, type Job, removeRunnerState, sleep, submitJob, waitForJob } from './helpers/sandbox.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
 
 // What the Docker drivers do when the runner or the Docker Engine dies under them.
@@ -47,8 +47,7 @@ async function untilJobsWork(api: Api, driver: string, ms: number): Promise<unkn
 describe.skipIf(skip)('orphan reaper', () => {
   const ENV = {
     PADDOCK_DRIVERS: 'docker,gvisor,bwrap',
-    PADDOCK_SANDBOX__HOST_UID: String(UID),
-    PADDOCK_SANDBOX__HOST_GID: String(UID),
+    ...hostUserEnv(UID),
   };
   const ARGS = ['--max-concurrent-jobs', '2'];
   const servers: ServerProcess[] = [];

@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type Api,
   expectHealthy,
+  hostUserEnv,
   type Job,
   leftoverProcesses,
   processesOfUid,
@@ -19,7 +20,7 @@ import { cgroupGroup } from '../src/sandbox/runner-id.js';
 // The real CLI (`node dist/cli/main.js serve`, built by `npm run build`) as a separate
 // process, killed and restarted on the same data dir.
 const UID = 61203;
-const ENV = { PADDOCK_SANDBOX__HOST_UID: String(UID), PADDOCK_SANDBOX__HOST_GID: String(UID) };
+const ENV = hostUserEnv(UID);
 const ARGS = ['--max-concurrent-jobs', '2'];
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 const ended = (j: Job) => TERMINAL.includes(j.state);

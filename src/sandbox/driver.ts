@@ -31,7 +31,11 @@ export interface DriverAvailability {
 }
 
 export interface SandboxFile {
-  /** Relative to the work dir, or absolute under it. */
+  /**
+   * Relative to the work dir, or absolute under it. One exception, internal to Paddock:
+   * `/tmp/.paddock/script` (a command's script too large for argv, src/jobs/kinds/command.ts);
+   * drivers accept absolute paths under /tmp/.paddock/ (today only that one) and nothing else outside /work.
+   */
   path: string;
   content: Buffer;
   mode?: number;

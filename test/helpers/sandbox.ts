@@ -32,11 +32,16 @@ export interface Job {
 }
 
 /**
- * Config that makes a runner drop sandboxes to `uid` on the host. Each test file
- * uses its own uid (not the default 61000) so that "no process of this uid is
- * left" is not confused by other runners on the machine using the default.
+ * Config that makes a runner give its bwrap sandboxes host uids `uid` … `uid + 7` (one
+ * per running sandbox). Each test file uses its own uid (not the default 61000) so that
+ * "no process of these uids is left" is not confused by other runners using the default.
  */
-export const hostUser = (uid: number) => ({ sandbox: { host_uid: uid, host_gid: uid } });
+export const TEST_UID_RANGE = 8;
+export const hostUser = (uid: number) => ({ sandbox: { uid_range_start: uid, uid_range_size: TEST_UID_RANGE } });
+export const hostUserEnv = (uid: number) => ({
+  PADDOCK_SANDBOX__UID_RANGE_START: String(uid),
+  PADDOCK_SANDBOX__UID_RANGE_SIZE: String(TEST_UID_RANGE),
+});
 
 export { apiClient } from './runner.js';
 
@@ -75,6 +80,7 @@ export interface HostProcess {
 }
 
 /** Live host processes of a uid (zombies left for init to reap are dead, so not counted). */
+/** Processes whose host uid is in `uid` … `uid + TEST_UID_RANGE - 1` (a test runner's sandboxes, see hostUser). */
 export function processesOfUid(uid: number): HostProcess[] {
   const found: HostProcess[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -86,7 +92,8 @@ export function processesOfUid(uid: number): HostProcess[] {
       continue; // exited while we looked
     }
     const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
-    if (Number(field('Uid').split(/\s+/)[0]) !== uid) continue;
+    const procUid = Number(field('Uid').split(/\s+/)[0]);
+    if (procUid < uid || procUid >= uid + TEST_UID_RANGE) continue;
     const state = field('State').charAt(0);
     if (state === 'Z' || state === 'X') continue;
     found.push({ pid: Number(entry), ppid: Number(field('PPid')), name: field('Name'), state });

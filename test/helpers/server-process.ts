@@ -24,14 +24,22 @@ export async function startServerProcess(
   dataDir: string,
   env: Record<string, string> = {},
   extraArgs: string[] = [],
+  /** Extra fds the process inherits, as `{ childFd: parentFd }` (not close-on-exec in the child). */
+  inheritFds: Record<number, number> = {},
 ): Promise<ServerProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   // Only the settings this test chooses: nothing PADDOCK_* leaks in from the caller.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
+  const stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe'];
+  for (const [child, parent] of Object.entries(inheritFds)) {
+    for (let i = stdio.length; i < Number(child); i++) stdio.push('ignore');
+    stdio[Number(child)] = parent;
+  }
   const proc = spawn(
     process.execPath,
     [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
-    { env: { PADDOCK_DRIVERS: 'bwrap', ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
+    { env: { PADDOCK_DRIVERS: 'bwrap', PADDOCK_STORAGE__RESERVE_MB: '0', ...base, ...env }, stdio },
   );
   let stderr = '';
   proc.stderr!.setEncoding('utf8');

@@ -1,4 +1,4 @@
-import { WORK_DIR } from '../../sandbox/driver.js';
+import { type SandboxFile, WORK_DIR } from '../../sandbox/driver.js';
 import { networkAllow, networkMode } from '../../sandbox/egress/job-network.js';
 import type { JobContext, JobKind, JobOutcome } from '../kind.js';
 import { outcomeOfExec } from '../kind.js';
@@ -17,22 +17,40 @@ const BASE_ENV = {
 
 const decode = (text: string, encoding: 'utf8' | 'base64') => Buffer.from(text, encoding);
 
+/**
+ * A script above this goes in a file rather than argv: Linux caps one argument at
+ * 128 KiB (MAX_ARG_STRLEN), and the whole argv+env at a quarter of the stack limit.
+ */
+const SCRIPT_ARGV_MAX = 64 * 1024;
+/** Where such a script lands; drivers accept this one path outside the work dir (see SandboxFile). */
+export const SCRIPT_FILE = '/tmp/.paddock/script';
+
+/** The argv for a job, and the internal file a large script travels in. */
+export function commandArgv(spec: CommandJobSpec): { argv: string[]; script?: SandboxFile } {
+  if (spec.command) return { argv: spec.command };
+  const content = Buffer.from(spec.script!, 'utf8');
+  if (content.length <= SCRIPT_ARGV_MAX) return { argv: [spec.shell, '-c', spec.script!] };
+  return { argv: [spec.shell, SCRIPT_FILE], script: { path: SCRIPT_FILE, content, mode: 0o644 } };
+}
+
 /** `command` jobs: one argv or shell script in a fresh sandbox. */
 export const commandKind: JobKind<CommandJobSpec> = {
   name: 'command',
   result: CommandResult,
   async run(ctx: JobContext<CommandJobSpec>): Promise<JobOutcome> {
     const { spec } = ctx;
+    const { argv, script } = commandArgv(spec);
+    const files: SandboxFile[] = spec.files.map((f) => ({ path: f.path, content: decode(f.content, f.encoding), mode: f.mode }));
+    if (script) files.push(script);
     const sandbox = await ctx.driver.create({
       id: ctx.jobId,
       image: spec.image,
       network: networkMode(spec.network),
       egressAllow: networkAllow(spec.network),
       limits: ctx.limits,
-      files: spec.files.map((f) => ({ path: f.path, content: decode(f.content, f.encoding), mode: f.mode })),
+      files,
     });
     try {
-      const argv = spec.command ?? [spec.shell, '-c', spec.script!];
       const stdin = spec.stdin === undefined ? undefined : decode(spec.stdin, spec.stdin_encoding);
       const result = await sandbox.exec(
         { argv, cwd: spec.cwd, env: { ...BASE_ENV, ...spec.env }, stdin },

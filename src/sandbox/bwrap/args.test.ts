@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../driver.js';
-import { bwrapArgs, workPath } from './args.js';
+import { bwrapArgs, sandboxPath, workPath } from './args.js';
 import { buildChain, parseRusage } from './chain.js';
 
 const limits = { timeout_ms: 1000, memory_mb: 64, cpu_ms: 1500, pids: 16, output_bytes: 100, disk_mb: 8, open_files: 32, cpus: 1 };
 const spec = (files: SandboxSpec['files'] = []): SandboxSpec => ({ id: 's1', network: 'none', limits, files });
 const req = { argv: ['/bin/echo', 'hi'], cwd: '/work', env: { A: '1' } };
-const layout = { etcDir: '/d/etc', statusFd: 3, fileFds: [] as number[] };
+const layout = { etcDir: '/d/etc', statusFd: 3, seccompFd: 9, fileFds: [] as number[] };
 
 describe('bwrapArgs', () => {
   it('isolates by default: every namespace, no caps, non-root, read-only root, cleared env', () => {
@@ -15,6 +15,7 @@ describe('bwrapArgs', () => {
     expect(a).toContain('--die-with-parent');
     expect(a.join(' ')).toContain('--cap-drop ALL');
     expect(a.join(' ')).toContain('--uid 10001 --gid 10001');
+    expect(a.join(' ')).toContain('--seccomp 9');
     expect(a.join(' ')).toContain('--remount-ro /');
     expect(a).not.toContain('--share-net');
     // env is cleared before the job's own variables are set
@@ -47,9 +48,20 @@ describe('bwrapArgs', () => {
     expect(a).toContain('--perms 0755 --file 6 /work/a/run.sh');
   });
 
-  it('refuses paths outside the work dir', () => {
+  it('refuses paths outside the work dir, but for Paddock\'s own dir in /tmp', () => {
     expect(() => workPath('../etc/passwd')).toThrow(/outside/);
     expect(workPath('/work/x')).toBe('/work/x');
+    expect(sandboxPath('/tmp/.paddock/script')).toBe('/tmp/.paddock/script');
+    expect(() => sandboxPath('/tmp/.paddock/../x')).toThrow(/outside/);
+    expect(() => sandboxPath('/tmp/x')).toThrow(/outside/);
+  });
+
+  it('puts an internal file in /tmp/.paddock after the /tmp tmpfs', () => {
+    const files = [{ path: '/tmp/.paddock/script', content: Buffer.from('echo'), mode: 0o644 }];
+    const a = bwrapArgs(spec(files), req, { ...layout, fileFds: [6] });
+    const s = a.join(' ');
+    expect(s).toContain('--dir /tmp/.paddock --perms 0644 --file 6 /tmp/.paddock/script');
+    expect(a.indexOf('/tmp/.paddock')).toBeGreaterThan(a.indexOf('/tmp'));
   });
 });
 

@@ -11,6 +11,8 @@ export interface BwrapLayout {
   etcDir: string;
   statusFd: number;
   blockFd?: number | undefined;
+  /** The seccomp BPF program (src/sandbox/bwrap/seccomp.ts); bwrap reads and closes it. */
+  seccompFd: number;
   /** One fd per spec.files entry, in order. */
   fileFds: number[];
 }
@@ -50,6 +52,7 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
     '--gid', String(SANDBOX_UID),
     '--hostname', 'sandbox',
     '--json-status-fd', String(layout.statusFd),
+    '--seccomp', String(layout.seccompFd),
   ];
   if (layout.blockFd !== undefined) a.push('--block-fd', String(layout.blockFd));
 
@@ -75,12 +78,14 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
 
   const dirs = new Set<string>();
   for (const file of spec.files) {
-    for (let d = path.dirname(workPath(file.path)); d !== WORK_DIR && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
+    const target = sandboxPath(file.path);
+    const top = target.startsWith(`${INTERNAL_DIR}/`) ? '/tmp' : WORK_DIR;
+    for (let d = path.dirname(target); d !== top && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
   }
   for (const d of [...dirs].sort()) a.push('--dir', d);
   spec.files.forEach((file, i) => {
     const mode = (file.mode ?? 0o644).toString(8).padStart(4, '0');
-    a.push('--perms', mode, '--file', String(layout.fileFds[i]), workPath(file.path));
+    a.push('--perms', mode, '--file', String(layout.fileFds[i]), sandboxPath(file.path));
   });
 
   // Everything is set up; the root itself must not be writable by the job.
@@ -89,6 +94,18 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
   for (const [k, v] of Object.entries(req.env)) a.push('--setenv', k, v);
   a.push('--chdir', req.cwd, '--', ...req.argv);
   return a;
+}
+
+/** Paddock's own files in a sandbox (a script too large for argv); see SandboxFile. */
+export const INTERNAL_DIR = '/tmp/.paddock';
+
+/** A SandboxFile's path in the sandbox: under the work dir, or Paddock's internal dir. */
+export function sandboxPath(p: string): string {
+  if (p.startsWith(`${INTERNAL_DIR}/`)) {
+    const resolved = path.posix.resolve(p);
+    if (resolved.startsWith(`${INTERNAL_DIR}/`)) return resolved;
+  }
+  return workPath(p);
 }
 
 /** Resolves a job file path to an absolute path under the work dir. */

@@ -4,6 +4,9 @@ import path from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
 const CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
+/** The CPU rate (limits.cpus) is a CFS quota per period; optional, doctor says when it is missing. */
+const CPU = 'cpu';
+const CFS_PERIOD_US = 100_000;
 
 export interface CgroupStats {
   cpuMs: number | null;
@@ -23,7 +26,18 @@ export interface CgroupStats {
  * so it goes to the thread pool rather than stall every other job.
  */
 export class CgroupV1 {
-  constructor(private readonly group: string) {}
+  /** Whether the `cpu` controller is mounted, so jobs can be bounded by rate. */
+  readonly cpuRate: boolean;
+  private readonly controllers: readonly string[];
+
+  constructor(private readonly group: string) {
+    this.cpuRate = CgroupV1.cpuRateAvailable();
+    this.controllers = this.cpuRate ? [...CONTROLLERS, CPU] : CONTROLLERS;
+  }
+
+  static cpuRateAvailable(): boolean {
+    return existsSync(path.join(ROOT, CPU, 'cpu.cfs_quota_us'));
+  }
 
   /** Why cgroups cannot be used here, or undefined when they can. */
   static unavailableReason(): string | undefined {
@@ -38,18 +52,24 @@ export class CgroupV1 {
     return id ? path.join(ROOT, controller, this.group, id) : path.join(ROOT, controller, this.group);
   }
 
-  create(id: string, limits: { memoryBytes: number; pids: number }): void {
-    for (const c of CONTROLLERS) mkdirSync(this.dir(c, id), { recursive: true });
+  create(id: string, limits: { memoryBytes: number; pids: number; cpus: number }): void {
+    for (const c of this.controllers) mkdirSync(this.dir(c, id), { recursive: true });
     const mem = this.dir('memory', id);
     writeFileSync(path.join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
     // With swap accounting on, also stop the job from swapping past the limit.
     const memsw = path.join(mem, 'memory.memsw.limit_in_bytes');
     if (existsSync(memsw)) writeFileSync(memsw, String(limits.memoryBytes));
     writeFileSync(path.join(this.dir('pids', id), 'pids.max'), String(limits.pids));
+    if (this.cpuRate) {
+      // cpus cores' worth of time per period for the whole tree (the kernel's minimum quota is 1 ms).
+      const cpu = this.dir(CPU, id);
+      writeFileSync(path.join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+      writeFileSync(path.join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))));
+    }
   }
 
   async enter(id: string, pid: number): Promise<void> {
-    await Promise.all(CONTROLLERS.map((c) => writeFile(path.join(this.dir(c, id), 'cgroup.procs'), String(pid))));
+    await Promise.all(this.controllers.map((c) => writeFile(path.join(this.dir(c, id), 'cgroup.procs'), String(pid))));
   }
 
   stats(id: string): CgroupStats {
@@ -110,7 +130,7 @@ export class CgroupV1 {
   /** Removes every controller's directory; true when none is left. */
   private tryRemove(id: string): boolean {
     let left = 0;
-    for (const c of CONTROLLERS) {
+    for (const c of this.controllers) {
       try {
         rmdirSync(this.dir(c, id));
       } catch (err) {
@@ -132,7 +152,7 @@ export class CgroupV1 {
     for (let n = 0; n < 50; n++) {
       for (const id of this.list()) this.tryRemove(id);
       let left = 0;
-      for (const c of CONTROLLERS) {
+      for (const c of this.controllers) {
         try {
           rmdirSync(this.dir(c));
         } catch (err) {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Config } from '../../config/schema.js';
+import type { Config, Limits } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import {
   type DriverAvailability,
@@ -13,10 +13,13 @@ import {
   type SandboxSpec,
   WORK_DIR,
 } from '../driver.js';
+import { closeInheritedFds } from '../../util/fds.js';
 import { cgroupGroup } from '../runner-id.js';
 import { SANDBOX_UID } from './args.js';
 import { CgroupV1 } from './cgroup.js';
 import { type BwrapHost, BwrapSandbox } from './sandbox.js';
+import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
+import { UidRange } from './uids.js';
 
 const run = promisify(execFile);
 
@@ -35,12 +38,26 @@ export class BwrapDriver implements SandboxDriver {
     snapshot: false,
     fork: false,
   };
-  private readonly host: BwrapHost;
+  /**
+   * Measured on Debian 12 (kernel 6.x, bwrap 0.8.0) by running the probe command with one limit
+   * lowered at a time until the sandbox no longer started, then rounded up with headroom:
+   * with cgroups, bwrap's child starts under pids 1 and memory 2 MB; without them RLIMIT_AS and
+   * RLIMIT_NPROC bind bwrap itself (which maps its libraries and forks once). bwrap needs about
+   * a dozen fds of its own before the job's files (open_files bounds bwrap too). tmpfs and
+   * RLIMIT_CPU (whole seconds) start with anything ≥ 1.
+   */
+  readonly minLimits: Partial<Limits>;
+  private readonly host: Omit<BwrapHost, 'seccompFile'>;
   private readonly imagesDir: string;
+  private readonly uids: UidRange | undefined;
   private cgroupNote: string;
   private prepared = false;
+  private seccomp: Promise<SeccompFilter> | undefined;
 
-  constructor(private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox'>) {
+  constructor(private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox' | 'max_concurrent_jobs'>) {
+    // `paddock serve` did this first thing (src/cli/main.ts); in-process runners (tests,
+    // benches) start here. Every exec then refuses if an inheritable fd shows up again.
+    closeInheritedFds();
     const root = process.getuid?.() === 0;
     const group = cgroupGroup(config.data_dir);
     const cgroupReason = config.sandbox.cgroups === 'off' ? 'disabled by config' : CgroupV1.unavailableReason();
@@ -49,11 +66,26 @@ export class BwrapDriver implements SandboxDriver {
       bwrap: config.sandbox.bwrap_path,
       etcDir: path.join(config.data_dir, 'bwrap', 'etc'),
       sandboxesDir: path.join(config.data_dir, 'sandboxes'),
-      hostUser: root ? { uid: config.sandbox.host_uid, gid: config.sandbox.host_gid } : undefined,
       cgroup: cgroupReason ? undefined : new CgroupV1(group),
       timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined,
     };
     this.imagesDir = config.images_dir;
+    this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size) : undefined;
+    this.minLimits = this.host.cgroup
+      ? { pids: 1, memory_mb: 4, open_files: 16, disk_mb: 1, cpu_ms: 1 }
+      : { pids: 2, memory_mb: 16, open_files: 16, disk_mb: 1, cpu_ms: 1 };
+  }
+
+  /**
+   * The seccomp filter, compiled once per process (fail closed: without it no bwrap
+   * sandbox starts). Retried on the next call after a failure, e.g. once the package is installed.
+   */
+  private seccompFilter(): Promise<SeccompFilter> {
+    this.seccomp ??= buildSeccompFilter(path.join(this.config.data_dir, 'bwrap', 'seccomp.bpf')).catch((err: Error) => {
+      this.seccomp = undefined;
+      throw new PaddockError('driver_unavailable', err.message, { driver: this.name });
+    });
+    return this.seccomp;
   }
 
   async detect(): Promise<DriverAvailability> {
@@ -64,8 +96,24 @@ export class BwrapDriver implements SandboxDriver {
     } catch {
       return { available: false, reason: `${this.host.bwrap} not found (apt-get install bubblewrap)`, details };
     }
-    if (this.host.hostUser) details.host_user = `${this.host.hostUser.uid}:${this.host.hostUser.gid}`;
+    details.host_uids = this.uids
+      ? `${this.uids.start}-${this.uids.end}, one per running sandbox` +
+        (this.uids.size < this.config.max_concurrent_jobs ? ` (fewer than max_concurrent_jobs: raise sandbox.uid_range_size)` : '')
+      : "off (not root: sandboxes run as the runner's uid and share its per-user limits)";
+    details.cpu_rate = !this.host.cgroup
+      ? 'off (no cgroups: limits.cpus is not enforced, cpu_ms still is)'
+      : this.host.cgroup.cpuRate
+        ? 'cgroup v1 cpu quota (limits.cpus)'
+        : 'off (cgroup v1 cpu controller not mounted: limits.cpus is not enforced)';
     details.rusage = this.host.cgroup ? 'cgroup' : this.host.timeBin ? 'GNU time' : 'none (apt-get install time)';
+    try {
+      await this.prepareHost();
+      const filter = await this.seccompFilter();
+      details.seccomp = `on (libseccomp${filter.unknown.length ? `; unknown to it, so not filtered: ${filter.unknown.join(', ')}` : ''})`;
+    } catch (err) {
+      details.seccomp = 'missing';
+      return { available: false, reason: (err as Error).message, details };
+    }
     // The honest probe: run a real sandbox exactly as a job would.
     try {
       const result = await this.probe();
@@ -103,9 +151,23 @@ export class BwrapDriver implements SandboxDriver {
       });
     }
     await this.prepareHost();
+    const { file: seccompFile } = await this.seccompFilter();
     const rootfs = spec.image ? this.resolveImage(spec.image) : undefined;
-    const sandbox = new BwrapSandbox(spec.id, spec, { ...this.host, rootfs });
-    await sandbox.prepare();
+    const uids = this.uids;
+    const uid = uids?.acquire();
+    const sandbox = new BwrapSandbox(spec.id, spec, {
+      ...this.host,
+      rootfs,
+      seccompFile,
+      hostUser: uid === undefined ? undefined : { uid, gid: uid },
+      releaseUser: uid === undefined ? undefined : () => uids?.release(uid),
+    });
+    try {
+      await sandbox.prepare();
+    } catch (err) {
+      await sandbox.destroy();
+      throw err;
+    }
     return sandbox;
   }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { PaddockError } from '../../errors.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import { inheritableFds } from '../../util/fds.js';
 import { signalOfExitCode } from '../signals.js';
 import { bwrapArgs } from './args.js';
 import { buildChain, parseRusage } from './chain.js';
@@ -15,13 +16,19 @@ export interface BwrapHost {
   bwrap: string;
   etcDir: string;
   sandboxesDir: string;
+  /** This sandbox's own host uid/gid (from the driver's UidRange), when Paddock is root. */
   hostUser?: { uid: number; gid: number } | undefined;
+  /** Gives hostUser back to the range; called once, at destroy. */
+  releaseUser?: (() => void) | undefined;
+  /** The compiled seccomp filter; every sandbox runs under it. */
+  seccompFile: string;
   cgroup?: CgroupV1 | undefined;
   timeBin?: string | undefined;
   rootfs?: string | undefined;
 }
 
-const FIRST_FILE_FD = 5;
+const SECCOMP_FD = 5;
+const FIRST_FILE_FD = 6;
 const CPU_POLL_MS = 100;
 
 /** One bwrap sandbox: host-side state is created up front, the namespace exists only during exec. */
@@ -53,6 +60,7 @@ export class BwrapSandbox implements Sandbox {
       // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
       memoryBytes: this.spec.limits.memory_mb * 1024 * 1024,
       pids: this.spec.limits.pids,
+      cpus: this.spec.limits.cpus,
     });
   }
 
@@ -61,14 +69,30 @@ export class BwrapSandbox implements Sandbox {
     if (this.used) throw new PaddockError('driver_error', 'bwrap sandboxes run one command each');
     this.used = true;
 
-    const fileFds = await this.stageFiles();
+    // Defence in depth: serve closed what it inherited at start (src/util/fds.ts), and
+    // all Paddock opens is close-on-exec; an fd that is not would reach the job.
+    const leaked = inheritableFds();
+    if (leaked.length) {
+      throw new PaddockError('driver_error', `refusing to start a sandbox: the runner holds ${leaked.length} fd(s) that are not close-on-exec`);
+    }
+    const staged = await this.stageFiles();
+    let seccompFd: number;
+    try {
+      // Opened per exec: bwrap reads the filter to its end, from a file offset shared with us.
+      seccompFd = openSync(this.host.seccompFile, 'r');
+    } catch (err) {
+      for (const fd of staged) closeSync(fd);
+      throw new PaddockError('driver_error', `cannot read the seccomp filter: ${(err as Error).message}`);
+    }
+    const fileFds = [seccompFd, ...staged];
     const rusageFile = path.join(this.dir, 'rusage');
     const args = bwrapArgs(this.spec, req, {
       rootfs: this.host.rootfs,
       etcDir: this.host.etcDir,
       statusFd: STATUS_FD,
       blockFd: this.host.cgroup ? BLOCK_FD : undefined,
-      fileFds: fileFds.map((_, i) => FIRST_FILE_FD + i),
+      seccompFd: SECCOMP_FD,
+      fileFds: staged.map((_, i) => FIRST_FILE_FD + i),
     });
     const chain = buildChain(args, {
       bwrap: this.host.bwrap,
@@ -189,6 +213,7 @@ export class BwrapSandbox implements Sandbox {
     if (this.destroyed) return;
     this.destroyed = true;
     this.host.cgroup?.destroy(this.id);
-    if (this.needsDir) await rm(this.dir, { recursive: true, force: true });
+    if (this.needsDir) await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    this.host.releaseUser?.();
   }
 }
