@@ -47,6 +47,8 @@ else
       fd=${fd##*/}
       if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
+    # Every connection and event stream is an fd; the runner sizes its caps below this limit.
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # setsid forks when it must; the runner writes its own pid, then becomes node.
     export DATA_DIR PORT HOST
     exec setsid sh -c 'echo $$ > "$DATA_DIR/paddock.pid";
