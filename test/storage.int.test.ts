@@ -60,7 +60,7 @@ function outputRows(dataDir: string, jobId: string): { rows: number; bytes: numb
 describe('output storage', () => {
   let r: TestRunner;
   beforeAll(async () => {
-    r = await startTestRunner({ limits: { default: { output_bytes: 2 * MiB } }, storage: { min_free_mb: 0 } });
+    r = await startTestRunner({ limits: { default: { output_bytes: 2 * MiB } }, storage: { min_free_mb: 0, reserve_mb: 0 } });
   });
   afterAll(() => closeWithin(r));
 
@@ -123,7 +123,7 @@ describe('retention', () => {
   beforeAll(async () => {
     r = await startTestRunner({
       max_concurrent_jobs: 1,
-      storage: { min_free_mb: 0 },
+      storage: { min_free_mb: 0, reserve_mb: 0 },
       retention: { max_age: '1500ms', interval_ms: 200, max_jobs: 0 },
     });
   });
@@ -153,7 +153,7 @@ describe('retention', () => {
 describe('paddock jobs prune', () => {
   let r: TestRunner;
   beforeAll(async () => {
-    r = await startTestRunner({ max_concurrent_jobs: 1, storage: { min_free_mb: 0 } });
+    r = await startTestRunner({ max_concurrent_jobs: 1, storage: { min_free_mb: 0, reserve_mb: 0 } });
   });
   afterAll(() => closeWithin(r));
 
@@ -314,6 +314,43 @@ describe.skipIf(skipMount)('a full disk', () => {
         await sleep(300);
       }
       expect((await server.api('GET', '/health')).body.status).toBe('ok');
+      expect(server.proc.exitCode).toBeNull();
+    } finally {
+      await stopServerProcess(server, 'SIGTERM');
+    }
+  });
+
+  it('kill -9 with a job running, restart on a full disk: the job is recovered once space returns', async () => {
+    const dir = smallDisk(8);
+    mounts.push(dir);
+    const env = { PADDOCK_STORAGE__MIN_FREE_MB: '1', PADDOCK_STORAGE__RESERVE_MB: '0' };
+    let server: ServerProcess = await startServerProcess(dir, env);
+    try {
+      const job = (await server.api('POST', '/v1/jobs', sh('sleep 30'))).body;
+      const deadline0 = Date.now() + 10_000;
+      while ((await server.api('GET', `/v1/jobs/${job.id}`)).body.state !== 'running') {
+        expect(Date.now() < deadline0).toBe(true);
+        await sleep(100);
+      }
+      await stopServerProcess(server, 'SIGKILL');
+      fill(dir);
+      server = await startServerProcess(dir, env);
+      await sleep(2000);
+      expect(server.proc.exitCode, server.stderr()).toBeNull();
+      expect((await server.api('GET', '/health')).body.status).toBe('degraded');
+      const during = (await server.api('GET', `/v1/jobs/${job.id}`)).body.state;
+      console.log(`job left running, after a restart on the full disk: ${during}`);
+      rmSync(path.join(dir, 'fill'));
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const j = (await server.api('GET', `/v1/jobs/${job.id}`)).body;
+        if (j.state !== 'running') {
+          expect(j).toMatchObject({ state: 'failed', reason: 'runner_restarted' });
+          break;
+        }
+        expect(Date.now() < deadline, 'the job left running is recovered once space is back').toBe(true);
+        await sleep(200);
+      }
       expect(server.proc.exitCode).toBeNull();
     } finally {
       await stopServerProcess(server, 'SIGTERM');

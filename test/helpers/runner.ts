@@ -30,7 +30,8 @@ export async function startTestRunner(flags: Record<string, unknown> = {}): Prom
   // bwrap only unless a test asks for more: probing Docker drivers costs seconds per runner.
   const config = loadConfig({
     env: {},
-    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], ...flags },
+    // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
+    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], storage: { reserve_mb: 0 }, ...flags },
   });
   const rt = await startRuntime(config, createLogger(config.log_level));
   const app = await buildServer(rt);
