@@ -107,6 +107,10 @@ function withStatementCache(file: string, max = 256) {
     close: () => db.close(),
     prepare(sql: string) {
       if (sql === 'rollback' && !db.inTransaction) return noop as unknown as SQLite.Statement;
+      // A prepared `incremental_vacuum` frees one page per step; exec runs it to the end.
+      if (sql.startsWith('pragma incremental_vacuum')) {
+        return { reader: false, run: () => (db.exec(sql), noop.run()) } as unknown as SQLite.Statement;
+      }
       if (exclusive && Date.now() >= nextTry && !db.inTransaction) becomeShared();
       let stmt = cache.get(sql);
       if (!stmt) {

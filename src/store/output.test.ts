@@ -72,4 +72,32 @@ describe('output storage', () => {
       await store.close();
     }
   });
+
+  it('pruning deletes finished jobs with their events, never queued ones, and gives the pages back', async () => {
+    const store = await openStore(`sqlite:${file()}`);
+    try {
+      const spec = { kind: 'command', command: ['true'] };
+      const add = async (id: string) =>
+        (await store.insertJob({ id, kind: 'command', spec, priority: 0, labels: undefined, token_id: null, idempotency_key: null, request_hash: null, driver: 'bwrap' })).row;
+      for (let i = 0; i < 30; i++) {
+        await add(`job_${String(i).padStart(2, '0')}`);
+        await store.appendOutput(`job_${String(i).padStart(2, '0')}`, [{ stream: 'stdout', bytes: Buffer.alloc(60_000, 7) }]);
+        await store.transitionJob({ id: `job_${String(i).padStart(2, '0')}`, from: ['queued'], to: 'succeeded' });
+      }
+      await add('job_zz_queued');
+      const before = await store.databaseSize();
+      expect(await store.pruneJobs({ keep: 5, limit: 1000 })).toMatchObject({ jobs: 25 });
+      expect(await store.getJob('job_00')).toBeUndefined();
+      expect(await store.listEvents('job_00', 0)).toEqual([]);
+      expect((await store.getJob('job_29'))?.state).toBe('succeeded');
+      expect(await store.pruneJobs({ finishedBefore: new Date(Date.now() + 1000).toISOString(), limit: 1000 })).toMatchObject({ jobs: 5 });
+      expect((await store.getJob('job_zz_queued'))?.state).toBe('queued');
+      await store.releaseFreePages(1_000_000);
+      const after = await store.databaseSize();
+      expect(after.freeBytes).toBe(0);
+      expect(after.bytes).toBeLessThan(before.bytes / 10);
+    } finally {
+      await store.close();
+    }
+  });
 });
