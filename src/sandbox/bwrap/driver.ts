@@ -39,12 +39,12 @@ export class BwrapDriver implements SandboxDriver {
     fork: false,
   };
   /**
-   * Measured on Debian 12 (kernel 6.x, bwrap 0.8.0) by running the probe command with one limit
-   * lowered at a time until the sandbox no longer started, then rounded up with headroom:
-   * with cgroups, bwrap's child starts under pids 1 and memory 2 MB; without them RLIMIT_AS and
-   * RLIMIT_NPROC bind bwrap itself (which maps its libraries and forks once). bwrap needs about
-   * a dozen fds of its own before the job's files (open_files bounds bwrap too). tmpfs and
-   * RLIMIT_CPU (whole seconds) start with anything ≥ 1.
+   * Measured on Debian 12 (kernel 6.18, bwrap 0.8.0) by starting `/bin/echo ok` with one limit
+   * lowered at a time: with cgroups it starts under pids 1 and memory_mb 1; with rlimits only
+   * (RLIMIT_AS/NPROC bind GNU time and bwrap themselves) it needs pids 3 and starts under
+   * memory_mb 4. Memory is floored at 4/8 for headroom.
+   * open_files bounds bwrap too: ≤ 9 fails cleanly ("Too many open files"), 10 leaves bwrap's
+   * child hung outside every kill path, 11 works — so 16. disk_mb and cpu_ms start with 1.
    */
   readonly minLimits: Partial<Limits>;
   private readonly host: Omit<BwrapHost, 'seccompFile'>;
@@ -73,7 +73,7 @@ export class BwrapDriver implements SandboxDriver {
     this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size) : undefined;
     this.minLimits = this.host.cgroup
       ? { pids: 1, memory_mb: 4, open_files: 16, disk_mb: 1, cpu_ms: 1 }
-      : { pids: 2, memory_mb: 16, open_files: 16, disk_mb: 1, cpu_ms: 1 };
+      : { pids: 3, memory_mb: 8, open_files: 16, disk_mb: 1, cpu_ms: 1 };
   }
 
   /**
