@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
 import { type Api, hostUser, removeRunnerState, sleep, submitJob, TEST_UID_RANGE, waitForJob } from './helpers/sandbox.js';
@@ -124,6 +125,21 @@ print("ok" if fd >= 0 else "errno %d" % ctypes.get_errno())
     expect(ja.result?.stdout, JSON.stringify(ja)).toBe(`${max}\n`);
     expect(jb.result?.stdout, JSON.stringify(jb)).toBe('ok\n');
   }, 60_000);
+
+  it('stages a job’s input files in a dir owned by the sandbox’s own host uid', async () => {
+    const job = await submitJob(api, { script: 'cat in.txt; sleep 1.5', files: [{ path: 'in.txt', content: 'x' }] }, false);
+    const dir = path.join(runner.dataDir, 'sandboxes', job.id);
+    // Running means prepared: the dir is made, then handed to the uid, before any file is staged.
+    await waitForJob(api, job.id, (j) => j.state === 'running');
+    await sleep(200);
+    const st = statSync(dir);
+    expect(st.uid).toBeGreaterThanOrEqual(UID);
+    expect(st.uid).toBeLessThan(UID + TEST_UID_RANGE);
+    expect([st.gid, st.mode & 0o777]).toEqual([st.uid, 0o700]);
+    const done = await waitForJob(api, job.id, (j) => !['queued', 'running'].includes(j.state));
+    expect(done.result?.stdout).toBe('x');
+    expect(existsSync(dir)).toBe(false);
+  }, 30_000);
 });
 
 describe('bwrap CPU rate', () => {
