@@ -30,6 +30,8 @@ export interface BwrapHost {
 const SECCOMP_FD = 5;
 const FIRST_FILE_FD = 6;
 const CPU_POLL_MS = 100;
+const FD_SCAN_INTERVAL_MS = 1000;
+let lastFdScan = 0;
 
 /** One bwrap sandbox: host-side state is created up front, the namespace exists only during exec. */
 export class BwrapSandbox implements Sandbox {
@@ -70,9 +72,13 @@ export class BwrapSandbox implements Sandbox {
     this.used = true;
 
     // Defence in depth: serve closed what it inherited at start (src/util/fds.ts), and
-    // all Paddock opens is close-on-exec; an fd that is not would reach the job.
-    const leaked = inheritableFds();
+    // all Paddock opens is close-on-exec; an fd that is not would reach the job. The scan
+    // reads one /proc file per open fd (~10 µs each), so with many connections open it
+    // runs at most once a second; a leak that stays is still caught on the next jobs.
+    const now = Date.now();
+    const leaked = now - lastFdScan >= FD_SCAN_INTERVAL_MS ? ((lastFdScan = now), inheritableFds()) : [];
     if (leaked.length) {
+      lastFdScan = 0;
       throw new PaddockError('driver_error', `refusing to start a sandbox: the runner holds ${leaked.length} fd(s) that are not close-on-exec`);
     }
     const staged = await this.stageFiles();
