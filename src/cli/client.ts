@@ -8,6 +8,8 @@ export interface ClientOptions {
   token?: string | undefined;
 }
 
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
+
 export interface SseEvent {
   id: number;
   event: string;
@@ -35,7 +37,7 @@ export class Client {
     });
     const text = await res.text();
     const parsed = text ? JSON.parse(text) : undefined;
-    if (!res.ok) throw problemToError(res.status, parsed);
+    if (!res.ok) throw problemToError(res.status, parsed, res.headers);
     return parsed as T;
   }
 
@@ -48,12 +50,12 @@ export class Client {
         const res = await this.fetch(`/v1/jobs/${encodeURIComponent(jobId)}/events?follow=${opts.follow}`, {
           headers: { accept: 'text/event-stream', 'last-event-id': String(last) },
         });
-        if (!res.ok) throw problemToError(res.status, await res.json().catch(() => undefined));
+        if (!res.ok) throw problemToError(res.status, await res.json().catch(() => undefined), res.headers);
         for await (const e of parseSse(res.body!)) {
           last = e.id;
           attempt = 0;
           yield e;
-          if (e.event === 'state' && ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(e.data.state)) ended = true;
+          if (e.event === 'state' && TERMINAL.includes(e.data.state)) ended = true;
         }
         if (ended || !opts.follow) return;
       } catch (err) {
@@ -85,9 +87,11 @@ function readLocalAdminToken(): string | undefined {
   }
 }
 
-function problemToError(status: number, body: any): PaddockError {
+function problemToError(status: number, body: any, headers?: Headers): PaddockError {
   const code = isErrorCode(body?.code) ? body.code : status === 404 ? 'not_found' : 'internal';
-  return new PaddockError(code, body?.detail ?? `HTTP ${status}`);
+  // Retry-After (429, 503, 507) is kept, so a caller may wait and try again.
+  const retryAfter = Number(headers?.get('retry-after') ?? NaN);
+  return new PaddockError(code, body?.detail ?? `HTTP ${status}`, Number.isFinite(retryAfter) ? { retry_after_s: retryAfter } : undefined);
 }
 
 /** Minimal text/event-stream parser: id, event and (single-line JSON) data fields. */

@@ -68,6 +68,8 @@ const common = {
   priority: z.number().int().min(-100).max(100).default(0),
   /** Requeue instead of failing when the runner restarts while this job runs. */
   retry_on_restart: z.boolean().default(false),
+  /** Not started within this long after submit: the job ends `expired` (reason queue_timeout). Capped by queue.max_timeout_ms. */
+  queue_timeout_ms: z.number().int().positive().optional(),
 };
 
 export const CommandJobSpec = z

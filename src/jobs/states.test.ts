@@ -7,9 +7,11 @@ describe('job states', () => {
     expect(statesBefore('succeeded')).toEqual(['running']);
     expect(statesBefore('cancelled')).toEqual(['queued', 'running']);
     expect(statesBefore('queued')).toEqual(['running']);
+    expect(statesBefore('expired')).toEqual(['queued']);
   });
   it('knows the terminal states', () => {
     expect(isTerminal('timed_out')).toBe(true);
+    expect(isTerminal('expired')).toBe(true);
     expect(isTerminal('running')).toBe(false);
   });
 });

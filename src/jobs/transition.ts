@@ -13,7 +13,7 @@ export interface JobEnd {
 /**
  * One state change: a guarded store write plus its event, then publish and
  * count it. A job already moved by someone else (cancel racing completion) is
- * left as it is.
+ * left as it is; the result says whether this move took effect.
  */
 export async function moveJob(
   deps: { store: Store; bus: EventBus; metrics: Metrics },
@@ -21,7 +21,7 @@ export async function moveJob(
   from: JobState[],
   to: JobState,
   end: JobEnd,
-): Promise<void> {
+): Promise<boolean> {
   const moved = await deps.store.transitionJob({
     id: row.id,
     from,
@@ -34,13 +34,14 @@ export async function moveJob(
       ...(to === 'queued' ? { host: null, started_at: null, lease_expires_at: null } : {}),
     },
   });
-  if (!moved) return;
+  if (!moved) return false;
   deps.bus.publish(row.id, moved.event);
-  if (!isTerminal(to)) return;
+  if (!isTerminal(to)) return true;
   const labels = { kind: row.kind, driver: row.driver ?? 'none' };
   deps.metrics.jobsFinished.inc({ ...labels, state: to });
   if (moved.row.started_at && moved.row.finished_at) {
     const seconds = (Date.parse(moved.row.finished_at) - Date.parse(moved.row.started_at)) / 1000;
     deps.metrics.jobDuration.observe(labels, seconds);
   }
+  return true;
 }

@@ -6,7 +6,7 @@ import { joined, readEvents } from './sse.js';
 
 export type Json = Record<string, any>;
 
-export const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+export const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
 
 /** A command job spec (argv). */
 export const cmd = (command: string[], extra: Json = {}): Json => ({ kind: 'command', command, ...extra });

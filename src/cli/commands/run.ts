@@ -47,7 +47,7 @@ export function runCommand(program: Command): void {
       files: (opts.file as string[]).map(readLocalFile),
       ...(opts.stdin ? { stdin: readFileSync(0).toString('base64'), stdin_encoding: 'base64' } : {}),
     };
-    const job = await client.request('POST', '/v1/jobs', spec);
+    const job = await submitWithRetry(client, spec);
     if (opts.detach) {
       process.stdout.write(`${job.id}\n`);
       return;
@@ -65,6 +65,21 @@ export function runCommand(program: Command): void {
   });
 }
 
+/** Retries a submit refused with 429 queue_full (or a rate quota) after its Retry-After, a few times. */
+async function submitWithRetry(client: Client, spec: unknown, attempts = 5): Promise<any> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request('POST', '/v1/jobs', spec);
+    } catch (err) {
+      const retryable = err instanceof PaddockError && (err.code === 'queue_full' || err.code === 'quota_exceeded');
+      if (!retryable || attempt >= attempts || err.retryAfterS === undefined) throw err;
+      const s = Math.min(60, Math.max(1, err.retryAfterS));
+      process.stderr.write(`paddock: ${err.code}: ${err.message}; retrying in ${s} s (${attempt}/${attempts - 1})\n`);
+      await new Promise((resolve) => setTimeout(resolve, s * 1000));
+    }
+  }
+}
+
 export function exitCodeOf(job: { state: string; reason?: string; result?: { exit_code: number | null }; error?: { message: string } }): number {
   if (job.state === 'succeeded') return 0;
   if (job.state === 'timed_out') {
@@ -72,6 +87,10 @@ export function exitCodeOf(job: { state: string; reason?: string; result?: { exi
     return RUN_EXIT.timed_out;
   }
   if (job.state === 'cancelled') return RUN_EXIT.cancelled;
+  if (job.state === 'expired') {
+    process.stderr.write('paddock: job expired: not started within its queue_timeout_ms\n');
+    return RUN_EXIT.failed;
+  }
   if (job.result?.exit_code != null && job.result.exit_code !== 0) return job.result.exit_code;
   process.stderr.write(`paddock: job failed: ${job.reason ?? 'unknown'}${job.error ? ` (${job.error.message})` : ''}\n`);
   return RUN_EXIT.failed;

@@ -27,7 +27,8 @@ export function serveCommand(program: Command): void {
     const budget = connectionBudget(config);
     app.server.maxConnections = budget.maxConnections;
     if (budget.fdLimit < 4096) log.warn({ ...budget }, 'low open-files limit: raise it (ulimit -n / LimitNOFILE=) for bursts');
-    const address = await app.listen({ host: config.host, port: config.port });
+    // A deep accept queue, so a burst of connects waits instead of being reset (the kernel caps it at somaxconn).
+    const address = await app.listen({ host: config.host, port: config.port, backlog: config.http.backlog });
     if (rt.adminTokenFile) {
       process.stderr.write(`paddock: first start: admin token written to ${rt.adminTokenFile} (mode 0600)\n`);
     }

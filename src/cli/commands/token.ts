@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
-import { createToken, parseScopes, SCOPES } from '../../auth/tokens.js';
+import { createToken, parseScopes, quotasOf, SCOPES } from '../../auth/tokens.js';
 import { PaddockError } from '../../errors.js';
 import { openStore, type Store } from '../../store/store.js';
 import { printJson, printTable } from '../output.js';
@@ -25,10 +25,20 @@ export function tokenCommand(program: Command): void {
       .command('create')
       .description('create a token and print it once')
       .requiredOption('--name <name>', 'what the token is for')
-      .option('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`, 'jobs:read,jobs:write'),
+      .option('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`, 'jobs:read,jobs:write')
+      .option('--max-queued <n>', 'jobs it may have queued at once (default: quotas.max_queued; 0 = no limit)')
+      .option('--max-running <n>', 'jobs it may have running at once; more wait queued (default: quotas.max_running)')
+      .option('--rate <n>', 'submits per second (default: quotas.submits_per_s)')
+      .option('--max-streams <n>', 'event streams it may have open (default: quotas.max_streams)'),
   ).action(async (opts) => {
     const scopes = parseScopes(opts.scopes);
-    const { token: secret, row } = await withStore(opts, (store) => createToken(store, opts.name, scopes));
+    const quotas = {
+      max_queued: quotaFlag('--max-queued', opts.maxQueued),
+      max_running: quotaFlag('--max-running', opts.maxRunning),
+      submits_per_s: quotaFlag('--rate', opts.rate),
+      max_streams: quotaFlag('--max-streams', opts.maxStreams),
+    };
+    const { token: secret, row } = await withStore(opts, (store) => createToken(store, opts.name, scopes, quotas));
     process.stderr.write(`created token ${row.id} (${scopes.join(', ')}); it is shown only this once\n`);
     process.stdout.write(`${secret}\n`);
   });
@@ -42,11 +52,24 @@ export function tokenCommand(program: Command): void {
         scopes: JSON.parse(r.scopes) as string[],
         created_at: r.created_at,
         revoked_at: r.revoked_at,
+        quotas: quotasOf(r),
       }));
       if (opts.json) return printJson(view);
+      // "-" = the runner's default (quotas.* in the config).
+      const q = (n: number | null) => (n === null ? '-' : String(n));
       printTable([
-        ['ID', 'NAME', 'SCOPES', 'CREATED', 'REVOKED'],
-        ...view.map((t) => [t.id, t.name, t.scopes.join(','), t.created_at, t.revoked_at ?? '-']),
+        ['ID', 'NAME', 'SCOPES', 'MAX_QUEUED', 'MAX_RUNNING', 'RATE', 'MAX_STREAMS', 'CREATED', 'REVOKED'],
+        ...view.map((t) => [
+          t.id,
+          t.name,
+          t.scopes.join(','),
+          q(t.quotas.max_queued),
+          q(t.quotas.max_running),
+          q(t.quotas.submits_per_s),
+          q(t.quotas.max_streams),
+          t.created_at,
+          t.revoked_at ?? '-',
+        ]),
       ]);
     },
   );
@@ -58,4 +81,13 @@ export function tokenCommand(program: Command): void {
       process.stdout.write(`revoked ${id}\n`);
     },
   );
+}
+
+/** A quota flag: a whole number ≥ 0 (0 = no limit), or unset to use the runner's default. */
+function quotaFlag(flag: string, value: string | undefined): number | null {
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new PaddockError('validation_failed', `${flag} takes a whole number ≥ 0 (0 = no limit), not "${value}"`);
+  }
+  return Number(value);
 }

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PaddockError } from '../../errors.js';
 import { isTerminal } from '../../jobs/states.js';
+import { getOwnJob } from '../../auth/ownership.js';
 import type { Runtime } from '../../runtime.js';
 import type { StoredEvent } from '../../store/store.js';
 import { SseWriter } from '../event-stream.js';
@@ -59,7 +60,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
     },
     async (request, reply) => {
       const { id } = request.params;
-      if (!(await rt.store.getJob(id))) throw new PaddockError('not_found', `no job ${id}`);
+      await getOwnJob(rt.store, request.principal, id);
       let last = Number(request.headers['last-event-id'] ?? request.query.after ?? 0);
       const releaseRunner = gate.enter();
       let releaseToken: () => void;

@@ -20,6 +20,8 @@ export async function findJobByIdempotencyKey(
 export interface JobFilter {
   state?: string | undefined;
   kind?: string | undefined;
+  /** Only this token's jobs (a non-admin caller's own). */
+  tokenId?: string | undefined;
   /** Return jobs older than this id (ids sort by creation time). */
   before?: string | undefined;
   limit: number;
@@ -33,6 +35,7 @@ export async function listJobs(
   let q = selectJobSummary(db.selectFrom('jobs')).orderBy('id', 'desc').limit(filter.limit + 1);
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.kind) q = q.where('kind', '=', filter.kind);
+  if (filter.tokenId !== undefined) q = q.where('token_id', '=', filter.tokenId);
   if (filter.before) q = q.where('id', '<', filter.before);
   const rows = await q.execute();
   const more = rows.length > filter.limit;

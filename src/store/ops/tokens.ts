@@ -4,13 +4,32 @@ import type { Database, TokensTable } from '../schema.js';
 
 export type TokenRow = Selectable<TokensTable>;
 
+/** A token's own quotas; an unset (null) one falls back to the runner's `quotas.*`. */
+export interface StoredQuotas {
+  max_queued: number | null;
+  max_running: number | null;
+  submits_per_s: number | null;
+  max_streams: number | null;
+}
+
 export async function insertToken(
   db: Kysely<Database>,
-  token: { id: string; name: string; hash: string; scopes: string[] },
+  token: { id: string; name: string; hash: string; scopes: string[]; quotas?: Partial<StoredQuotas> | undefined },
 ): Promise<TokenRow> {
+  const { quotas = {}, ...rest } = token;
   return db
     .insertInto('tokens')
-    .values({ ...token, scopes: JSON.stringify(token.scopes), created_at: nowIso(), last_used_at: null, revoked_at: null })
+    .values({
+      ...rest,
+      scopes: JSON.stringify(token.scopes),
+      created_at: nowIso(),
+      last_used_at: null,
+      revoked_at: null,
+      max_queued: quotas.max_queued ?? null,
+      max_running: quotas.max_running ?? null,
+      submits_per_s: quotas.submits_per_s ?? null,
+      max_streams: quotas.max_streams ?? null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
