@@ -37,12 +37,3 @@ export class StreamGate {
   }
 }
 
-/**
- * The per-token cap on open streams (the token record's quota). SEAM: the
- * admission layer (issue 7 item 6) provides `rt.admission.openStream(principal)`;
- * until a runtime has one, only the runner-wide cap applies.
- */
-export function openTokenStream(rt: object, principal: unknown): Release {
-  const admission = (rt as { admission?: { openStream?: (p: unknown) => Release } }).admission;
-  return admission?.openStream ? admission.openStream(principal) : () => undefined;
-}

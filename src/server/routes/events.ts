@@ -8,7 +8,7 @@ import type { Runtime } from '../../runtime.js';
 import type { StoredEvent } from '../../store/store.js';
 import { SseWriter } from '../event-stream.js';
 import { connectionBudget } from '../fd-budget.js';
-import { openTokenStream, StreamGate } from '../stream-gate.js';
+import { StreamGate } from '../stream-gate.js';
 import { ProblemView } from './schemas.js';
 
 /**
@@ -65,7 +65,7 @@ export function eventRoutes(app: FastifyInstance, rt: Runtime): void {
       const releaseRunner = gate.enter();
       let releaseToken: () => void;
       try {
-        releaseToken = openTokenStream(rt, request.principal);
+        releaseToken = rt.admission.openStream(request.principal); // the token's quotas.max_streams
       } catch (err) {
         releaseRunner();
         throw err;
