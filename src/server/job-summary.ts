@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { JobRow, JobSummaryRow } from '../store/store.js';
-import { JobResultView, JobView, jobView } from './job-view.js';
+import { JobResultView, JobView, jobView, parseStored } from './job-view.js';
 
 /** A result without its output: exit status, truncation flags, wall/cpu/rss and the limit hit stay. */
 export const JobResultSummary = JobResultView.omit({ stdout: true, stderr: true });
@@ -19,15 +19,8 @@ export function jobSummary(row: JobSummaryRow): JobSummaryView {
 }
 
 function summaryResult(text: string | null): { result?: z.infer<typeof JobResultSummary> } {
-  if (!text) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return {};
-  }
-  const parsed = JobResultSummary.safeParse(value);
-  return parsed.success ? { result: parsed.data } : {};
+  const result = parseStored(text, JobResultSummary);
+  return result ? { result } : {};
 }
 
 /**

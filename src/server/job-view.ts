@@ -84,15 +84,22 @@ export async function fullJobView(store: Store, row: JobRow): Promise<JobView> {
  * checked on write) is left out rather than failing the whole response.
  */
 function storedResult(text: string | null, output?: JobOutput): { result?: JobView['result'] } {
-  if (!text) return {};
+  const result = parseStored(text, JobResultView, (value) =>
+    // Output goes with the result (from the output events when the result holds none).
+    value && typeof value === 'object' && !('stdout' in value) ? { ...value, stdout: '', stderr: '', ...output } : value,
+  );
+  return result ? { result } : {};
+}
+
+/** A stored JSON column read through its view schema; undefined when it is missing or does not fit. */
+export function parseStored<T>(text: string | null, schema: z.ZodType<T>, prepare = (v: unknown) => v): T | undefined {
+  if (!text) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return {};
+    return undefined;
   }
-  // Output goes with the result (from the output events when the result holds none).
-  if (value && typeof value === 'object' && !('stdout' in value)) value = { ...value, stdout: '', stderr: '', ...output };
-  const parsed = JobResultView.safeParse(value);
-  return parsed.success ? { result: parsed.data } : {};
+  const parsed = schema.safeParse(prepare(value));
+  return parsed.success ? parsed.data : undefined;
 }

@@ -19,7 +19,7 @@ import { SANDBOX_UID } from './args.js';
 import { CgroupV1 } from './cgroup.js';
 import { type BwrapHost, BwrapSandbox } from './sandbox.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
-import { UidRange } from './uids.js';
+import { UidRange } from '../uid-range.js';
 
 const run = promisify(execFile);
 
@@ -70,7 +70,7 @@ export class BwrapDriver implements SandboxDriver {
       timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined,
     };
     this.imagesDir = config.images_dir;
-    this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size) : undefined;
+    this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size, 'sandbox.uid_range_*') : undefined;
     this.minLimits = this.host.cgroup
       ? { pids: 1, memory_mb: 4, open_files: 16, disk_mb: 1, cpu_ms: 1 }
       : { pids: 3, memory_mb: 8, open_files: 16, disk_mb: 1, cpu_ms: 1 };
@@ -154,7 +154,7 @@ export class BwrapDriver implements SandboxDriver {
     const { file: seccompFile } = await this.seccompFilter();
     const rootfs = spec.image ? this.resolveImage(spec.image) : undefined;
     const uids = this.uids;
-    const uid = uids?.acquire();
+    const uid = uids?.take();
     const sandbox = new BwrapSandbox(spec.id, spec, {
       ...this.host,
       rootfs,

@@ -13,7 +13,8 @@ import { LABELS, runnerId } from './labels.js';
 import type { LauncherKind } from './launch.js';
 import { startFailure } from './failures.js';
 import { DockerSandbox } from './sandbox.js';
-import { sharedUidRange, type UidRange } from './uids.js';
+import type { UidRange } from '../uid-range.js';
+import { sharedUidRange } from './uids.js';
 
 export interface DockerDriverOptions {
   name: 'docker' | 'gvisor';

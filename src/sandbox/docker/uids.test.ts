@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { startFailure } from './failures.js';
-import { sharedUidRange, UidRange } from './uids.js';
+import { sharedUidRange } from './uids.js';
 
 describe('UidRange', () => {
-  it('hands out distinct uids inside the range, round-robin, and refuses when all are taken', () => {
-    const r = new UidRange(5000, 3);
-    const taken = [r.take(), r.take(), r.take()];
-    expect(taken).toEqual([5000, 5001, 5002]);
-    expect(() => r.take()).toThrow(/all 3 container uids from 5000 are in use/);
-    r.release(5001);
-    expect(r.take()).toBe(5001);
-    r.release(5000);
-    r.release(5002);
-    expect(r.take()).toBe(5002); // not the just-freed lowest: round-robin from the last handed out
-    expect(r.inUse).toBe(2);
-  });
-
   it('is one per configuration in a process, shared by both container drivers', () => {
     expect(sharedUidRange(7000, 10)).toBe(sharedUidRange(7000, 10));
     expect(sharedUidRange(7000, 10)).not.toBe(sharedUidRange(7000, 11));
