@@ -83,6 +83,13 @@ describe('output limits', () => {
     expect((await jobEvents(api, job.id)).some((e) => e.type === 'stdout')).toBe(true);
     await expectHealthy(api, UID);
   }, 30_000);
+
+  it('U+2028/U+2029 in output stay inside one SSE data line (line readers split on them)', async () => {
+    const job = await submitJob(api, { script: "printf 'a\\342\\200\\250b\\342\\200\\251c'" });
+    expect(job.result!.stdout).toBe('a\u2028b\u2029c');
+    const events = await jobEvents(api, job.id);
+    expect(events.filter((e) => e.type === 'stdout').map((e) => (e.data as { data: string }).data).join('')).toBe('a\u2028b\u2029c');
+  }, 30_000);
 });
 
 describe('time, CPU and memory', () => {

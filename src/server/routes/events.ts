@@ -22,7 +22,9 @@ const frames = new WeakMap<StoredEvent, string>();
 function frameOf(e: StoredEvent): string {
   let frame = frames.get(e);
   if (frame === undefined) {
-    frame = `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    // U+2028/U+2029 are legal in JSON and SSE, but many line readers split on them: escape them too.
+    const data = JSON.stringify(e.data).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    frame = `id: ${e.seq}\nevent: ${e.type}\ndata: ${data}\n\n`;
     frames.set(e, frame);
   }
   return frame;
