@@ -8,13 +8,14 @@ import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { type Admission, queueDeadline, type Tenant } from './admission.js';
+import { endOfRun } from './ending.js';
+import { waitForEnd } from './wait.js';
 import type { EventBus } from './event-bus.js';
 import { QueueExpiry } from './expiry.js';
 import type { JobKind, JobOutcome } from './kind.js';
 import { commandKind } from './kinds/command.js';
 import { resolveLimits } from './limits.js';
 import { deadlineTimer } from './deadline.js';
-import { ExitCode } from './result.js';
 import { OutputEvents } from './output-events.js';
 import { retryWhileFull } from '../storage/retry.js';
 import { isStorageFull } from '../store/storage-full.js';
@@ -180,26 +181,7 @@ export class Scheduler {
 
   /** Resolves true once the job is in a terminal state; false after `timeoutMs` or when the runner stops. */
   waitForEnd(id: string, timeoutMs: number): Promise<boolean> {
-    if (this.stopSignal.aborted) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const finish = (ended: boolean) => {
-        unsubscribe();
-        clearTimeout(timer);
-        this.stopSignal.removeEventListener('abort', onStop);
-        resolve(ended);
-      };
-      const onStop = () => finish(false);
-      const unsubscribe = this.deps.bus.subscribe(id, (e) => {
-        if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) finish(true);
-      });
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      this.stopSignal.addEventListener('abort', onStop, { once: true });
-      // Subscribed first, then read: an end that happened in between is not missed.
-      this.deps.store.getJob(id).then(
-        (row) => (!row || isTerminal(row.state)) && finish(true),
-        () => finish(false),
-      );
-    });
+    return waitForEnd(this.deps, this.stopSignal, id, timeoutMs);
   }
 
   /** Stops claiming, aborts running jobs (they fail, or requeue if they asked to) and waits for them. */
@@ -298,46 +280,18 @@ export class Scheduler {
       timer.clear();
       await output.close();
     }
-    if (output.failure) {
-      log.error({ err: output.failure }, 'storing output failed; the job ends');
-      const full = output.failure.code === 'storage_full';
-      await this.transition(row, ['running'], 'failed', {
-        reason: full ? 'storage_full' : 'driver_error',
-        error: { code: output.failure.code, message: `the job's output could not be stored: ${output.failure.message}` },
-      });
-      return;
-    }
-    if (outcome?.reason === 'runner_shutdown' && spec.retry_on_restart) {
-      await this.transition(row, ['running'], 'queued', { reason: 'runner_shutdown' });
-      this.mayHaveQueued = true;
-      return;
-    }
-    if (!outcome) {
-      const cancelled = abort.signal.aborted && abort.signal.reason === 'cancel';
-      const state = cancelled ? 'cancelled' : 'failed';
-      await this.transition(row, ['running'], state, {
-        reason: cancelled ? 'cancelled' : 'driver_error',
-        error: error ? { code: error.code, message: error.message } : undefined,
-      });
-      return;
-    }
-    const kind = KINDS[row.kind]!;
-    const checked = kind.result.safeParse(outcome.result);
-    if (!checked.success || !ExitCode.safeParse(outcome.exitCode).success) {
-      // Nothing a job prints may become a stored value no read can serve.
-      const why = checked.success ? `exit code ${outcome.exitCode}` : checked.error.issues[0]?.message;
-      log.error({ why }, 'the sandbox reported an impossible result');
-      await this.transition(row, ['running'], 'failed', {
-        reason: 'driver_error',
-        error: { code: 'driver_error', message: `the sandbox reported an impossible result (${why})` },
-      });
-      return;
-    }
-    await this.transition(row, ['running'], outcome.state, {
-      reason: outcome.reason,
-      result: checked.data,
-      exitCode: outcome.exitCode,
+    if (output.failure) log.error({ err: output.failure }, 'storing output failed; the job ends');
+    const { to, end, why } = endOfRun({
+      outcome,
+      error,
+      outputFailure: output.failure,
+      aborted: abort.signal.aborted ? String(abort.signal.reason) : undefined,
+      retryOnRestart: spec.retry_on_restart,
+      resultSchema: KINDS[row.kind]?.result,
     });
+    if (why) log.error({ why }, 'the sandbox reported an impossible result');
+    await this.transition(row, ['running'], to, end);
+    if (to === 'queued') this.mayHaveQueued = true;
   }
 
   /** One source state per move, so admission's counts know what the job left. */
