@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Config, Limits } from '../config/schema.js';
-import { PaddockError, toPaddockError } from '../errors.js';
+import { PaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
@@ -8,15 +8,11 @@ import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { type Admission, queueDeadline, type Tenant } from './admission.js';
-import { endOfRun } from './ending.js';
 import { waitForEnd } from './wait.js';
 import type { EventBus } from './event-bus.js';
 import { QueueExpiry } from './expiry.js';
-import type { JobKind, JobOutcome } from './kind.js';
-import { commandKind } from './kinds/command.js';
 import { resolveLimits } from './limits.js';
-import { deadlineTimer } from './deadline.js';
-import { OutputEvents } from './output-events.js';
+import { runJob } from './run.js';
 import { retryWhileFull } from '../storage/retry.js';
 import { isStorageFull } from '../store/storage-full.js';
 import type { JobSpec } from './spec.js';
@@ -46,8 +42,6 @@ export interface SubmitOptions {
   idempotencyKey?: string | undefined;
   requestHash?: string | undefined;
 }
-
-const KINDS: Record<string, JobKind<any>> = { command: commandKind };
 
 /**
  * Runs queued jobs up to `max_concurrent_jobs`, priority first then FIFO, and
@@ -250,46 +244,7 @@ export class Scheduler {
    * end state (or be requeued), or it would stay `running` until the next restart.
    */
   private async execute(row: JobRow, abort: AbortController): Promise<void> {
-    const log = this.deps.log.child({ jobId: row.id });
-    const spec = JSON.parse(row.spec) as StoredSpec;
-    // Output that cannot be stored (disk full) ends the job: nothing more of it would be kept.
-    const output = new OutputEvents(row.id, this.deps.store, this.deps.bus, { onFail: () => abort.abort('storage_full') });
-    const timer = deadlineTimer(spec.limits.timeout_ms, () => abort.abort('timeout'));
-    let outcome: JobOutcome | undefined;
-    let error: PaddockError | undefined;
-    try {
-      const kind = KINDS[row.kind];
-      const driver = row.driver ? this.deps.drivers.get(row.driver) : undefined;
-      if (!kind) throw new PaddockError('internal', `unknown job kind ${row.kind}`);
-      if (!driver) throw new PaddockError('driver_unavailable', `driver ${row.driver} is not known to this runner`);
-      outcome = await kind.run({
-        jobId: row.id,
-        spec,
-        driver,
-        limits: spec.limits,
-        signal: abort.signal,
-        output: output.push,
-        log,
-      });
-    } catch (err) {
-      error = toPaddockError(err);
-      log.warn({ err: error, code: error.code }, 'job failed to run');
-      // The driver's own probe decides whether it is broken; this job alone does not.
-      if (error.code === 'driver_error' && row.driver) void this.deps.drivers.suspect(row.driver);
-    } finally {
-      timer.clear();
-      await output.close();
-    }
-    if (output.failure) log.error({ err: output.failure }, 'storing output failed; the job ends');
-    const { to, end, why } = endOfRun({
-      outcome,
-      error,
-      outputFailure: output.failure,
-      aborted: abort.signal.aborted ? String(abort.signal.reason) : undefined,
-      retryOnRestart: spec.retry_on_restart,
-      resultSchema: KINDS[row.kind]?.result,
-    });
-    if (why) log.error({ why }, 'the sandbox reported an impossible result');
+    const { to, end } = await runJob(this.deps, row, abort);
     await this.transition(row, ['running'], to, end);
     if (to === 'queued') this.mayHaveQueued = true;
   }

@@ -1,0 +1,68 @@
+import { PaddockError, toPaddockError } from '../errors.js';
+import type { DriverSet } from '../sandbox/registry.js';
+import type { JobRow, Store } from '../store/store.js';
+import type { Logger } from '../util/log.js';
+import { deadlineTimer } from './deadline.js';
+import { endOfRun } from './ending.js';
+import type { EventBus } from './event-bus.js';
+import type { JobKind, JobOutcome } from './kind.js';
+import { commandKind } from './kinds/command.js';
+import { OutputEvents } from './output-events.js';
+import type { StoredSpec } from './scheduler.js';
+import type { JobState } from './states.js';
+import type { JobEnd } from './transition.js';
+
+const KINDS: Record<string, JobKind<any>> = { command: commandKind };
+
+/**
+ * Runs one claimed job in its sandbox and says where it goes next; the caller
+ * records that move. A failure of the job itself is an end, not a throw: what
+ * throws here (a spec that does not parse) is the caller's to log.
+ */
+export async function runJob(
+  deps: { store: Store; bus: EventBus; drivers: DriverSet; log: Logger },
+  row: JobRow,
+  abort: AbortController,
+): Promise<{ to: JobState; end: JobEnd }> {
+  const log = deps.log.child({ jobId: row.id });
+  const spec = JSON.parse(row.spec) as StoredSpec;
+  // Output that cannot be stored (disk full) ends the job: nothing more of it would be kept.
+  const output = new OutputEvents(row.id, deps.store, deps.bus, { onFail: () => abort.abort('storage_full') });
+  const timer = deadlineTimer(spec.limits.timeout_ms, () => abort.abort('timeout'));
+  let outcome: JobOutcome | undefined;
+  let error: PaddockError | undefined;
+  try {
+    const kind = KINDS[row.kind];
+    const driver = row.driver ? deps.drivers.get(row.driver) : undefined;
+    if (!kind) throw new PaddockError('internal', `unknown job kind ${row.kind}`);
+    if (!driver) throw new PaddockError('driver_unavailable', `driver ${row.driver} is not known to this runner`);
+    outcome = await kind.run({
+      jobId: row.id,
+      spec,
+      driver,
+      limits: spec.limits,
+      signal: abort.signal,
+      output: output.push,
+      log,
+    });
+  } catch (err) {
+    error = toPaddockError(err);
+    log.warn({ err: error, code: error.code }, 'job failed to run');
+    // The driver's own probe decides whether it is broken; this job alone does not.
+    if (error.code === 'driver_error' && row.driver) void deps.drivers.suspect(row.driver);
+  } finally {
+    timer.clear();
+    await output.close();
+  }
+  if (output.failure) log.error({ err: output.failure }, 'storing output failed; the job ends');
+  const { to, end, why } = endOfRun({
+    outcome,
+    error,
+    outputFailure: output.failure,
+    aborted: abort.signal.aborted ? String(abort.signal.reason) : undefined,
+    retryOnRestart: spec.retry_on_restart,
+    resultSchema: KINDS[row.kind]?.result,
+  });
+  if (why) log.error({ why }, 'the sandbox reported an impossible result');
+  return { to, end };
+}
