@@ -11,10 +11,10 @@ import { type Admission, queueDeadline, type Tenant } from './admission.js';
 import { waitForEnd } from './wait.js';
 import type { EventBus } from './event-bus.js';
 import { QueueExpiry } from './expiry.js';
+import { recoverLeftRunning } from './recovery.js';
 import { resolveLimits } from './limits.js';
 import { runJob } from './run.js';
 import { retryWhileFull } from '../storage/retry.js';
-import { isStorageFull } from '../store/storage-full.js';
 import type { JobSpec } from './spec.js';
 import { isTerminal, type JobState } from './states.js';
 import { type JobEnd, moveJob } from './transition.js';
@@ -263,23 +263,16 @@ export class Scheduler {
   /** Ends (or requeues) jobs that a previous process left `running`. */
   private async recover(): Promise<void> {
     const { store, config, log } = this.deps;
-    const stale = await store.listJobsInState('running', this.deps.recoverAllRunning ? undefined : config.host_id);
-    for (const row of stale) {
-      if (this.active.has(row.id)) continue; // a later pass: this one is ours, not stale
-      const spec = JSON.parse(row.spec) as StoredSpec;
-      const to = spec.retry_on_restart ? 'queued' : 'failed';
-      try {
-        await this.transition(row, ['running'], to, { reason: 'runner_restarted' });
-      } catch (err) {
-        // Started on a full disk: start anyway, and recover when there is room (resumeAfterStorage).
-        if (!isStorageFull(err)) throw err;
-        this.recoverPending = true;
-        log.warn({ jobId: row.id }, 'disk full: recovering jobs left running once there is room');
-        return;
-      }
-      if (to === 'queued') this.mayHaveQueued = true;
-      log.warn({ jobId: row.id, state: to }, 'recovered a job left running by a previous process');
-    }
+    const done = await recoverLeftRunning({
+      store,
+      log,
+      hostId: this.deps.recoverAllRunning ? undefined : config.host_id,
+      isActive: (id) => this.active.has(id),
+      move: (row, to) => this.transition(row, ['running'], to, { reason: 'runner_restarted' }),
+      requeued: () => (this.mayHaveQueued = true),
+    });
+    // Interrupted by a full disk: resumeAfterStorage runs it again.
+    if (!done) this.recoverPending = true;
   }
 
   private touch(): void {
