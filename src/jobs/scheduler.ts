@@ -10,6 +10,7 @@ import type { Logger } from '../util/log.js';
 import { type Admission, queueDeadline, type Tenant } from './admission.js';
 import { waitForEnd } from './wait.js';
 import type { EventBus } from './event-bus.js';
+import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
 import { recoverLeftRunning } from './recovery.js';
 import { resolveLimits } from './limits.js';
@@ -51,8 +52,6 @@ export interface SubmitOptions {
 export class Scheduler {
   private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly cancelledBeforeLaunch = new Set<string>();
-  private pumping = false;
-  private pumpAgain = false;
   /**
    * False once a claim found the queue empty, until something is queued again,
    * so finishing a job does not cost an empty claim transaction. Every job of an
@@ -189,22 +188,11 @@ export class Scheduler {
     this.stopController.abort();
   }
 
-  private pump(): void {
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    void this.claimLoop()
-      .catch((err) => this.deps.log.error({ err }, 'claiming jobs failed'))
-      .finally(() => {
-        this.pumping = false;
-        if (this.pumpAgain) {
-          this.pumpAgain = false;
-          this.pump();
-        }
-      });
-  }
+  /** Claims what can run now; a call while a claim loop runs makes it loop once more after. */
+  private readonly pump = coalesced(
+    () => this.claimLoop(),
+    (err) => this.deps.log.error({ err }, 'claiming jobs failed'),
+  );
 
   private async claimLoop(): Promise<void> {
     const { store, config } = this.deps;
