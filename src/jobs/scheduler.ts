@@ -12,6 +12,7 @@ import { waitForEnd } from './wait.js';
 import type { EventBus } from './event-bus.js';
 import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
+import { replayOf } from './idempotency.js';
 import { recoverLeftRunning } from './recovery.js';
 import { resolveLimits } from './limits.js';
 import { runJob } from './run.js';
@@ -97,7 +98,7 @@ export class Scheduler {
     const { store, drivers, config } = this.deps;
     if (opts.idempotencyKey) {
       const existing = await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey);
-      if (existing) return { row: this.sameRequest(existing, opts), created: false };
+      if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
     }
     const limits = resolveLimits(spec.limits, config);
     const driver = drivers.select({ driver: spec.driver, network: networkMode(spec.network) });
@@ -127,7 +128,7 @@ export class Scheduler {
       ticket.release();
       // Two requests with one Idempotency-Key raced; the loser returns the winner's job.
       const existing = opts.idempotencyKey && (await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey));
-      if (existing) return { row: this.sameRequest(existing, opts), created: false };
+      if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
       throw err;
     }
     this.deps.bus.publish(inserted.row.id, inserted.event);
@@ -137,15 +138,6 @@ export class Scheduler {
     this.mayHaveQueued = true;
     this.pump();
     return { row: inserted.row, created: true };
-  }
-
-  private sameRequest(existing: JobRow, opts: SubmitOptions): JobRow {
-    if (existing.request_hash && opts.requestHash && existing.request_hash !== opts.requestHash) {
-      throw new PaddockError('idempotency_key_reused', 'this Idempotency-Key was used for a different request', {
-        job_id: existing.id,
-      });
-    }
-    return existing;
   }
 
   async cancel(id: string): Promise<JobRow> {
