@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import Dockerode from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
@@ -9,6 +8,7 @@ import { containerCreateOptions, sandboxLabels } from './container-spec.js';
 import { engineClient } from './engine.js';
 import { EgressNetwork } from './network.js';
 import { ImageResolver } from './images.js';
+import { type PoolKey, poolKey, poolLabel } from './pool-key.js';
 import { LABELS, runnerId } from './labels.js';
 import type { LauncherKind } from './launch.js';
 import { startFailure } from './failures.js';
@@ -27,8 +27,6 @@ export interface DockerDriverOptions {
 const REAP_EVERY_MS = 60_000;
 /** While running, a container this young may be ours but not yet recorded. */
 const MIN_ORPHAN_AGE_S = 30;
-
-type PoolKey = { image: string; limits: SandboxSpec['limits']; network: SandboxSpec['network'] };
 
 /** A started container, the uid it owns and the launcher waiting in it. */
 export interface Box {
@@ -133,7 +131,7 @@ export class DockerDriver implements SandboxDriver {
     } catch (err) {
       return { available: false, reason: `probe container failed: ${(err as Error).message}`, details };
     }
-    this.defaultKey = this.poolKey({ image, limits: this.config.limits.default, network: 'none' });
+    this.defaultKey = poolKey({ image, limits: this.config.limits.default, network: 'none' });
     if (this.egress) {
       const missing = await this.egress.unavailable();
       details.egress = missing ? `unavailable: ${missing}` : `firewalled (bridge ${this.egress.bridge})`;
@@ -183,7 +181,7 @@ export class DockerDriver implements SandboxDriver {
       throw new PaddockError('driver_unavailable', `driver ${this.name} supports network "none" only`, { driver: this.name });
     }
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
-    const key = this.poolKey({ image, limits: spec.limits, network: spec.network });
+    const key = poolKey({ image, limits: spec.limits, network: spec.network });
     // Each limits class in use gets its pool; the pool bounds how many classes it keeps warm.
     // A job's own egress allow list needs rules for its container, so it gets a fresh one.
     const allow = spec.network === 'egress' ? spec.egressAllow : undefined;
@@ -210,12 +208,6 @@ export class DockerDriver implements SandboxDriver {
       this.removeLater(b.container);
     }
     return undefined;
-  }
-
-  /** What the container is made of: timeout_ms and output_bytes are enforced by the runner, not by it. */
-  private poolKey(k: PoolKey): string {
-    const { timeout_ms: _timeout, output_bytes: _output, ...container } = k.limits;
-    return JSON.stringify({ image: k.image, limits: container, network: k.network });
   }
 
   private async startContainer(k: PoolKey, label: { job?: string; pool?: string }): Promise<Box> {
@@ -297,9 +289,7 @@ export class DockerDriver implements SandboxDriver {
   /** Idle containers ready for jobs like `spec` (tests, benches). */
   async poolReady(spec: Pick<SandboxSpec, 'image' | 'limits' | 'network'>): Promise<number> {
     const image = await this.images.resolve(spec.image ?? this.config.docker.default_image);
-    return this.pool.ready(this.poolKey({ image, limits: spec.limits, network: spec.network }));
+    return this.pool.ready(poolKey({ image, limits: spec.limits, network: spec.network }));
   }
 }
-
-const poolLabel = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);
 
