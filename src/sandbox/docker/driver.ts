@@ -4,16 +4,13 @@ import { PaddockError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
 import { WarmPool } from '../pool.js';
-import { containerCreateOptions, sandboxLabels } from './container-spec.js';
+import { type Box, Containers } from './containers.js';
 import { engineClient } from './engine.js';
 import { EgressNetwork } from './network.js';
 import { ImageResolver } from './images.js';
 import { type PoolKey, poolKey, poolLabel } from './pool-key.js';
-import { LABELS, runnerId } from './labels.js';
-import type { LauncherKind } from './launch.js';
-import { startFailure } from './failures.js';
+import { runnerId } from './labels.js';
 import { DockerSandbox } from './sandbox.js';
-import type { UidRange } from '../uid-range.js';
 import { sharedUidRange } from './uids.js';
 
 export interface DockerDriverOptions {
@@ -27,13 +24,6 @@ export interface DockerDriverOptions {
 const REAP_EVERY_MS = 60_000;
 /** While running, a container this young may be ours but not yet recorded. */
 const MIN_ORPHAN_AGE_S = 30;
-
-/** A started container, the uid it owns and the launcher waiting in it. */
-export interface Box {
-  container: Dockerode.Container;
-  uid: number;
-  launcher: LauncherKind;
-}
 
 const CAPABILITIES: Record<'runc' | 'runsc', DriverCapabilities> = {
   runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, snapshot: false, fork: false },
@@ -72,11 +62,7 @@ export class DockerDriver implements SandboxDriver {
   private readonly docker: Dockerode;
   private readonly images: ImageResolver;
   private readonly pool: WarmPool<Box>;
-  private readonly uids: UidRange;
-  private readonly runner: string;
-  /** Containers this driver created and has not removed yet, with the uid each holds. */
-  private readonly live = new Map<string, number>();
-  private readonly removals = new Set<Promise<void>>();
+  private readonly containers: Containers;
   private defaultKey: string | undefined;
   private reaper: NodeJS.Timeout | undefined;
   /** The firewalled bridge of `egress` jobs; only drivers whose containers can join it have one. */
@@ -92,15 +78,24 @@ export class DockerDriver implements SandboxDriver {
     this.minLimits = MIN_LIMITS[opts.runtime];
     this.docker = opts.docker ?? engineClient(config.docker.socket);
     this.images = new ImageResolver(this.docker);
-    this.runner = runnerId(config.data_dir);
-    this.uids = sharedUidRange(config.docker.uid_range_start, config.docker.uid_range_size);
+    const runner = runnerId(config.data_dir);
     if (this.capabilities.network.includes('egress')) {
-      this.egress = new EgressNetwork(this.docker, this.runner, config.host_id, config.egress, opts.log.child({ driver: opts.name, component: 'egress' }));
+      this.egress = new EgressNetwork(this.docker, runner, config.host_id, config.egress, opts.log.child({ driver: opts.name, component: 'egress' }));
     }
+    this.containers = new Containers({
+      docker: this.docker,
+      images: this.images,
+      uids: sharedUidRange(config.docker.uid_range_start, config.docker.uid_range_size),
+      runner,
+      host: config.host_id,
+      runtime: opts.runtime,
+      defaults: config.limits.default,
+      egress: this.egress,
+    });
     this.pool = new WarmPool(
       { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
       (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
-      (b) => this.remove(b.container),
+      (b) => this.containers.remove(b.container),
       opts.log.child({ driver: opts.name, component: 'pool' }),
     );
   }
@@ -190,11 +185,11 @@ export class DockerDriver implements SandboxDriver {
       (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
     if (allow) {
       await (await this.egressReady()).restrict(box.container, allow).catch(async (err) => {
-        await this.remove(box.container);
+        await this.containers.remove(box.container);
         throw err;
       });
     }
-    return new DockerSandbox(spec.id, box, spec, async () => this.removeLater(box.container), this.docker, this.config.limits.default);
+    return new DockerSandbox(spec.id, box, spec, async () => this.containers.removeLater(box.container), this.docker, this.config.limits.default);
   }
 
   /**
@@ -205,84 +200,25 @@ export class DockerDriver implements SandboxDriver {
     for (let b = this.pool.take(key); b; b = this.pool.take(key)) {
       const running = await b.container.inspect().then((i) => i.State.Running, () => false);
       if (running) return b;
-      this.removeLater(b.container);
+      this.containers.removeLater(b.container);
     }
     return undefined;
   }
 
   private async startContainer(k: PoolKey, label: { job?: string; pool?: string }): Promise<Box> {
     const egressNetwork = k.network === 'egress' ? (await this.egressReady()).name : undefined;
-    const { launcher } = await this.images.lookup(k.image);
-    const uid = this.uids.take();
-    let container: Dockerode.Container;
-    try {
-      container = await this.docker.createContainer(
-        containerCreateOptions({
-          image: k.image,
-          runtime: this.opts.runtime,
-          limits: k.limits,
-          network: k.network,
-          egressNetwork,
-          uid,
-          launcher,
-          init: true,
-          labels: sandboxLabels({ runner: this.runner, host: this.config.host_id, ...label }),
-        }),
-      );
-    } catch (err) {
-      this.uids.release(uid);
-      throw startFailure((err as Error).message, k.limits, this.config.limits.default);
-    }
-    this.live.set(container.id, uid);
-    try {
-      await container.start();
-    } catch (err) {
-      await this.remove(container);
-      throw startFailure((err as Error).message, k.limits, this.config.limits.default);
-    }
-    return { container, uid, launcher };
-  }
-
-  /** Removal is off the job's path; close() waits for what is still under way. */
-  private removeLater(container: Dockerode.Container): void {
-    const removal = this.remove(container).finally(() => this.removals.delete(removal));
-    this.removals.add(removal);
-  }
-
-  private async remove(container: Dockerode.Container): Promise<void> {
-    const uid = this.live.get(container.id);
-    this.live.delete(container.id);
-    await container.remove({ force: true, v: true }).catch(() => undefined);
-    await this.egress?.release(container.id);
-    // Freed once the container (and every process of it) is gone.
-    if (uid !== undefined) this.uids.release(uid);
+    return this.containers.start(k, label, egressNetwork);
   }
 
   /** Removes containers of this runner that nothing here owns (after a crash, or leaked). */
-  async reapOrphans(minAgeS = 0): Promise<number> {
-    let list: Dockerode.ContainerInfo[];
-    try {
-      list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.runner}=${this.runner}`] } });
-    } catch {
-      return 0; // no engine, nothing to reap
-    }
-    // Later passes skip the very young: one may be created but not yet recorded as ours.
-    const settled = Date.now() / 1000 - minAgeS;
-    const mine = list.filter((c) => !this.live.has(c.Id) && c.Labels[LABELS.runner] === this.runner && c.Created <= settled);
-    // Both drivers share the runner label; each reaps only containers of its runtime.
-    const ours = [];
-    for (const c of mine) {
-      const info = await this.docker.getContainer(c.Id).inspect().catch(() => undefined);
-      if (info && (info.HostConfig.Runtime ?? 'runc') === this.opts.runtime) ours.push(c.Id);
-    }
-    await Promise.all(ours.map((id) => this.docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined)));
-    return ours.length;
+  reapOrphans(minAgeS = 0): Promise<number> {
+    return this.containers.reapOrphans(minAgeS);
   }
 
   async close(): Promise<void> {
     clearInterval(this.reaper);
     await this.pool.drain();
-    await Promise.all([...this.removals]);
+    await this.containers.settled();
     await this.egress?.close();
   }
 

@@ -9,7 +9,7 @@ import { signalOfExitCode } from '../signals.js';
 import { tarFiles } from '../tar.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import { demuxer } from './demux.js';
-import type { Box } from './driver.js';
+import type { Box } from './containers.js';
 import { startFailure } from './failures.js';
 import { jobHeader } from './launch.js';
 import { TrailerScanner } from './trailer.js';
