@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   queue_full: { status: 429, title: 'The job queue is full', exit: 1 },
   quota_exceeded: { status: 429, title: 'A quota of this token is used up', exit: 1 },
   too_many_streams: { status: 429, title: 'Too many open event streams', exit: 1 },
+  overloaded: { status: 429, title: 'The runner has too many requests waiting', exit: 1 },
   storage_full: { status: 507, title: 'The runner is short of disk space', exit: 1 },
   driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },

@@ -81,8 +81,10 @@ export const ConfigSchema = z.strictObject({
       stall_ms: z.number().int().min(500).default(30_000),
       /** Listen backlog: connections the kernel holds during a burst until they are accepted (capped by somaxconn). */
       backlog: z.number().int().min(1).max(65_535).default(4096),
+      /** API requests waiting for their turn (src/server/request-lane.ts); beyond it `429 overloaded`. */
+      max_pending: z.number().int().min(1).default(10_000),
     })
-    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024, stall_ms: 30_000, backlog: 4096 }),
+    .default({ max_connections: 0, max_streams: 0, stream_buffer_bytes: 256 * 1024, stall_ms: 30_000, backlog: 4096, max_pending: 10_000 }),
   limits: z
     .strictObject({
       default: Limits.partial().default({}),

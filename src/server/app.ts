@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './problem.js';
+import { installRequestLane, RequestLane } from './request-lane.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -26,6 +27,9 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
   installResponseGuard(app, rt.config.http.stall_ms);
+  // Before auth: checking a token is part of the work that waits its turn.
+  const lane = new RequestLane(rt.config.http.max_pending);
+  installRequestLane(app, lane);
   installAuth(app, rt.store);
   await app.register(swagger, {
     openapi: {
@@ -39,7 +43,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  systemRoutes(app, rt);
+  systemRoutes(app, rt, lane);
   jobRoutes(app, rt);
   eventRoutes(app, rt);
   storageRoutes(app, rt);

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Runtime } from '../../runtime.js';
 import { VERSION } from '../../version.js';
+import type { RequestLane } from '../request-lane.js';
 
 const Health = z.object({
   status: z.enum(['ok', 'degraded']),
@@ -11,6 +12,7 @@ const Health = z.object({
   uptime: z.number().describe('seconds since start'),
   currentJobs: z.number().int(),
   queueLength: z.number().int(),
+  waitingRequests: z.number().int().describe('API requests waiting for their turn (a burst being taken in)'),
   lastActivity: z.string().nullable(),
   min_isolation: z
     .record(z.string(), z.string())
@@ -26,7 +28,7 @@ const Health = z.object({
 });
 
 /** Unauthenticated: health (for load balancers), metrics (for Prometheus) and the OpenAPI document. */
-export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
+export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLane): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     '/health',
@@ -43,6 +45,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime): void {
         currentJobs: rt.scheduler.runningCount,
         // Admission's in-memory count: no query, so /health stays fast under a burst.
         queueLength: rt.admission.queued,
+        waitingRequests: lane.waiting,
         lastActivity: rt.scheduler.lastActivity,
         min_isolation: rt.drivers.floors(),
         drivers: drivers.map((d) => ({
