@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },
   image_build_failed: { status: 500, title: 'Image build failed', exit: 1 },
   driver_error: { status: 502, title: 'Sandbox driver failed', exit: 1 },
+  agent_protocol_error: { status: 502, title: 'The sandbox agent broke its protocol', exit: 1 },
+  agent_died: { status: 502, title: 'The sandbox agent is gone', exit: 1 },
   shutting_down: { status: 503, title: 'Runner is shutting down', exit: 1 },
   unreachable: { status: 503, title: 'Server could not be reached', exit: 1 },
   internal: { status: 500, title: 'Internal error', exit: 1 },
