@@ -1,0 +1,292 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// exitGrace: how long after the process exits its output is still read when something it left running
+// keeps the pipe open (bytes already in the pipe at exit are always delivered).
+const exitGrace = 100 * time.Millisecond
+
+type execArgs struct {
+	Argv  []string          `json:"argv"`
+	Env   map[string]string `json:"env"`
+	Cwd   string            `json:"cwd"`
+	Stdin bool              `json:"stdin"`
+	Pty   *winsize          `json:"pty"`
+}
+
+type winsize struct {
+	Rows int `json:"rows"`
+	Cols int `json:"cols"`
+}
+
+type controlMsg struct {
+	Signal *string  `json:"signal"`
+	Resize *winsize `json:"resize"`
+}
+
+var controlSignals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
+	"QUIT": syscall.SIGQUIT, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP,
+	"CONT": syscall.SIGCONT, "WINCH": syscall.SIGWINCH,
+}
+
+type proc struct {
+	st    *stream
+	pid   int
+	start time.Time
+	exit  <-chan exitInfo
+	stdin *os.File // pipe, or the PTY master
+	pty   *os.File
+	outs  []*pipeReader
+}
+
+func (a *execArgs) check() error {
+	if len(a.Argv) == 0 || a.Argv[0] == "" {
+		return invalid("argv is empty")
+	}
+	for _, s := range a.Argv {
+		if strings.IndexByte(s, 0) >= 0 {
+			return invalid("NUL in argv")
+		}
+	}
+	for k, v := range a.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+			return invalid("bad env name %q", k)
+		}
+	}
+	if a.Pty != nil && !a.Pty.ok() {
+		return invalid("pty rows and cols must be 1..65535")
+	}
+	if err := checkPath(a.Cwd); err != nil {
+		return err
+	}
+	fi, err := os.Stat(a.Cwd)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &opError{"not_dir", "cwd is not a directory"}
+	}
+	return nil
+}
+
+func (w *winsize) ok() bool { return w.Rows >= 1 && w.Rows <= 65535 && w.Cols >= 1 && w.Cols <= 65535 }
+
+// lookPath finds argv[0] the way execvp would, but in the exec's own PATH (relative entries: from cwd).
+func lookPath(name string, env map[string]string, cwd string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(env["PATH"]) {
+		p := filepath.Join(dir, name)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && syscall.Access(p, 1) == nil {
+			return p, nil
+		}
+	}
+	return "", &opError{"not_found", name + ": not found in PATH"}
+}
+
+// startExec runs on the reader loop, so CONTROL and CANCEL always find the process started.
+func startExec(st *stream, payload []byte) error {
+	var a execArgs
+	if err := decodeArgs(payload, &a, "argv", "env", "cwd", "stdin"); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
+		return err
+	}
+	path, err := lookPath(a.Argv[0], a.Env, a.Cwd)
+	if err != nil {
+		return err
+	}
+	env := make([]string, 0, len(a.Env))
+	for k, v := range a.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+
+	p := &proc{st: st}
+	var child []int // the child's ends, closed here once it runs
+	defer func() {
+		for _, fd := range child {
+			syscall.Close(fd)
+		}
+	}()
+	attr := &syscall.ProcAttr{Dir: a.Cwd, Env: env, Sys: &syscall.SysProcAttr{Setsid: true}}
+	if a.Pty != nil {
+		m, s, err := openPty(uint16(a.Pty.Rows), uint16(a.Pty.Cols))
+		if err != nil {
+			return err
+		}
+		child = append(child, s)
+		p.pty, p.stdin = m, m
+		p.outs = []*pipeReader{{f: m, st: st, ch: 1}}
+		attr.Files = []uintptr{uintptr(s), uintptr(s), uintptr(s)}
+		attr.Sys.Setctty = true
+		attr.Sys.Ctty = 0
+	} else {
+		attr.Files = make([]uintptr, 3)
+		if a.Stdin {
+			r, w, err := pipe()
+			if err != nil {
+				return err
+			}
+			child = append(child, r)
+			p.stdin = w
+			attr.Files[0] = uintptr(r)
+		} else {
+			fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			child = append(child, fd)
+			attr.Files[0] = uintptr(fd)
+		}
+		for ch := byte(1); ch <= 2; ch++ {
+			r, w, err := pipeRead()
+			if err != nil {
+				p.closeAll()
+				return err
+			}
+			child = append(child, w)
+			p.outs = append(p.outs, &pipeReader{f: r, st: st, ch: ch})
+			attr.Files[ch] = uintptr(w)
+		}
+	}
+	pid, exit, err := st.c.rp.start(func() (int, error) { return syscall.ForkExec(path, a.Argv, attr) })
+	if err != nil {
+		p.closeAll()
+		if errors.Is(err, syscall.ENOENT) {
+			return &opError{"not_found", err.Error()}
+		}
+		return &opError{"exec_failed", err.Error()}
+	}
+	p.pid, p.exit, p.start = pid, exit, time.Now()
+	st.c.addGroup(pid, true)
+	st.mu.Lock()
+	st.control = p.control
+	st.onCancel = func() { syscall.Kill(-pid, syscall.SIGKILL) }
+	st.mu.Unlock()
+	if err := st.started(map[string]int{"pid": pid}); err != nil {
+		return err
+	}
+	if p.stdin != nil {
+		go p.feed(a.Pty != nil)
+	} else {
+		st.in.close()
+	}
+	for _, r := range p.outs {
+		r.done = make(chan struct{})
+		go r.run()
+	}
+	go p.finish()
+	return nil
+}
+
+// pipe returns (child's read end, our non-blocking write end); pipeRead the reverse.
+func pipe() (int, *os.File, error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return -1, nil, err
+	}
+	syscall.SetNonblock(fds[1], true)
+	return fds[0], os.NewFile(uintptr(fds[1]), "stdin"), nil
+}
+
+func pipeRead() (*os.File, int, error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return nil, -1, err
+	}
+	syscall.SetNonblock(fds[0], true)
+	return os.NewFile(uintptr(fds[0]), "out"), fds[1], nil
+}
+
+func (p *proc) closeAll() {
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
+	for _, r := range p.outs {
+		r.f.Close()
+	}
+}
+
+// feed copies channel 0 to the process; the runner's EOF closes its stdin (on a PTY: sends ^D).
+func (p *proc) feed(isPty bool) {
+	_, err := io.Copy(p.stdin, &p.st.in)
+	if err == nil && isPty {
+		p.stdin.Write([]byte{4})
+		return
+	}
+	p.st.in.close() // the process stopped reading: drop the rest, keep crediting the runner
+	if !isPty {
+		p.stdin.Close()
+	}
+}
+
+func (p *proc) control(m controlMsg) error {
+	if m.Signal != nil {
+		sig, ok := controlSignals[*m.Signal]
+		if !ok {
+			return perr("unknown signal %q", *m.Signal)
+		}
+		syscall.Kill(-p.pid, sig)
+		return nil
+	}
+	if m.Resize != nil && m.Resize.ok() {
+		if p.pty != nil {
+			resizePty(p.pty, uint16(m.Resize.Rows), uint16(m.Resize.Cols))
+		}
+		return nil
+	}
+	return perr("CONTROL needs a known signal or a resize of 1..65535")
+}
+
+func (p *proc) finish() {
+	e := <-p.exit
+	p.st.c.addGroup(p.pid, false)
+	for _, r := range p.outs {
+		r.exited(e.at)
+	}
+	for _, r := range p.outs {
+		<-r.done
+	}
+	p.st.eof(1)
+	p.st.eof(2)
+	res := map[string]interface{}{"exit_code": nil, "signal": nil,
+		"wall_ms":    e.at.Sub(p.start).Milliseconds(),
+		"cpu_ms":     (e.rusage.Utime.Nano() + e.rusage.Stime.Nano()) / 1e6,
+		"max_rss_kb": e.rusage.Maxrss}
+	if e.status.Signaled() {
+		res["signal"] = signalName(e.status.Signal())
+	} else {
+		res["exit_code"] = e.status.ExitStatus()
+	}
+	p.st.result(res)
+	p.st.in.close()
+	p.closeAll()
+}
+
+var signalNames = [...]string{1: "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
+	"SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
+	"SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ",
+	"SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"}
+
+func signalName(s syscall.Signal) string {
+	if int(s) > 0 && int(s) < len(signalNames) {
+		return signalNames[s]
+	}
+	return "SIG" + strings.TrimPrefix(s.String(), "signal ")
+}

@@ -1,0 +1,3 @@
+module paddock/agent
+
+go 1.19

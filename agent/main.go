@@ -1,0 +1,106 @@
+// Command paddock-agent runs inside a sandbox as its first process and carries out what the runner asks
+// over stdin/stdout (docs/agent-protocol.md).
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const (
+	prSetDumpable       = 4
+	prSetChildSubreaper = 36
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("paddock-agent: ")
+	// Non-dumpable first: processes of our uid can then neither ptrace us nor open /proc/<pid>/mem or fd/*.
+	if err := prctl(prSetDumpable, 0); err != nil {
+		log.Fatalf("prctl(PR_SET_DUMPABLE): %v", err)
+	}
+	in, out, err := moveChannel()
+	if err != nil {
+		log.Fatalf("moving the channel off fds 0/1: %v", err)
+	}
+	rp := newReaper()
+	catchSignals(rp)
+	if os.Getpid() != 1 {
+		// Not PID 1 (tests on the host): still be the one that reaps what our execs leave behind.
+		prctl(prSetChildSubreaper, 1)
+	}
+	c := newConn(in, out, rp)
+	err = c.serve()
+	c.killAll()
+	if err != nil {
+		log.Printf("closing the connection: %v", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+func prctl(op, arg uintptr) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, op, arg, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// moveChannel dups fds 0 and 1 to close-on-exec fds >= 3 and points 0 and 1 (and 2, when closed) at
+// /dev/null, so nothing started later can inherit or stumble onto the channel.
+func moveChannel() (*os.File, *os.File, error) {
+	dup := func(fd int) (int, error) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 3)
+		if e != 0 {
+			return -1, fmt.Errorf("fd %d: %w", fd, e)
+		}
+		return int(r), nil
+	}
+	_, _, e2 := syscall.Syscall(syscall.SYS_FCNTL, 2, syscall.F_GETFD, 0)
+	in, err := dup(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := dup(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	null, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	targets := []int{0, 1}
+	if e2 != 0 && null != 2 {
+		targets = append(targets, 2)
+	}
+	for _, fd := range targets {
+		if err := syscall.Dup3(null, fd, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	if null > 2 {
+		syscall.Close(null)
+	}
+	// Non-blocking, so the runtime poller serves them without a thread blocked in read(2) per fd.
+	syscall.SetNonblock(in, true)
+	syscall.SetNonblock(out, true)
+	return os.NewFile(uintptr(in), "channel-in"), os.NewFile(uintptr(out), "channel-out"), nil
+}
+
+// catchSignals relays every signal to a handler that ignores it (SIGCHLD: reap). Go's default for SIGTERM,
+// SIGINT, SIGHUP, SIGQUIT … is to exit; and as PID 1 the kernel only delivers signals that have a handler —
+// caught, not SIG_IGN, since ignored dispositions would be inherited by every exec.
+func catchSignals(rp *reaper) {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch)
+	go func() {
+		for s := range ch {
+			if s == syscall.SIGCHLD {
+				rp.sigchld()
+			}
+		}
+	}()
+}
