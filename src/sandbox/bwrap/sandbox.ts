@@ -52,18 +52,27 @@ export class BwrapSandbox implements Sandbox {
     return this.spec.files.length > 0 || (!this.host.cgroup && Boolean(this.host.timeBin));
   }
 
-  /** Host-side state: a cgroup, and a private dir only when something must be staged in it. */
+  /** Host-side state: a private dir only when something must be staged in it (the cgroup is made in exec). */
   async prepare(): Promise<void> {
     if (this.needsDir) {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
     }
-    this.host.cgroup?.create(this.id, {
-      // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
-      memoryBytes: this.spec.limits.memory_mb * 1024 * 1024,
-      pids: this.spec.limits.pids,
-      cpus: this.spec.limits.cpus,
-    });
+  }
+
+  /** The sandbox's cgroup, with its limits set; undefined when made, else why not. */
+  private createCgroup(cgroup: CgroupV1): Error | undefined {
+    try {
+      cgroup.create(this.id, {
+        // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
+        memoryBytes: this.spec.limits.memory_mb * 1024 * 1024,
+        pids: this.spec.limits.pids,
+        cpus: this.spec.limits.cpus,
+      });
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
   }
 
   async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
@@ -132,11 +141,15 @@ export class BwrapSandbox implements Sandbox {
       for (const fd of fileFds) closeSync(fd);
     }
     const run = new Run(child, this.spec.limits.output_bytes, sink);
+    const cgroup = this.host.cgroup;
+    // Made while bwrap starts up (on another core) rather than before the spawn, where it
+    // added to every job's latency: nothing runs in the sandbox before it is entered (block fd).
+    const cgroupError = cgroup && this.createCgroup(cgroup);
+    if (cgroupError) run.abort('cgroup_setup', () => cgroup?.killAll(this.id));
     const onAbort = () => run.abort(String(signal.reason ?? 'aborted'), () => this.host.cgroup?.killAll(this.id));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
 
-    const cgroup = this.host.cgroup;
     run.onChildPid = cgroup
       ? async (pid) => {
           await cgroup.enter(this.id, pid);
@@ -163,6 +176,7 @@ export class BwrapSandbox implements Sandbox {
     const wallMs = Math.round(performance.now() - started);
 
     if (exit.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
+    if (cgroupError) throw new PaddockError('driver_error', `cannot set up the sandbox's cgroup: ${cgroupError.message}`);
     let cpuMs: number | null = null;
     let maxRssKb: number | null = null;
     let oom = false;
