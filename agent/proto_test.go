@@ -35,12 +35,24 @@ func TestProtocolErrorsCloseTheConnection(t *testing.T) {
 			c.result(s)
 			c.frame(s.id, tOpen, []byte(`{"op":"stat","path":"/"}`))
 		},
-		"never opened":   func(c *client) { c.frame(99, tCancel) },
-		"agent's type":   func(c *client) { c.frame(0, tHello, []byte(`{}`)) },
-		"ping too long":  func(c *client) { c.frame(0, tPing, make([]byte, 65)) },
-		"window zero":    func(c *client) { s := c.open(execOp("sleep", "5")); <-s.started; c.frame(s.id, tWindow, []byte{1, 0, 0, 0, 0}) },
-		"bad signal":     func(c *client) { s := c.open(execOp("sleep", "5")); <-s.started; c.frame(s.id, tControl, []byte(`{"signal":"PWR"}`)) },
-		"data after eof": func(c *client) { s := c.open(execOp("sleep", "5")); c.closeInput(s); c.frame(s.id, tData, []byte{0, 1}) },
+		"never opened":  func(c *client) { c.frame(99, tCancel) },
+		"agent's type":  func(c *client) { c.frame(0, tHello, []byte(`{}`)) },
+		"ping too long": func(c *client) { c.frame(0, tPing, make([]byte, 65)) },
+		"window zero": func(c *client) {
+			s := c.open(execOp("sleep", "5"))
+			<-s.started
+			c.frame(s.id, tWindow, []byte{1, 0, 0, 0, 0})
+		},
+		"bad signal": func(c *client) {
+			s := c.open(execOp("sleep", "5"))
+			<-s.started
+			c.frame(s.id, tControl, []byte(`{"signal":"PWR"}`))
+		},
+		"data after eof": func(c *client) {
+			s := c.open(execOp("sleep", "5"))
+			c.closeInput(s)
+			c.frame(s.id, tData, []byte{0, 1})
+		},
 		"window overrun": func(c *client) {
 			// sleep never reads its stdin, so the agent gives no credit back: byte 262145 overruns.
 			op := execOp("sleep", "30")
