@@ -102,6 +102,12 @@ func startAgent(t *testing.T, prefix ...string) *client {
 			cmd.Process.Kill()
 		}
 		cmd.Wait()
+		c.wmu.Lock()
+		diag := c.stderr.String()
+		c.wmu.Unlock()
+		if strings.Contains(diag, "panic") || strings.Contains(diag, "DATA RACE") {
+			t.Errorf("agent stderr: %s", diag)
+		}
 		if c.failure != "" {
 			t.Errorf("agent broke the protocol: %s", c.failure)
 		}

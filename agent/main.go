@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -16,6 +17,8 @@ const (
 )
 
 func main() {
+	// One P: forwarding bytes needs no parallelism, and every OS thread counts against the sandbox's pids limit.
+	runtime.GOMAXPROCS(1)
 	log.SetFlags(0)
 	log.SetPrefix("paddock-agent: ")
 	// Non-dumpable first: processes of our uid can then neither ptrace us nor open /proc/<pid>/mem or fd/*.
