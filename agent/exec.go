@@ -165,6 +165,8 @@ func startExec(st *stream, payload []byte) error {
 			attr.Files[ch] = uintptr(w)
 		}
 	}
+	// The start time is taken before the fork: the reaper may stamp the exit before ForkExec returns.
+	p.start = time.Now()
 	pid, exit, err := st.c.rp.start(func() (int, error) { return syscall.ForkExec(path, a.Argv, attr) })
 	if err != nil {
 		p.closeAll()
@@ -173,7 +175,7 @@ func startExec(st *stream, payload []byte) error {
 		}
 		return &opError{"exec_failed", err.Error()}
 	}
-	p.pid, p.exit, p.start = pid, exit, time.Now()
+	p.pid, p.exit = pid, exit
 	st.c.addGroup(pid, true)
 	st.mu.Lock()
 	st.control = p.control
