@@ -22,8 +22,13 @@ func invalid(format string, a ...interface{}) error {
 // startOp starts the operation of an OPEN. A returned error ends the connection (a protocol error or a
 // failed write to the runner); the operation's own failures end only its stream.
 func startOp(st *stream, op string, payload []byte) error {
+	if op != "exec" && op != "write" && op != "connect" {
+		st.in.close() // reads no channel 0: bytes sent anyway are dropped and credited, not queued
+	}
 	var err error
 	switch op {
+	case "":
+		return st.fail("invalid", "OPEN without op")
 	case "exec":
 		err = startExec(st, payload)
 	case "listen":

@@ -91,6 +91,9 @@ func TestBadArgumentsAreErrorsNotProtocolErrors(t *testing.T) {
 	if code := c.errorCode(c.open(map[string]interface{}{"op": "nope"})); code != "unsupported" {
 		t.Fatalf("unknown op: %s", code)
 	}
+	if code := c.errorCode(c.open(map[string]interface{}{"path": "/"})); code != "invalid" {
+		t.Fatalf("no op: %s", code)
+	}
 	if code := c.errorCode(c.open(map[string]interface{}{"op": "exec", "argv": []string{"true"}})); code != "invalid" {
 		t.Fatalf("exec without env: %s", code)
 	}
