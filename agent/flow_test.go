@@ -90,3 +90,21 @@ func TestFlowControlStall(t *testing.T) {
 		t.Fatalf("%v after %d bytes", r, len(s.output(1)))
 	}
 }
+
+// Output already in the pipe when the process exits is delivered, however long the runner takes to give
+// credit: the 100 ms grace is only for pipes that something left running keeps open.
+func TestOutputPendingAtExitOutlivesTheGrace(t *testing.T) {
+	c := startAgent(t)
+	s := c.open(execOp("head", "-c", "300000", "/dev/zero"))
+	s.mu.Lock()
+	s.manual = true
+	s.mu.Unlock()
+	time.Sleep(600 * time.Millisecond) // head has exited; 37856 bytes wait for credit
+	if n := len(s.output(1)); n != initWindow {
+		t.Fatalf("sent %d before credit", n)
+	}
+	c.grant(s, 1, 65536)
+	if r := c.result(s); r["exit_code"] != 0.0 || len(s.output(1)) != 300000 {
+		t.Fatalf("%v after %d bytes", r, len(s.output(1)))
+	}
+}
