@@ -37,3 +37,20 @@ func TestNonDumpable(t *testing.T) {
 		}
 	}
 }
+
+// The channel is off fds 0 and 1 (now /dev/null) and close-on-exec: a child has only its own three fds.
+func TestChildrenGetOnlyTheirOwnFds(t *testing.T) {
+	c := startAgent(t)
+	s := c.open(execOp("sh", "-c", "ls /proc/$$/fd"))
+	c.result(s)
+	if got := s.output(1); got != "0\n1\n2\n" {
+		t.Fatalf("child fds: %q", got)
+	}
+	if os.Geteuid() == 0 { // a non-dumpable process's /proc/<pid>/fd is root's only
+		for _, fd := range []string{"0", "1"} {
+			if target, err := os.Readlink("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/fd/" + fd); err != nil || target != "/dev/null" {
+				t.Fatalf("agent fd %s: %q %v", fd, target, err)
+			}
+		}
+	}
+}
