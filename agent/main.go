@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 )
 
@@ -87,6 +88,7 @@ func moveChannel() (*os.File, *os.File, error) {
 	if null > 2 {
 		syscall.Close(null)
 	}
+	cloexecFrom3()
 	// Non-blocking, so the runtime poller serves them without a thread blocked in read(2) per fd.
 	syscall.SetNonblock(in, true)
 	syscall.SetNonblock(out, true)
@@ -106,4 +108,23 @@ func catchSignals(rp *reaper) {
 			}
 		}
 	}()
+}
+
+// cloexecFrom3 marks every fd from 3 up close-on-exec, so whatever the agent inherited is not passed on
+// to the processes it starts. close_range (Linux 5.11) does it at once; else each open fd from /proc.
+func cloexecFrom3() {
+	const sysCloseRange, closeRangeCloexec = 436, 4
+	if _, _, e := syscall.Syscall(sysCloseRange, 3, ^uintptr(0), closeRangeCloexec); e == 0 {
+		return
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		log.Printf("cannot list inherited fds, they may reach children: %v", err)
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, syscall.FD_CLOEXEC)
+		}
+	}
 }
