@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0755) // the non-dumpable test runs it as nobody
 	agentBin = filepath.Join(dir, "paddock-agent")
-	build := exec.Command("go", "build", "-o", agentBin, ".")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", agentBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
