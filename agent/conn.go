@@ -107,7 +107,8 @@ func (c *conn) dispatch(f frame) error {
 	return nil
 }
 
-// lookup finds an open stream; (nil, nil) for one already ended, whose late frames are ignored.
+// lookup finds an open stream; (nil, nil) for one already ended, whose late frames are ignored. Ids are
+// not kept once ended, so an id the runner skipped (below its highest) is taken as ended too.
 func (c *conn) lookup(id uint32) (*stream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
