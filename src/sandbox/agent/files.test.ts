@@ -57,6 +57,17 @@ describe('files over a fake agent', () => {
     client.close();
   });
 
+  it('writeFile destroys an idle source when the agent refuses', async () => {
+    const { agent, client } = await startFake();
+    const source = new Readable({ read() {} });
+    const done = client.writeFile('/f', source);
+    const { id } = await agent.opened('write');
+    agent.error(id, 'not_dir', 'parent is a file');
+    await expect(done).rejects.toMatchObject({ agentCode: 'not_dir' });
+    expect(source.destroyed).toBe(true);
+    client.close();
+  });
+
   it('writeFile cancels when its source fails', async () => {
     const { agent, client } = await startFake();
     const source = new Readable({ read() {} });

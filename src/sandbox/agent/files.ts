@@ -37,6 +37,8 @@ export async function writeFile(
         if (await op.write(typeof content === 'string' ? Buffer.from(content) : content)) op.endInput();
         return;
       }
+      // An ERROR may come while the source is idle: do not leave it waiting for its next chunk.
+      op.done.catch(() => content.destroy());
       try {
         for await (const chunk of content) {
           const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);

@@ -21,6 +21,7 @@ export const Hello = z.object({
   pid: count,
 });
 
+// Conservative reading: a code outside the document's list is a protocol error, not `io`.
 export const AgentErrorBody = z.object({
   code: z.enum(AGENT_ERROR_CODES),
   message: z.string().max(4096),

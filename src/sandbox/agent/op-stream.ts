@@ -179,6 +179,7 @@ export class OpStream {
     this.link.sendFrame(this.id, FrameType.CANCEL);
   }
 
+  /** The document orders STARTED first where an operation has one; output before it is read as a violation. */
   private mustBeStarted(what: string): void {
     if (this.spec.started !== null && !this.hasStarted) throw protocolError(`${what} before STARTED on ${this.kind}`);
   }
