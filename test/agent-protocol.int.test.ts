@@ -119,6 +119,21 @@ describe('agent protocol against the real paddock-agent', () => {
     agent.child.stdout!.off('data', count);
   });
 
+  it('exec: a PTY of the size asked for, resized on CONTROL', async () => {
+    let out = '';
+    const h = agent.client.exec(
+      { argv: ['sh', '-c', 'stty size; read x; stty size'], env: ENV, cwd: '/', stdin: true, pty: { rows: 30, cols: 100 } },
+      { onStdout: (c) => (out += c.toString()) },
+    );
+    await h.started;
+    for (let i = 0; i < 100 && !out.includes('30 100'); i++) await new Promise((r) => setTimeout(r, 10));
+    h.resize(40, 120);
+    await new Promise((r) => setTimeout(r, 50));
+    h.stdin!.write('go\n');
+    expect((await h.result).exitCode).toBe(0);
+    expect(out).toMatch(/30 100\r?\n[\s\S]*40 120/);
+  });
+
   it('exec: a command that cannot start is exec_failed or not_found', async () => {
     const err = await run(agent.client, ['/nonexistent/program']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);

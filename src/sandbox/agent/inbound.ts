@@ -92,6 +92,7 @@ export class Inbound {
     this.discarding = true;
     this.queue.length = 0;
     this.slab = null;
+    this.slabUsed = 0;
     this.maybeGrant();
   }
 
