@@ -2,10 +2,13 @@ import type { Readable, Writable } from 'node:stream';
 import { PaddockError } from '../../errors.js';
 import { AgentError, agentDied, protocolError } from './errors.js';
 import { encodeFrame, type Frame, FrameDecoder } from './frame.js';
+import type { InboundTarget } from './inbound.js';
 import { Hello, OpenAccepted, parsePayload } from './messages.js';
 import { type OpKind, SPECS } from './op-spec.js';
 import { OpStream, type StreamLink } from './op-stream.js';
-import { FrameType, MAX_PAYLOAD, MAX_PING, MAX_STREAMS, PROTOCOL_VERSION } from './protocol.js';
+import { Channel, FrameType, MAX_PAYLOAD, MAX_PING, MAX_STREAMS, PROTOCOL_VERSION } from './protocol.js';
+
+const DISCARD: InboundTarget = { push: () => true, readableLength: 0, destroy: () => {} };
 
 /** The byte stream to one agent: a container's attached stdio, a bwrap pipe pair (may be one Duplex). */
 export interface AgentTransport {
@@ -216,8 +219,10 @@ export class AgentSession implements StreamLink {
     const stream = new OpStream(id, 'accepted', SPECS.accepted, this);
     this.streams.set(id, stream);
     this.agentOpen++;
-    if (listener.onAccepted && !listener.cancelled) listener.onAccepted(stream, body.peer_port);
-    else stream.cancel();
+    if (listener.onAccepted && !listener.cancelled) return listener.onAccepted(stream, body.peer_port);
+    // Crossed our CANCEL of the listener: reset it, and drop (and credit) bytes sent before it knew.
+    stream.attach(Channel.OUT, DISCARD).discard();
+    stream.cancel();
   }
 
   private wasOpened(id: number): boolean {

@@ -68,7 +68,10 @@ describe('TCP forwarding over a fake agent', () => {
     await agent.next((f) => f.type === FrameType.CANCEL && f.stream === id);
     // An accept that crossed the CANCEL is reset, not handed out.
     agent.json(4, FrameType.OPEN, { op: 'accepted', listener: id, peer_port: 51001 });
+    agent.data(4, 1, 'sent before the agent saw the CANCEL');
     await agent.next((f) => f.type === FrameType.CANCEL && f.stream === 4);
+    agent.eof(4, 1);
+    agent.result(4, {});
     agent.result(id, {});
     await closing;
     expect(sockets).toHaveLength(1);
