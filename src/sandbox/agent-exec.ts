@@ -1,0 +1,104 @@
+import type { Limits } from '../config/schema.js';
+import { constants } from 'node:os';
+import type { AgentClient } from './agent/agent-client.js';
+import type { ExecRequest, ExecResult, OutputSink } from './driver.js';
+import { OutputCapture } from './output.js';
+
+/** What a driver measures of the whole sandbox from outside it (a cgroup); null where it cannot tell. */
+export interface HostAccounting {
+  stats(): { cpuMs: number | null; maxRssKb: number | null; oomKilled: boolean };
+}
+
+export interface AgentExecOptions {
+  limits: Limits;
+  /** Host-side figures win over the agent's: the job cannot touch them. */
+  accounting?: HostAccounting | undefined;
+  cpuPollMs?: number;
+}
+
+/**
+ * Runs one command of a job through the sandbox's agent and answers in the shape
+ * every driver gives a job: output capped at `output_bytes` per stream (past it the
+ * process group is killed and the limit is `output`), CPU bounded by the whole
+ * sandbox's CPU time when the driver accounts for it, aborts (timeout, cancel,
+ * shutdown) kill the process group and are reported as `aborted`.
+ */
+export async function execOnAgent(
+  agent: AgentClient,
+  req: ExecRequest,
+  sink: OutputSink,
+  signal: AbortSignal,
+  o: AgentExecOptions,
+): Promise<ExecResult> {
+  const started = performance.now();
+  const stdout = new OutputCapture(o.limits.output_bytes);
+  const stderr = new OutputCapture(o.limits.output_bytes);
+  let aborted: string | undefined;
+  let limit: ExecResult['limit'];
+  const cpuBefore = o.accounting?.stats().cpuMs ?? 0;
+
+  const take = (name: 'stdout' | 'stderr', capture: OutputCapture) => (chunk: Buffer) => {
+    if (limit === 'output') return;
+    const kept = capture.push(chunk);
+    if (kept.length) sink(name, kept);
+    if (capture.truncated) {
+      limit = 'output';
+      handle.cancel();
+    }
+  };
+  const handle = agent.exec(
+    { argv: req.argv, env: req.env, cwd: req.cwd, stdin: req.stdin !== undefined && req.stdin.length > 0 },
+    { onStdout: take('stdout', stdout), onStderr: take('stderr', stderr) },
+  );
+  if (handle.stdin) {
+    handle.stdin.on('error', () => undefined);
+    handle.stdin.end(req.stdin);
+  }
+  const onAbort = () => {
+    if (aborted || limit) return;
+    aborted = String(signal.reason ?? 'aborted');
+    handle.cancel();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+
+  // RLIMIT_CPU bounds each process; the sandbox's CPU time bounds the tree, so work
+  // spread over many short-lived processes cannot dodge cpu_ms.
+  const watchdog = o.accounting
+    ? setInterval(() => {
+        const cpuMs = o.accounting!.stats().cpuMs;
+        if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < o.limits.cpu_ms) return;
+        limit = 'cpu';
+        handle.cancel();
+      }, o.cpuPollMs ?? 100)
+    : undefined;
+
+  try {
+    const r = await handle.result;
+    const host = o.accounting?.stats();
+    const signalName = r.signal;
+    if (!limit && host?.oomKilled) limit = 'memory';
+    if (!limit && signalName === 'SIGXCPU') limit = 'cpu';
+    return {
+      // As bwrap and shells report it: killed by signal N is exit code 128+N.
+      exitCode: signalName ? 128 + signalNumber(signalName) : r.exitCode,
+      signal: signalName,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      stdoutTruncated: stdout.truncated,
+      stderrTruncated: stderr.truncated,
+      wallMs: Math.round(performance.now() - started),
+      cpuMs: host?.cpuMs != null ? host.cpuMs - cpuBefore : r.cpuMs,
+      maxRssKb: host?.maxRssKb ?? r.maxRssKb,
+      limit,
+      aborted: limit ? undefined : aborted,
+    };
+  } finally {
+    clearInterval(watchdog);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function signalNumber(name: string): number {
+  return (constants.signals as Record<string, number>)[name] ?? 0;
+}
