@@ -60,6 +60,7 @@ describe('exec over a fake agent', () => {
     const h = client.exec({ argv: ['top'], env: {}, cwd: '/', pty: { rows: 24, cols: 80 } }, {}, ac.signal);
     const { id, body } = await agent.opened('exec');
     expect(body.pty).toEqual({ rows: 24, cols: 80 });
+    expect(body).not.toHaveProperty('rlimits');
     h.control('TERM');
     h.resize(50, 132);
     expect(() => h.control('BOGUS' as never)).toThrow(/signal/);
@@ -71,6 +72,16 @@ describe('exec over a fake agent', () => {
     agent.json(id, FrameType.STARTED, { pid: 5 });
     agent.result(id, { ...RESULT_OK, exit_code: null, signal: 'SIGKILL' });
     expect((await h.result).signal).toBe('SIGKILL');
+    client.close();
+  });
+
+  it('sends rlimits it knows, refuses others before sending', async () => {
+    const { agent, client } = await startFake();
+    client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { cpu: 10, nofile: 64, as: 2 ** 53 } });
+    expect((await agent.opened('exec')).body.rlimits).toEqual({ cpu: 10, nofile: 64, as: 2 ** 53 });
+    expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { memlock: 1 } as never })).toThrow(/memlock/);
+    expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { cpu: -1 } })).toThrow(/cpu/);
+    expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { cpu: 1.5 } })).toThrow(/cpu/);
     client.close();
   });
 

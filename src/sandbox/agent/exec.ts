@@ -1,7 +1,15 @@
 import { finished, type Writable } from 'node:stream';
 import { ChannelReadable, ChannelWritable } from './channel-streams.js';
 import type { OpStream } from './op-stream.js';
-import { Channel, EXEC_SIGNALS, type ExecSignal, type InboundChannel } from './protocol.js';
+import {
+  Channel,
+  EXEC_SIGNALS,
+  type ExecSignal,
+  type InboundChannel,
+  MAX_RLIMIT,
+  RLIMIT_NAMES,
+  type RlimitName,
+} from './protocol.js';
 import { checkInt, checkPath, checkString, invalid } from './requests.js';
 import type { AgentSession } from './session.js';
 
@@ -13,6 +21,8 @@ export interface ExecRequest {
   /** Feed stdin through the handle's `stdin`; without it stdin is /dev/null. */
   stdin?: boolean;
   pty?: { rows: number; cols: number };
+  /** Set on the child before it execs (cpu in seconds; fsize, as, core, stack in bytes). */
+  rlimits?: Partial<Record<RlimitName, number>>;
 }
 
 /** Where output goes: callbacks, or Writables (never ended by exec; a failing one is dropped). */
@@ -58,6 +68,13 @@ function checkRequest(req: ExecRequest): Record<string, unknown> {
     cwd: checkPath('cwd', req.cwd),
     stdin: req.stdin === true,
   };
+  if (req.rlimits) {
+    for (const [name, n] of Object.entries(req.rlimits)) {
+      if (!(RLIMIT_NAMES as readonly string[]).includes(name)) throw invalid(`rlimit ${JSON.stringify(name)} is not one the agent sets`);
+      checkInt(`rlimit ${name}`, n, 0, MAX_RLIMIT);
+    }
+    body.rlimits = req.rlimits;
+  }
   if (req.pty) body.pty = { rows: checkInt('pty rows', req.pty.rows, 1, 65535), cols: checkInt('pty cols', req.pty.cols, 1, 65535) };
   return body;
 }

@@ -38,6 +38,11 @@ export type InboundChannel = typeof Channel.OUT | typeof Channel.ERR;
 export const EXEC_SIGNALS = ['TERM', 'KILL', 'INT', 'HUP', 'QUIT', 'USR1', 'USR2', 'STOP', 'CONT', 'WINCH'] as const;
 export type ExecSignal = (typeof EXEC_SIGNALS)[number];
 
+/** exec `rlimits` names (soft = hard, set on the child only); values are integers 0 … 2^53. */
+export const RLIMIT_NAMES = ['cpu', 'fsize', 'nofile', 'nproc', 'as', 'core', 'stack'] as const;
+export type RlimitName = (typeof RLIMIT_NAMES)[number];
+export const MAX_RLIMIT = 2 ** 53;
+
 export const AGENT_ERROR_CODES = [
   'not_found',
   'exists',
