@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu
 # host (idempotent: packages, dockerd with gVisor, sandbox images cached by recipe
-# hash), builds, and runs every test against real bubblewrap, Docker, gVisor and SQLite.
+# hash), builds (incl. the Go agent), and runs every test against real bubblewrap, Docker, gVisor and SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,4 +10,8 @@ bash scripts/install-docker.sh
 npm run build --silent
 export PADDOCK_IMAGES_DIR="${PADDOCK_IMAGES_DIR:-/var/cache/paddock/images}"
 bash scripts/build-images.sh
+# The in-sandbox agent's own tests (Go) run with the whole suite, not with a file filter.
+if [ $# -eq 0 ]; then
+  (cd agent && go vet ./... && test -z "$(gofmt -l .)" && go test -count=1 ./...)
+fi
 exec npx vitest run "$@"
