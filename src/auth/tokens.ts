@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PaddockError } from '../errors.js';
 import type { Store, StoredQuotas, TokenRow } from '../store/store.js';
 
-export const SCOPES = ['jobs:read', 'jobs:write', 'metrics:read', 'admin'] as const;
+export const SCOPES = ['jobs:read', 'jobs:write', 'sandboxes:read', 'sandboxes:write', 'metrics:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {

@@ -151,8 +151,34 @@ export const ConfigSchema = z.strictObject({
       max_running: z.number().int().min(0).default(0),
       submits_per_s: z.number().int().min(0).default(0),
       max_streams: z.number().int().min(0).default(100),
+      /** Live sandboxes (POST /v1/sandboxes) a token may hold at once; beyond it `429 quota_exceeded`. */
+      max_sandboxes: z.number().int().min(0).default(0),
     })
-    .default({ max_queued: 0, max_running: 0, submits_per_s: 0, max_streams: 100 }),
+    .default({ max_queued: 0, max_running: 0, submits_per_s: 0, max_streams: 100, max_sandboxes: 0 }),
+  /** Persistent sandboxes (src/sandboxes/). */
+  sandboxes: z
+    .strictObject({
+      /** Idle TTL of a sandbox that names none; every use (exec, files, timeout) starts it again. */
+      default_timeout_ms: z.number().int().min(1000).default(300_000),
+      /** No sandbox lives longer than this, used or not; also the largest `timeout_ms`/`max_lifetime_ms` one may ask for. */
+      max_lifetime_ms: z.number().int().min(1000).default(86_400_000),
+      /** Execs running at once in one sandbox; beyond it `429 too_many_execs`. */
+      max_execs: z.number().int().min(1).max(1024).default(16),
+      /** Live sandboxes on this runner, all tokens together; beyond it `429 quota_exceeded`. */
+      max_live: z.number().int().min(1).max(4096).default(32),
+      /** Largest file a PUT /v1/sandboxes/:id/files takes; beyond it `413 payload_too_large`. */
+      max_upload_bytes: z.number().int().min(1).default(512 * 1024 * 1024),
+      /** How often sandboxes past their idle TTL or lifetime are destroyed. */
+      sweep_ms: z.number().int().min(50).default(1000),
+    })
+    .default({
+      default_timeout_ms: 300_000,
+      max_lifetime_ms: 86_400_000,
+      max_execs: 16,
+      max_live: 32,
+      max_upload_bytes: 512 * 1024 * 1024,
+      sweep_ms: 1000,
+    }),
   /** `network: "egress"` sandboxes reach the public internet only (see src/sandbox/docker/network.ts). */
   egress: z
     .strictObject({

@@ -54,8 +54,31 @@ export interface TokensTable {
   max_streams: number | null;
 }
 
+/** Persistent sandboxes (migration 0004); `spec` and `labels` are JSON. */
+export interface SandboxesTable {
+  id: string;
+  token_id: string | null;
+  /** running | paused | destroyed */
+  state: string;
+  reason: string | null;
+  detail: string | null;
+  driver: string;
+  image: string | null;
+  spec: string;
+  labels: string;
+  /** The runner that holds (or held) the sandbox; only it can reach it. */
+  host_id: string;
+  created_at: string;
+  last_used_at: string;
+  /** Idle deadline: last use + the sandbox's timeout_ms. */
+  expires_at: string;
+  max_lifetime_at: string;
+  ended_at: string | null;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_events: JobEventsTable;
   tokens: TokensTable;
+  sandboxes: SandboxesTable;
 }

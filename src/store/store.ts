@@ -11,6 +11,14 @@ import {
 import { claimNextJob, insertJob, transitionJob } from './ops/jobs-write.js';
 import { databaseSize, pruneJobs, releaseFreePages } from './ops/retention.js';
 import { countActiveJobs, listExpiredQueued, nextQueueDeadline } from './ops/tenants.js';
+import {
+  deleteSandbox,
+  getSandbox,
+  insertSandbox,
+  listLiveSandboxes,
+  listSandboxes,
+  updateSandbox,
+} from './ops/sandboxes.js';
 import { getToken, insertToken, listTokens, revokeToken } from './ops/tokens.js';
 import type { Database } from './schema.js';
 import { isStorageFull, storageFullError } from './storage-full.js';
@@ -40,6 +48,12 @@ const OPS = {
   countActiveJobs,
   nextQueueDeadline,
   listExpiredQueued,
+  insertSandbox,
+  getSandbox,
+  listSandboxes,
+  listLiveSandboxes,
+  updateSandbox,
+  deleteSandbox,
 };
 
 /**
@@ -80,3 +94,4 @@ export type { JobRow } from './ops/jobs-write.js';
 export type { JobSummaryRow } from './ops/job-summary.js';
 export type { OutputStream, StoredEvent } from './ops/events.js';
 export type { StoredQuotas, TokenRow } from './ops/tokens.js';
+export type { SandboxFilter, SandboxPatch, SandboxRow } from './ops/sandboxes.js';

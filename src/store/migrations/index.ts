@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001_init.js';
 import * as m0002 from './0002_output.js';
 import * as m0003 from './0003_tenants.js';
+import * as m0004 from './0004_sandboxes.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
   '0002_output': m0002,
   '0003_tenants': m0003,
+  '0004_sandboxes': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
