@@ -10,6 +10,7 @@ import { BwrapDriver } from './sandbox/bwrap/driver.js';
 import { DockerDriver } from './sandbox/docker/driver.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { DriverSet } from './sandbox/registry.js';
+import { SandboxService } from './sandboxes/service.js';
 import { StorageGuard } from './storage/guard.js';
 import { Retention } from './storage/retention.js';
 import { isStorageFull } from './store/storage-full.js';
@@ -24,6 +25,8 @@ export interface Runtime {
   store: Store;
   drivers: DriverSet;
   scheduler: Scheduler;
+  /** Persistent sandboxes (POST /v1/sandboxes). */
+  sandboxes: SandboxService;
   /** Queue caps, per-token quotas and per-token stream places (`openStream`). */
   admission: Admission;
   /** Free-space floor and full-disk state of the store's disk (507 storage_full, /health). */
@@ -50,13 +53,18 @@ export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
 }
 
 /** Opens the store, probes drivers, recovers stale jobs and starts scheduling. */
-export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
+/** `drivers` replaces the configured drivers (tests give a fake one). */
+export async function startRuntime(
+  config: Config,
+  log: Logger,
+  opts: { drivers?: SandboxDriver[] } = {},
+): Promise<Runtime> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
   const storage = new StorageGuard(storeDir(config), config, log);
   const store = await openStore(config.store_url);
   store.onStorageFull(storage.noteFull);
   storage.start();
-  const drivers = new DriverSet(allDrivers(config, log), { minIsolation: config.sandbox.min_isolation });
+  const drivers = new DriverSet(opts.drivers ?? allDrivers(config, log), { minIsolation: config.sandbox.min_isolation });
   const reaped = await drivers.reapOrphans();
   if (Object.values(reaped).some((n) => n > 0)) log.warn({ reaped }, 'removed sandboxes left by a previous process');
   const reports = await drivers.detect();
@@ -87,6 +95,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     },
   );
   await scheduler.start();
+  const sandboxes = new SandboxService({ config, store, drivers, log: log.child({ component: 'sandboxes' }) });
+  await sandboxes.start();
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
     // A driver probe may have failed for want of space (it writes files).
@@ -113,6 +123,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     store,
     drivers,
     scheduler,
+    sandboxes,
     admission,
     storage,
     retention,
@@ -126,6 +137,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
       storage.stop();
       retention.stop();
       await scheduler.stop();
+      await sandboxes.stop();
       await retention.idle();
       await drivers.close();
       await store.close();

@@ -101,13 +101,13 @@ export async function listLiveSandboxes(db: Kysely<Database>, hostId: string): P
   return rows.map(parseRow);
 }
 
-export type SandboxPatch = Partial<Pick<SandboxRow, 'state' | 'reason' | 'detail' | 'last_used_at' | 'expires_at' | 'ended_at'>>;
+export type SandboxPatch = Partial<Pick<SandboxRow, 'state' | 'reason' | 'detail' | 'last_used_at' | 'expires_at' | 'ended_at' | 'spec'>>;
 
 /** Updates a sandbox that is not destroyed yet; undefined when it is (or is gone): the end is written once. */
 export async function updateSandbox(db: Kysely<Database>, id: string, patch: SandboxPatch): Promise<SandboxRow | undefined> {
   const row = await db
     .updateTable('sandboxes')
-    .set(patch)
+    .set({ ...patch, spec: patch.spec && JSON.stringify(patch.spec) })
     .where('id', '=', id)
     .where('state', '!=', 'destroyed')
     .returningAll()

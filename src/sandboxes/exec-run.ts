@@ -1,0 +1,171 @@
+import { constants } from 'node:os';
+import { Writable } from 'node:stream';
+import { PaddockError, toPaddockError } from '../errors.js';
+import type { AgentClient } from '../sandbox/agent/agent-client.js';
+import type { ExecHandle } from '../sandbox/agent/exec.js';
+import type { ExecSignal } from '../sandbox/agent/protocol.js';
+import { OutputCapture } from '../sandbox/output.js';
+import { newId } from '../util/ids.js';
+
+export interface ExecSpec {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** Given in the request: written and closed at once. */
+  stdin?: Buffer | undefined;
+  /** Keep stdin open for POST …/stdin. */
+  stdinStream: boolean;
+  timeoutMs: number;
+  /** Bytes kept per stream for the result. */
+  outputBytes: number;
+  /** Past `outputBytes` the process group is killed (JSON answers); a streamed exec runs on. */
+  killAtCap: boolean;
+  /** The error to report instead of the agent's when the exec failed (the sandbox ended under it). */
+  failure?: () => PaddockError | undefined;
+}
+
+/** The API's exec result (the same fields as a job's result). */
+export interface ExecOutcome {
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  timed_out: boolean;
+  wall_ms: number;
+  cpu_ms: number | null;
+  max_rss_kb: number | null;
+}
+
+/** Where a streamed exec's output goes; resolving is the reader's credit (the agent waits meanwhile). */
+export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Buffer) => Promise<void>;
+
+/**
+ * One stream of an exec's output: kept (capped) for the result, and passed to the
+ * attached sink — whose pace is the process's pace: the callback is the agent's
+ * credit, so a slow SSE reader makes the process block on its pipe instead of
+ * growing the runner's memory. Without a sink (JSON answer, detached) it drains.
+ */
+class OutputTee extends Writable {
+  readonly capture: OutputCapture;
+  sink: OutputSink | undefined;
+
+  constructor(
+    private readonly name: 'stdout' | 'stderr',
+    limit: number,
+    private readonly onCap: () => void,
+  ) {
+    super();
+    this.capture = new OutputCapture(limit);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const wasTruncated = this.capture.truncated;
+    this.capture.push(chunk);
+    if (!wasTruncated && this.capture.truncated) this.onCap();
+    const sink = this.sink;
+    if (!sink) return cb();
+    // A failing reader is the reader's problem: the process's output is not the place to report it.
+    sink(this.name, chunk).then(
+      () => cb(),
+      () => cb(),
+    );
+  }
+}
+
+/** One exec in a sandbox, from start to its result; kept a while after it ends for GET …/execs/:id. */
+export class ExecRun {
+  readonly id = newId('exec');
+  readonly started: Promise<{ pid: number }>;
+  readonly result: Promise<ExecOutcome>;
+  private readonly handle: ExecHandle;
+  private readonly out: OutputTee;
+  private readonly err: OutputTee;
+  private outcome: ExecOutcome | undefined;
+  private timedOut = false;
+
+  constructor(agent: AgentClient, spec: ExecSpec) {
+    const t0 = performance.now();
+    const onCap = () => spec.killAtCap && this.handle.cancel();
+    this.out = new OutputTee('stdout', spec.outputBytes, onCap);
+    this.err = new OutputTee('stderr', spec.outputBytes, onCap);
+    this.handle = agent.exec(
+      { argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdinStream || spec.stdin !== undefined },
+      { stdout: this.out, stderr: this.err },
+    );
+    if (this.handle.stdin && !spec.stdinStream) this.handle.stdin.end(spec.stdin);
+    const timer = setTimeout(() => {
+      this.timedOut = true;
+      this.handle.cancel();
+    }, spec.timeoutMs);
+    this.started = this.handle.started;
+    this.result = this.handle.result.then(
+      (r) => {
+        this.outcome = {
+          // As jobs report it: killed by signal N is exit code 128+N.
+          exit_code: r.signal ? 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0) : r.exitCode,
+          signal: r.signal,
+          stdout: this.out.capture.text(),
+          stderr: this.err.capture.text(),
+          stdout_truncated: this.out.capture.truncated,
+          stderr_truncated: this.err.capture.truncated,
+          timed_out: this.timedOut,
+          wall_ms: Math.round(performance.now() - t0),
+          cpu_ms: r.cpuMs,
+          max_rss_kb: r.maxRssKb,
+        };
+        return this.outcome;
+      },
+      (err: unknown) => {
+        throw spec.failure?.() ?? toPaddockError(err);
+      },
+    );
+    this.result.catch(() => {}).finally(() => clearTimeout(timer));
+  }
+
+  get ended(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  get lastResult(): ExecOutcome | undefined {
+    return this.outcome;
+  }
+
+  /** Streams output to `sink` from now on; detach() (reader gone, detached exec) lets it drain again. */
+  attach(sink: OutputSink): void {
+    this.out.sink = sink;
+    this.err.sink = sink;
+  }
+
+  detach(): void {
+    this.out.sink = undefined;
+    this.err.sink = undefined;
+  }
+
+  /** Bytes for the process's stdin (an exec started with `stdin_stream`); resolves once the agent took them. */
+  async writeStdin(chunks: AsyncIterable<Buffer | string>, eof: boolean): Promise<void> {
+    const stdin = this.handle.stdin;
+    if (!stdin || stdin.writableEnded) {
+      throw new PaddockError('conflict', `exec ${this.id} takes no more stdin (start it with "stdin_stream": true; after eof it is closed)`);
+    }
+    for await (const chunk of chunks) {
+      if (this.ended || stdin.destroyed) break;
+      if (!stdin.write(chunk)) await new Promise<void>((resolve) => {
+        stdin.once('drain', resolve);
+        stdin.once('close', resolve);
+      });
+    }
+    if (eof && !stdin.writableEnded) stdin.end();
+  }
+
+  signal(name: ExecSignal): void {
+    if (this.ended) throw new PaddockError('conflict', `exec ${this.id} has exited`);
+    this.handle.control(name);
+  }
+
+  /** Kills the process group; `result` still settles with the agent's answer. */
+  cancel(): void {
+    this.handle.cancel();
+  }
+}

@@ -1,0 +1,347 @@
+import type { Principal } from '../auth/tokens.js';
+import type { Config } from '../config/schema.js';
+import { PaddockError } from '../errors.js';
+import { resolveLimits } from '../jobs/limits.js';
+import type { AgentClient } from '../sandbox/agent/agent-client.js';
+import { networkAllow, networkMode } from '../sandbox/egress/job-network.js';
+import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
+import type { SandboxFilter, SandboxRow, Store } from '../store/store.js';
+import { newId, nowIso } from '../util/ids.js';
+import type { Logger } from '../util/log.js';
+import { type PersistentSandbox, selectPersistentDriver } from './driver-choice.js';
+import { SandboxEvents } from './events.js';
+import { LiveSandbox, owns } from './live.js';
+import type { SandboxCreate, SandboxReason } from './spec.js';
+
+export interface SandboxServiceDeps {
+  config: Config;
+  store: Store;
+  drivers: DriverSet;
+  log: Logger;
+}
+
+/** Who a new sandbox is charged to. */
+export interface SandboxTenant {
+  tokenId: string | null;
+}
+
+const RETRY_AFTER_S = 5;
+
+/**
+ * Persistent sandboxes on this runner: creates them through a driver, keeps
+ * their handles in memory (a sandbox cannot outlive the process that holds its
+ * agent connection), records every state change in the store, and ends them —
+ * on DELETE, past their idle TTL or lifetime (the sweeper), when their agent or
+ * container dies, and when the runner stops.
+ *
+ * Restarts: a sandbox the store says is live on this host when the runner starts
+ * was held by a process that is gone. Its container or processes were removed by
+ * the drivers' reapOrphans, and no agent connection survives a restart, so it is
+ * recorded `destroyed` with reason `runner_restarted` instead of being
+ * reattached. Stopping the runner destroys every sandbox (`runner_stopped`).
+ */
+export class SandboxService {
+  readonly events = new SandboxEvents();
+  private readonly live = new Map<string, LiveSandbox>();
+  /** Creations past admission, not yet live: they count against the caps. */
+  private readonly creating = new Map<Promise<unknown>, string | null>();
+  private stopping = false;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: SandboxServiceDeps) {}
+
+  private get config() {
+    return this.deps.config.sandboxes;
+  }
+
+  /** Records what a previous process left as `runner_restarted`, then starts the sweeper. */
+  async start(): Promise<void> {
+    const stale = await this.deps.store.listLiveSandboxes(this.deps.config.host_id);
+    const ended_at = nowIso();
+    for (const row of stale) {
+      await this.deps.store.updateSandbox(row.id, {
+        state: 'destroyed',
+        reason: 'runner_restarted',
+        detail: 'the runner restarted; a sandbox does not survive the process that held it',
+        ended_at,
+      });
+    }
+    if (stale.length > 0) this.deps.log.warn({ count: stale.length }, 'sandboxes of a previous process recorded as runner_restarted');
+    this.sweeper = setInterval(() => this.sweep(), this.config.sweep_ms);
+    this.sweeper.unref();
+  }
+
+  /** Ends every sandbox (reason `runner_stopped`); creations in flight are waited for and ended too. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.sweeper);
+    await Promise.allSettled([...this.creating.keys()]);
+    await Promise.all([...this.live.values()].map((l) => this.end(l, 'runner_stopped', 'the runner stopped')));
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  async create(req: SandboxCreate, tenant: SandboxTenant): Promise<SandboxRow> {
+    if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
+    const { config, drivers } = this.deps;
+    const limits = resolveLimits(req.limits, config);
+    const network = networkMode(req.network);
+    const driver = selectPersistentDriver(drivers, { driver: req.driver, network });
+    checkMinLimits(driver, limits);
+    const image = req.image ?? (driver.capabilities.images ? config.docker.default_image : undefined);
+    if (req.image) await driver.checkImage(req.image);
+    const maxLifetime = this.bounded('max_lifetime_ms', req.max_lifetime_ms ?? this.config.max_lifetime_ms);
+    const timeout = this.bounded('timeout_ms', req.timeout_ms ?? this.config.default_timeout_ms);
+
+    // No await between the cap checks and taking the place: concurrent creates cannot overshoot.
+    this.admit(tenant.tokenId);
+    const id = newId('sbx');
+    const creation = (async () => {
+      const sandbox = (await driver.create({
+        id,
+        image: req.image,
+        network,
+        egressAllow: networkAllow(req.network),
+        limits,
+        files: [],
+      })) as PersistentSandbox;
+      try {
+        if (!sandbox.agent) throw new PaddockError('driver_unavailable', `driver ${driver.name} gave a sandbox without an agent`);
+        if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
+        const now = Date.now();
+        const row = await this.deps.store.insertSandbox({
+          id,
+          token_id: tenant.tokenId,
+          state: 'running',
+          reason: null,
+          detail: null,
+          driver: driver.name,
+          image: image ?? null,
+          spec: { limits, env: req.env, network: req.network, cwd: req.cwd, timeout_ms: timeout, max_lifetime_ms: maxLifetime },
+          labels: req.labels,
+          host_id: config.host_id,
+          created_at: new Date(now).toISOString(),
+          last_used_at: new Date(now).toISOString(),
+          expires_at: new Date(now + timeout).toISOString(),
+          max_lifetime_at: new Date(now + maxLifetime).toISOString(),
+          ended_at: null,
+        });
+        const live = new LiveSandbox(row, sandbox, sandbox.agent);
+        this.live.set(id, live);
+        this.watch(live, sandbox.agent, sandbox.died);
+        this.events.publish(id, 'created', { driver: driver.name });
+        this.deps.log.info({ sandboxId: id, driver: driver.name }, 'sandbox created');
+        return row;
+      } catch (err) {
+        await sandbox.destroy().catch(() => undefined);
+        throw err;
+      }
+    })();
+    this.creating.set(creation, tenant.tokenId);
+    try {
+      return await creation;
+    } finally {
+      this.creating.delete(creation);
+    }
+  }
+
+  private bounded(field: string, ms: number): number {
+    const max = this.config.max_lifetime_ms;
+    if (ms > max) {
+      throw new PaddockError('limit_exceeded', `${field} = ${ms} is above this runner's maximum of ${max} (sandboxes.max_lifetime_ms)`, {
+        field,
+        max,
+      });
+    }
+    return ms;
+  }
+
+  private admit(tokenId: string | null): void {
+    const total = this.live.size + this.creating.size;
+    if (total >= this.config.max_live) {
+      throw new PaddockError('quota_exceeded', `the runner holds ${total} sandboxes (sandboxes.max_live)`, {
+        quota: 'max_live',
+        limit: this.config.max_live,
+        retry_after_s: RETRY_AFTER_S,
+      });
+    }
+    const max = this.deps.config.quotas.max_sandboxes;
+    if (max === 0 || tokenId === null) return;
+    let mine = [...this.creating.values()].filter((t) => t === tokenId).length;
+    for (const l of this.live.values()) if (l.row.token_id === tokenId && !l.ending) mine++;
+    if (mine >= max) {
+      throw new PaddockError('quota_exceeded', `this token already has ${mine} sandboxes (its max_sandboxes)`, {
+        quota: 'max_sandboxes',
+        limit: max,
+        retry_after_s: RETRY_AFTER_S,
+      });
+    }
+  }
+
+  /** A sandbox that dies on its own (agent connection gone, container gone) is recorded `died`. */
+  private watch(live: LiveSandbox, agent: AgentClient, died: Promise<string> | undefined): void {
+    const gone = (detail: string) => {
+      if (!live.ending) void this.end(live, 'died', detail);
+    };
+    void agent.session.closed.then((err) => gone(err.message));
+    died?.then(gone, (err: unknown) => gone(String(err)));
+  }
+
+  /** The sandbox as it is now; someone else's is `404`, as is one that was deleted. */
+  async get(id: string, p: Principal | undefined): Promise<SandboxRow> {
+    const live = this.live.get(id);
+    if (live) {
+      if (owns(p, live.row)) return live.row;
+    } else {
+      const row = await this.deps.store.getSandbox(id);
+      if (row && owns(p, row)) return row;
+    }
+    throw new PaddockError('not_found', `no sandbox ${id}`);
+  }
+
+  async list(filter: SandboxFilter): Promise<{ rows: SandboxRow[]; next: string | null }> {
+    const page = await this.deps.store.listSandboxes(filter);
+    return { rows: page.rows.map((r) => this.live.get(r.id)?.row ?? r), next: page.next };
+  }
+
+  /**
+   * A running sandbox of this principal's, or why not: `404` when it is not
+   * theirs or gone, `409 conflict` (with its `state`) when paused or destroyed.
+   */
+  async running(id: string, p: Principal | undefined): Promise<LiveSandbox> {
+    const row = await this.get(id, p);
+    const live = this.live.get(id);
+    if (live && !live.ending && row.state === 'running') return live;
+    throw new PaddockError('conflict', `sandbox ${id} is ${live?.ending ? 'destroyed' : row.state}`, {
+      state: live?.ending ? 'destroyed' : row.state,
+      ...(row.reason ? { reason: row.reason } : {}),
+    });
+  }
+
+  /** Runs `fn` with the sandbox's agent; the sandbox counts as in use (not idle) meanwhile. */
+  async use<T>(id: string, p: Principal | undefined, fn: (agent: AgentClient, live: LiveSandbox) => Promise<T>): Promise<T> {
+    const live = await this.running(id, p);
+    live.busy++;
+    this.touch(live);
+    try {
+      return await fn(live.agent, live);
+    } finally {
+      live.busy--;
+      this.touch(live);
+    }
+  }
+
+  /** Starts the idle TTL again; written to the store lazily, at most one write in flight per sandbox. */
+  touch(live: LiveSandbox): void {
+    if (live.ending) return;
+    live.touch();
+    this.save(live);
+  }
+
+  private save(live: LiveSandbox): void {
+    if (live.saving) {
+      live.dirty = true;
+      return;
+    }
+    const { last_used_at, expires_at, spec } = live.row;
+    live.saving = this.deps.store
+      .updateSandbox(live.id, { last_used_at, expires_at, spec })
+      .then(
+        () => undefined,
+        (err: unknown) => this.deps.log.warn({ err, sandboxId: live.id }, 'recording sandbox use failed'),
+      )
+      .finally(() => {
+        live.saving = undefined;
+        if (live.dirty && !live.ending) {
+          live.dirty = false;
+          this.save(live);
+        }
+      });
+  }
+
+  async setTimeout(id: string, p: Principal | undefined, timeoutMs: number): Promise<SandboxRow> {
+    const live = this.live.get(id);
+    if (!live || live.ending) return this.conflictOrMissing(id, p);
+    await this.get(id, p);
+    const timeout = this.bounded('timeout_ms', timeoutMs);
+    live.row = { ...live.row, spec: { ...live.row.spec, timeout_ms: timeout } };
+    this.touch(live);
+    return live.row;
+  }
+
+  async pause(id: string, p: Principal | undefined): Promise<SandboxRow> {
+    const live = await this.running(id, p);
+    if (!live.sandbox.pause) {
+      throw new PaddockError('driver_unavailable', `driver ${live.row.driver} cannot pause a sandbox`, { driver: live.row.driver });
+    }
+    await live.sandbox.pause();
+    return this.recordState(live, 'paused');
+  }
+
+  async resume(id: string, p: Principal | undefined): Promise<SandboxRow> {
+    const live = this.live.get(id);
+    const row = await this.get(id, p);
+    if (!live || live.ending || row.state !== 'paused') {
+      throw new PaddockError('conflict', `sandbox ${id} is ${live?.ending ? 'destroyed' : row.state}, not paused`, { state: row.state });
+    }
+    await live.sandbox.resume!();
+    live.touch();
+    return this.recordState(live, 'running');
+  }
+
+  private async recordState(live: LiveSandbox, state: 'running' | 'paused'): Promise<SandboxRow> {
+    live.row = { ...live.row, state };
+    const { last_used_at, expires_at } = live.row;
+    await this.deps.store.updateSandbox(live.id, { state, last_used_at, expires_at });
+    this.events.publish(live.id, state === 'paused' ? 'paused' : 'resumed');
+    return live.row;
+  }
+
+  private async conflictOrMissing(id: string, p: Principal | undefined): Promise<never> {
+    const row = await this.get(id, p);
+    throw new PaddockError('conflict', `sandbox ${id} is destroyed`, { state: 'destroyed', ...(row.reason ? { reason: row.reason } : {}) });
+  }
+
+  /** DELETE: ends the sandbox if it is live, then forgets it (a later GET is `404`). */
+  async delete(id: string, p: Principal | undefined): Promise<void> {
+    await this.get(id, p);
+    const live = this.live.get(id);
+    if (live) await this.end(live, 'deleted');
+    await this.deps.store.deleteSandbox(id);
+    this.events.forget(id);
+  }
+
+  /**
+   * Ends a live sandbox once, whoever asks first: running execs are cancelled,
+   * the driver destroys the sandbox, the end is recorded, `destroyed` published.
+   */
+  end(live: LiveSandbox, reason: SandboxReason, detail?: string): Promise<void> {
+    live.ending ??= (async () => {
+      for (const run of live.execs.values()) if (!run.ended) run.cancel();
+      await live.sandbox.destroy().catch((err: unknown) => this.deps.log.warn({ err, sandboxId: live.id }, 'destroying a sandbox failed'));
+      live.agent.close();
+      const ended_at = nowIso();
+      live.row = { ...live.row, state: 'destroyed', reason, detail: detail?.slice(0, 4096) ?? null, ended_at };
+      await live.saving;
+      await this.deps.store
+        .updateSandbox(live.id, { state: 'destroyed', reason, detail: live.row.detail, ended_at })
+        .catch((err: unknown) => this.deps.log.error({ err, sandboxId: live.id }, 'recording a sandbox end failed'));
+      this.live.delete(live.id);
+      this.events.publish(live.id, 'destroyed', { reason, ...(detail ? { detail } : {}) });
+      this.deps.log.info({ sandboxId: live.id, reason }, 'sandbox destroyed');
+    })();
+    return live.ending;
+  }
+
+  /** Ends sandboxes past their lifetime, and idle ones past their TTL. */
+  sweep(now = Date.now()): void {
+    for (const live of this.live.values()) {
+      const reason = !live.ending && live.due(now);
+      if (!reason) continue;
+      this.events.publish(live.id, 'expired', { reason });
+      void this.end(live, reason);
+    }
+  }
+}
