@@ -1,0 +1,28 @@
+import { Http, type HttpOptions } from './http.js';
+import { JobsApi } from './jobs.js';
+import { SandboxesApi } from './sandboxes.js';
+
+export type ClientOptions = HttpOptions;
+
+/**
+ * A typed client for a Paddock runner's HTTP API. Every error the runner
+ * answers with is thrown as a PaddockError carrying its stable `code`.
+ *
+ *   const paddock = new PaddockClient({ url: 'http://127.0.0.1:7878', token });
+ *   const job = await paddock.jobs.submit({ kind: 'command', command: ['echo', 'hi'] }, { wait: true });
+ */
+export class PaddockClient {
+  readonly http: Http;
+  readonly jobs: JobsApi;
+  readonly sandboxes: SandboxesApi;
+
+  constructor(opts: ClientOptions) {
+    this.http = new Http(opts);
+    this.jobs = new JobsApi(this.http);
+    this.sandboxes = new SandboxesApi(this.http);
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+}
