@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Client } from '../client.js';
+import { connect } from '../client.js';
 import { printJson, printTable } from '../output.js';
 import { clientOptions, exitCodeOf, parseDuration } from './run.js';
 import { PaddockError } from '../../errors.js';
@@ -16,14 +16,11 @@ export function jobsCommand(program: Command): void {
       .option('--limit <n>', 'how many', '20')
       .option('--json', 'print JSON'),
   ).action(async (opts) => {
-    const q = new URLSearchParams({ limit: opts.limit });
-    if (opts.state) q.set('state', opts.state);
-    if (opts.kind) q.set('kind', opts.kind);
-    const page = await new Client(opts).request('GET', `/v1/jobs?${q}`);
+    const page = await connect(opts).jobs.page({ limit: opts.limit, state: opts.state, kind: opts.kind });
     if (opts.json) return printJson(page);
     printTable([
       ['ID', 'STATE', 'KIND', 'EXIT', 'DRIVER', 'CREATED', 'WALL'],
-      ...page.jobs.map((j: any) => [
+      ...page.jobs.map((j) => [
         j.id,
         j.state,
         j.kind,
@@ -36,7 +33,7 @@ export function jobsCommand(program: Command): void {
   });
 
   clientOptions(jobs.command('show').description('show one job as JSON').argument('<id>')).action(async (id, opts) => {
-    printJson(await new Client(opts).request('GET', `/v1/jobs/${encodeURIComponent(id)}`));
+    printJson(await connect(opts).jobs.get(id));
   });
 
   clientOptions(
@@ -46,12 +43,12 @@ export function jobsCommand(program: Command): void {
       .argument('<id>')
       .option('-f, --follow', 'keep streaming until the job ends'),
   ).action(async (id, opts) => {
-    const client = new Client(opts);
-    for await (const e of client.events(id, { follow: Boolean(opts.follow) })) {
+    const client = connect(opts);
+    for await (const e of client.jobs.events(id, { follow: Boolean(opts.follow) })) {
       if (e.event === 'stdout') process.stdout.write(e.data.data);
       else if (e.event === 'stderr') process.stderr.write(e.data.data);
     }
-    if (opts.follow) process.exitCode = exitCodeOf(await client.request('GET', `/v1/jobs/${encodeURIComponent(id)}`));
+    if (opts.follow) process.exitCode = exitCodeOf(await client.jobs.get(id));
   });
 
   clientOptions(
@@ -67,13 +64,13 @@ export function jobsCommand(program: Command): void {
       if (!/^\d+$/.test(opts.keep)) throw new PaddockError('validation_failed', `--keep wants a number, not "${opts.keep}"`);
       body.keep = Number(opts.keep);
     }
-    const r = await new Client(opts).request('POST', '/v1/jobs/prune', body);
+    const r = await connect(opts).jobs.prune(body);
     process.stdout.write(`deleted ${r.deleted_jobs} jobs (${r.deleted_events} events)\n`);
   });
 
   clientOptions(jobs.command('cancel').description('cancel a queued or running job').argument('<id>')).action(
     async (id, opts) => {
-      const job = await new Client(opts).request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+      const job = await connect(opts).jobs.cancel(id);
       process.stdout.write(`${job.id} ${job.state}\n`);
     },
   );

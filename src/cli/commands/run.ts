@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { PaddockError } from '../../errors.js';
-import { Client } from '../client.js';
+import type { JobSpecInput, PaddockClient } from '../../client/index.js';
+import { connect } from '../client.js';
 
 /** Exit codes for a job that ended without an exit code of its own (as `timeout` and shells do). */
 export const RUN_EXIT = { timed_out: 124, failed: 125, cancelled: 130 } as const;
@@ -32,11 +33,11 @@ export function runCommand(program: Command): void {
       .addOption(new Option('--network <mode>', 'network mode').choices(['none', 'egress']).default('none'))
       .option('--allow <cidr|host>', 'with --network egress: narrow egress to this IPv4 CIDR or hostname (repeatable)', collect, []),
   ).action(async (command: string[], opts) => {
-    const client = new Client(opts);
+    const client = connect(opts);
     const limits: Record<string, number> = {};
     if (opts.timeout) limits.timeout_ms = parseDuration(opts.timeout);
     if (opts.memory) limits.memory_mb = Number(opts.memory);
-    const spec = {
+    const spec: JobSpecInput = {
       kind: 'command',
       command,
       driver: opts.driver,
@@ -45,7 +46,7 @@ export function runCommand(program: Command): void {
       ...(Object.keys(limits).length ? { limits } : {}),
       env: Object.fromEntries((opts.env as string[]).map(splitEnv)),
       files: (opts.file as string[]).map(readLocalFile),
-      ...(opts.stdin ? { stdin: readFileSync(0).toString('base64'), stdin_encoding: 'base64' } : {}),
+      ...(opts.stdin ? { stdin: readFileSync(0).toString('base64'), stdin_encoding: 'base64' as const } : {}),
     };
     const job = await submitWithRetry(client, spec);
     if (opts.detach) {
@@ -54,22 +55,21 @@ export function runCommand(program: Command): void {
     }
     // Ctrl-C cancels the job rather than leaving it running unattended.
     process.once('SIGINT', () => {
-      void client.request('POST', `/v1/jobs/${job.id}/cancel`).catch(() => undefined);
+      void client.jobs.cancel(job.id).catch(() => undefined);
     });
-    for await (const e of client.events(job.id, { follow: true })) {
+    for await (const e of client.jobs.events(job.id, { follow: true })) {
       if (e.event === 'stdout') process.stdout.write(e.data.data);
       else if (e.event === 'stderr') process.stderr.write(e.data.data);
     }
-    const done = await client.request('GET', `/v1/jobs/${job.id}`);
-    process.exitCode = exitCodeOf(done);
+    process.exitCode = exitCodeOf(await client.jobs.get(job.id));
   });
 }
 
 /** Retries a submit refused with 429 queue_full (or a rate quota) after its Retry-After, a few times. */
-async function submitWithRetry(client: Client, spec: unknown, attempts = 5): Promise<any> {
+async function submitWithRetry(client: PaddockClient, spec: JobSpecInput, attempts = 5) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.request('POST', '/v1/jobs', spec);
+      return await client.jobs.submit(spec);
     } catch (err) {
       const retryable = err instanceof PaddockError && (err.code === 'queue_full' || err.code === 'quota_exceeded');
       if (!retryable || attempt >= attempts || err.retryAfterS === undefined) throw err;
@@ -117,5 +117,5 @@ function readLocalFile(arg: string) {
   } catch (err) {
     throw new PaddockError('validation_failed', `cannot read --file ${local}: ${(err as Error).message}`);
   }
-  return { path: dest ?? path.basename(local), content: content.toString('base64'), encoding: 'base64' };
+  return { path: dest ?? path.basename(local), content: content.toString('base64'), encoding: 'base64' as const };
 }

@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeWithin } from './helpers/api.js';
+import { runCli } from './helpers/cli.js';
+import { startTestRunner, type TestRunner } from './helpers/runner.js';
+
+// The job commands, which go through the typed client (src/client/) the package exports.
+describe('paddock run / jobs through the client', () => {
+  let r: TestRunner;
+  const cli = (args: string[], input?: string) => runCli(args, { url: r.url, token: r.token, input });
+  beforeAll(async () => {
+    r = await startTestRunner();
+  });
+  afterAll(() => closeWithin(r));
+
+  it('run streams stdout and stderr apart, sends stdin, and exits with the command’s code', async () => {
+    const res = await cli(['run', '-i', '--', 'sh', '-c', 'cat; echo err >&2; exit 7'], 'from stdin\n');
+    expect(res.stdout.toString()).toBe('from stdin\n');
+    expect(res.stderr).toBe('err\n');
+    expect(res.code).toBe(7);
+  });
+
+  it('run --detach prints the id; jobs logs -f, show and ls find the job', async () => {
+    const detached = await cli(['run', '--detach', '--', 'sh', '-c', 'echo one; sleep 0.3; echo two']);
+    expect(detached.code).toBe(0);
+    const id = detached.stdout.toString().trim();
+    expect(id).toMatch(/^job_/);
+    const logs = await cli(['jobs', 'logs', '-f', id]);
+    expect([logs.code, logs.stdout.toString()]).toEqual([0, 'one\ntwo\n']);
+    const show = JSON.parse((await cli(['jobs', 'show', id])).stdout.toString());
+    expect([show.id, show.state, show.result.stdout]).toEqual([id, 'succeeded', 'one\ntwo\n']);
+    const ls = JSON.parse((await cli(['jobs', 'ls', '--json', '--limit', '5'])).stdout.toString());
+    expect(ls.jobs.map((j: { id: string }) => j.id)).toContain(id);
+  });
+
+  it('errors print paddock: <code>: <message> and exit with the code’s exit status', async () => {
+    const res = await cli(['jobs', 'show', 'job_nope']);
+    expect(res.stderr).toMatch(/^paddock: not_found: /);
+    expect(res.code).toBe(4);
+    const bad = await runCli(['jobs', 'ls'], { url: r.url, token: 'wrong' });
+    expect(bad.stderr).toMatch(/^paddock: unauthorized: /);
+    expect(bad.code).toBe(3);
+  });
+});

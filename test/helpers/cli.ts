@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs the built CLI (`node dist/cli/main.js …`) against a runner; `input` is
+ * its stdin (closed at once without it). No PADDOCK_* of the caller leaks in.
+ */
+export async function runCli(
+  args: string[],
+  opts: { url: string; token: string; input?: Buffer | string; timeoutMs?: number } ,
+): Promise<CliResult> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: { ...env, PADDOCK_URL: opts.url, PADDOCK_TOKEN: opts.token },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  let stderr = '';
+  proc.stdout.on('data', (b: Buffer) => out.push(b));
+  proc.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  proc.stdin.on('error', () => undefined); // the CLI may exit before it reads all of it
+  proc.stdin.end(opts.input ?? '');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    proc.once('close', (c, s) => resolve([c, s])),
+  );
+  clearTimeout(timer);
+  return { code, signal, stdout: Buffer.concat(out), stderr };
+}
