@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { OutputSink } from '../driver.js';
 import { OutputCapture } from '../output.js';
@@ -14,6 +14,11 @@ export class Run {
   readonly stderr: OutputCapture;
   abortedReason: string | undefined;
   onChildPid: ((pid: number) => Promise<void>) | undefined;
+  /**
+   * Called once if bwrap's status fd closes before it told us its child: bwrap's outer
+   * process died between its clone and that report, which can leave the child behind.
+   */
+  onLostChild: (() => void) | undefined;
   /** bwrap's child: pid 1 of the sandbox's pid namespace, once bwrap reports it. */
   private sandboxPid: number | undefined;
   readonly done: Promise<{ code: number | null; signal: string | null; spawnError?: Error }>;
@@ -48,6 +53,11 @@ export class Run {
     stream.on('error', () => undefined);
   }
 
+  /** Whether bwrap got as far as reporting its child (so the sandbox was set up). */
+  get started(): boolean {
+    return this.sandboxPid !== undefined;
+  }
+
   /** bwrap's --json-status-fd tells us the sandbox's pid before the command runs. */
   private watchStatus(stream: Readable): void {
     let buffered = '';
@@ -64,6 +74,14 @@ export class Run {
       enter?.(this.sandboxPid).catch(() => this.kill());
     });
     stream.on('error', () => undefined);
+    // Only bwrap's outer process (and the links above it) hold this fd; its child closes it
+    // right after the clone. So at its end every report has been read, and a child never
+    // reported was cloned by a bwrap that then failed (e.g. EMFILE opening /proc/PID/ns
+    // under a small RLIMIT_NOFILE) and waits forever for a go it will never get,
+    // orphaned, holding our stdout and stderr.
+    stream.once('close', () => {
+      if (this.sandboxPid === undefined) this.onLostChild?.();
+    });
   }
 
   abort(reason: string, killTree: () => unknown): void {
@@ -94,6 +112,29 @@ function trySigkill(pid: number): void {
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * SIGKILLs every process of host uid `uid` whose environment holds `marker` (`NAME=value`):
+ * bwrap's child keeps the environment Paddock gave the chain until it execs the command
+ * (which gets a fresh one from --clearenv). Reads /proc, so it is for failure paths only.
+ */
+export function killMarked(marker: string, uid: number): number {
+  const needle = Buffer.from(`${marker}\0`);
+  let killed = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (statSync(`/proc/${entry}`).uid !== uid) continue;
+      const env = readFileSync(`/proc/${entry}/environ`);
+      if (!env.subarray(0, needle.length).equals(needle) && env.indexOf(Buffer.concat([Buffer.from([0]), needle])) < 0) continue;
+      process.kill(Number(entry), 'SIGKILL');
+      killed++;
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return killed;
 }
 
 /** Stops `pid` (so it cannot fork any more) and returns its children. */

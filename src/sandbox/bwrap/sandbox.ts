@@ -10,7 +10,7 @@ import { signalOfExitCode } from '../signals.js';
 import { bwrapArgs } from './args.js';
 import { buildChain, parseRusage } from './chain.js';
 import type { CgroupV1 } from './cgroup.js';
-import { BLOCK_FD, Run, STATUS_FD } from './run.js';
+import { BLOCK_FD, killMarked, Run, STATUS_FD } from './run.js';
 
 export interface BwrapHost {
   bwrap: string;
@@ -28,6 +28,7 @@ export interface BwrapHost {
 }
 
 const SECCOMP_FD = 5;
+const MARKER = 'PADDOCK_SANDBOX';
 const FIRST_FILE_FD = 6;
 const CPU_POLL_MS = 100;
 const FD_SCAN_INTERVAL_MS = 1000;
@@ -123,8 +124,9 @@ export class BwrapSandbox implements Sandbox {
     try {
       child = spawn(chain.file, chain.args, {
         cwd: '/',
-        // bwrap's own init inside keeps this env: give it nothing of the host's.
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        // bwrap keeps this env until it execs the command (--clearenv): nothing of the host's,
+        // and a marker by which a child bwrap orphaned before reporting it can be found.
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', [MARKER]: this.id },
         // No stdin: /dev/null rather than a pipe we would close at once (one socketpair less per job).
         // The block fd is only needed to hold the command until it is in its cgroup.
         stdio: [
@@ -141,6 +143,7 @@ export class BwrapSandbox implements Sandbox {
       for (const fd of fileFds) closeSync(fd);
     }
     const run = new Run(child, this.spec.limits.output_bytes, sink);
+    run.onLostChild = () => killMarked(`${MARKER}=${this.id}`, chain.uid ?? process.getuid?.() ?? 0);
     const cgroup = this.host.cgroup;
     // Made while bwrap starts up (on another core) rather than before the spawn, where it
     // added to every job's latency: nothing runs in the sandbox before it is entered (block fd).
@@ -177,6 +180,17 @@ export class BwrapSandbox implements Sandbox {
 
     if (exit.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
     if (cgroupError) throw new PaddockError('driver_error', `cannot set up the sandbox's cgroup: ${cgroupError.message}`);
+    // bwrap runs under the job's rlimits: out of fds (EMFILE, errno 24; ld.so says "Error 24")
+    // before its sandbox existed, the job's open_files is what is too small. bwrap holds
+    // the fds we pass (one per input file among them) plus five of its own.
+    if (!run.started && /Too many open files|: Error 24$/m.test(run.stderr.text())) {
+      throw new PaddockError(
+        'limit_too_small',
+        `limits.open_files = ${this.spec.limits.open_files} is too small for driver bwrap to start this sandbox ` +
+          `(${this.spec.files.length} input file(s)): ${run.stderr.text().trim().split('\n').at(-1)}`,
+        { field: 'limits.open_files', driver: 'bwrap' },
+      );
+    }
     let cpuMs: number | null = null;
     let maxRssKb: number | null = null;
     let oom = false;
