@@ -43,8 +43,10 @@ export class BwrapDriver implements SandboxDriver {
    * lowered at a time: with cgroups it starts under pids 1 and memory_mb 1; with rlimits only
    * (RLIMIT_AS/NPROC bind GNU time and bwrap themselves) it needs pids 3 and starts under
    * memory_mb 4. Memory is floored at 4/8 for headroom.
-   * open_files bounds bwrap too: ≤ 9 fails cleanly ("Too many open files"), 10 leaves bwrap's
-   * child hung outside every kill path, 11 works — so 16. disk_mb and cpu_ms start with 1.
+   * open_files bounds bwrap too: it holds stdio, the fds we pass (status, block or GNU time's
+   * output, seccomp, one per input file) and five of its own while it starts, so 11 without
+   * input files; below that, or with input files past it, exec fails promptly with
+   * limit_too_small (sandbox.ts). disk_mb and cpu_ms start with 1.
    */
   readonly minLimits: Partial<Limits>;
   private readonly host: Omit<BwrapHost, 'seccompFile'>;
@@ -72,8 +74,8 @@ export class BwrapDriver implements SandboxDriver {
     this.imagesDir = config.images_dir;
     this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size, 'sandbox.uid_range_*') : undefined;
     this.minLimits = this.host.cgroup
-      ? { pids: 1, memory_mb: 4, open_files: 16, disk_mb: 1, cpu_ms: 1 }
-      : { pids: 3, memory_mb: 8, open_files: 16, disk_mb: 1, cpu_ms: 1 };
+      ? { pids: 1, memory_mb: 4, open_files: 11, disk_mb: 1, cpu_ms: 1 }
+      : { pids: 3, memory_mb: 8, open_files: 11, disk_mb: 1, cpu_ms: 1 };
   }
 
   /**
