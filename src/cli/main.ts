@@ -7,6 +7,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { imageCommand } from './commands/image.js';
 import { jobsCommand } from './commands/jobs.js';
 import { runCommand } from './commands/run.js';
+import { sandboxCommand } from './commands/sandbox.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 import { reportError } from './output.js';
@@ -32,6 +33,7 @@ tokenCommand(program);
 configCommand(program);
 doctorCommand(program);
 imageCommand(program);
+sandboxCommand(program);
 
 try {
   await program.parseAsync(process.argv);
