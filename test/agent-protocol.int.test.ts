@@ -134,6 +134,20 @@ describe('agent protocol against the real paddock-agent', () => {
     expect(out).toMatch(/30 100\r?\n[\s\S]*40 120/);
   });
 
+  it('exec: rlimits bind the command, not the agent', async () => {
+    const collect = (rlimits?: { nofile: number; cpu: number }) => {
+      let out = '';
+      const h = agent.client.exec({ argv: ['sh', '-c', 'ulimit -n; ulimit -t'], env: ENV, cwd: '/', rlimits }, { onStdout: (c) => (out += c) });
+      return h.result.then((r) => ({ ...r, out }));
+    };
+    const limited = await collect({ nofile: 64, cpu: 7 });
+    expect(limited).toMatchObject({ exitCode: 0, out: '64\n7\n' });
+    // The next exec without rlimits is not bound by the last one's.
+    const free = await collect();
+    expect(free.out).not.toBe('64\n7\n');
+    expect(free.out.split('\n')[1]).toBe('unlimited');
+  });
+
   it('exec: a command that cannot start is exec_failed or not_found', async () => {
     const err = await run(agent.client, ['/nonexistent/program']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);
