@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeWithin } from './helpers/api.js';
 import { runCli } from './helpers/cli.js';
@@ -39,5 +43,18 @@ describe('paddock run / jobs through the client', () => {
     const bad = await runCli(['jobs', 'ls'], { url: r.url, token: 'wrong' });
     expect(bad.stderr).toMatch(/^paddock: unauthorized: /);
     expect(bad.code).toBe(3);
+  });
+
+  it('the package exports the client as paddock/client (built, from dist)', async () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+    const script = [
+      "import { PaddockClient, PaddockError } from 'paddock/client';",
+      'const c = new PaddockClient({ url: process.argv[1], token: process.argv[2] });',
+      "const job = await c.jobs.submit({ kind: 'command', command: ['echo', 'via package'] }, { wait: true });",
+      "const err = await c.jobs.get('job_nope').catch((e) => e);",
+      'console.log(JSON.stringify([job.state, job.result.stdout, err instanceof PaddockError, err.code]));',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, r.url, r.token], { cwd: root });
+    expect(JSON.parse(stdout)).toEqual(['succeeded', 'via package\n', true, 'not_found']);
   });
 });

@@ -90,6 +90,12 @@ describe('ExecStream', () => {
     await expect(it.next()).rejects.toMatchObject({ code: 'unreachable' });
   });
 
+  it('an error event is thrown with its problem code', async () => {
+    const b = body();
+    b.send(frame('started', { exec_id: 'ex_6', pid: 1 }) + frame('error', { status: 502, code: 'agent_died', detail: 'gone' }));
+    await expect(new ExecStream(b.stream, recorder().control).wait()).rejects.toMatchObject({ code: 'agent_died', message: 'gone' });
+  });
+
   it('wait() drains to the result', async () => {
     const b = body();
     b.send(frame('started', { exec_id: 'ex_5', pid: 1 }) + frame('stdout', { data: 'x'.repeat(1000) }) + frame('exit', RESULT));

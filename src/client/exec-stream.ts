@@ -1,4 +1,5 @@
 import { PaddockError } from '../errors.js';
+import { problemToError } from './problems.js';
 import { readSse } from './sse.js';
 import type { ExecResult, ExecStarted } from './sandbox-types.js';
 
@@ -15,7 +16,8 @@ export interface ExecControl {
 
 /**
  * A streamed exec: iterate it for `started`, then `stdout`/`stderr` chunks, then
- * `exit` with the result. Leaving the loop early (break, throw) or aborting the
+ * `exit` with the result (its stdout/stderr are empty: the output came as
+ * events). A failure in the runner (an `error` event) is thrown as a PaddockError. Leaving the loop early (break, throw) or aborting the
  * request's signal drops the connection, and the runner kills the command
  * (unless it was started with `detach`). Given `stdin`, it is sent as the
  * command reads it, and its end closes the command's stdin.
@@ -52,6 +54,11 @@ export class ExecStream implements AsyncIterable<ExecEvent> {
           ended = true;
           yield { type: 'exit', result: data as unknown as ExecResult };
           return;
+        } else if (m.event === 'error') {
+          // The exec failed in the runner (agent gone, sandbox destroyed): the event is a problem body.
+          this.exited = true;
+          ended = true;
+          throw problemToError(typeof data.status === 'number' ? data.status : 500, data);
         }
         // Other event types are a newer runner's: skipped, so this client keeps working.
       }

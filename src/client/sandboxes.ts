@@ -75,6 +75,11 @@ export class SandboxesApi {
     return this.http.json('POST', `${sbx(id)}/exec`, { json: req, signal: opts.signal });
   }
 
+  /** Starts a command that runs on by itself; poll `execStatus` for its result (the last 64 execs are kept). */
+  execDetached(id: string, req: ExecRequest): Promise<ExecStatus> {
+    return this.http.json('POST', `${sbx(id)}/exec`, { json: { ...req, detach: true } });
+  }
+
   /** Runs a command and streams its output as it comes; see ExecStream. Refusals (404, 409, 429) throw here. */
   async execStream(id: string, req: Omit<ExecRequest, 'stdin'>, opts: ExecStreamOptions = {}): Promise<ExecStream> {
     const res = await this.http.send('POST', `${sbx(id)}/exec`, {

@@ -1,0 +1,198 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PaddockClient } from '../src/client/index.js';
+import { runCli } from './helpers/cli.js';
+import { closeRunner, dockerMissing, removeRunnerContainers } from './helpers/docker.js';
+import { startTestRunner, type TestRunner } from './helpers/runner.js';
+import { removeRunnerState } from './helpers/sandbox.js';
+
+// `paddock sandbox …` and the typed client (src/client/) against a real runner whose
+// sandboxes are Docker (runc) containers with the agent inside.
+const UIDS = { uid_range_start: 250_000, uid_range_size: 200 };
+const missing = await dockerMissing();
+const skip = !!missing && process.env.CI !== 'true';
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
+  let r: TestRunner;
+  let client: PaddockClient;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'paddock-cli-'));
+  const cli = (args: string[], input?: Buffer | string) => runCli(args, { url: r.url, token: r.token, input, timeoutMs: 60_000 });
+  const create = async (...args: string[]) => {
+    const res = await cli(['sandbox', 'create', '--driver', 'docker', ...args]);
+    expect(res.code, res.stderr).toBe(0);
+    return res.stdout.toString().trim();
+  };
+
+  beforeAll(async () => {
+    if (missing) throw new Error(`sandbox CLI tests cannot run: ${missing}`);
+    r = await startTestRunner({ drivers: ['docker'], docker: UIDS, pool: { size: 0 } });
+    client = new PaddockClient({ url: r.url, token: r.token });
+  }, 60_000);
+  afterAll(async () => {
+    if (!r) return;
+    try {
+      await closeRunner(r, 60_000);
+    } finally {
+      await removeRunnerContainers(r.dataDir);
+      removeRunnerState(r.dataDir);
+    }
+  }, 90_000);
+
+  it('create prints the id (--json the record); ls finds sandboxes by label', async () => {
+    const id = await create('--label', 'suite=cli', '--env', 'GREETING=hi');
+    expect(id).toMatch(/^sbx_/);
+    const made = await cli(['sandbox', 'create', '--driver', 'docker', '--label', 'suite=cli', '--label', 'n=2', '--timeout', '10m', '--json']);
+    const record = JSON.parse(made.stdout.toString());
+    expect(record).toMatchObject({ state: 'running', driver: 'docker', labels: { suite: 'cli', n: '2' } });
+    expect(Date.parse(record.expires_at) - Date.parse(record.last_used_at)).toBe(600_000);
+
+    const all = JSON.parse((await cli(['sandbox', 'ls', '--label', 'suite=cli', '--json'])).stdout.toString());
+    expect(all.map((s: { id: string }) => s.id).sort()).toEqual([id, record.id].sort());
+    const one = JSON.parse((await cli(['sandbox', 'ls', '--label', 'n=2', '--state', 'running', '--json'])).stdout.toString());
+    expect(one.map((s: { id: string }) => s.id)).toEqual([record.id]);
+    const table = (await cli(['sandbox', 'ls'])).stdout.toString();
+    expect(table.split('\n')[0]).toMatch(/^ID\s+STATE\s+DRIVER/);
+    expect(table).toContain(id);
+    expect((await cli(['sandbox', 'rm', id, record.id])).stdout.toString()).toBe(`${id}\n${record.id}\n`);
+  });
+
+  it('exec streams stdout and stderr apart and exits with the command’s code; env and cwd', async () => {
+    const id = await create('--env', 'GREETING=hi');
+    const res = await cli(['sandbox', 'exec', id, '--env', 'X=1', '--cwd', '/tmp', '--', 'sh', '-c', 'echo $GREETING $X; pwd; echo oops >&2; exit 7']);
+    expect(res.stdout.toString()).toBe('hi 1\n/tmp\n');
+    expect(res.stderr).toBe('oops\n');
+    expect(res.code).toBe(7);
+    // State outlives an exec.
+    expect((await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'echo kept > /work/f'])).code).toBe(0);
+    expect((await cli(['sandbox', 'exec', id, '--', 'cat', '/work/f'])).stdout.toString()).toBe('kept\n');
+  });
+
+  it('a command killed by a signal exits 128+N', async () => {
+    const id = await create();
+    expect((await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'kill -TERM $$'])).code).toBe(143);
+    expect((await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'kill -KILL $$'])).code).toBe(137);
+  });
+
+  it('-i streams stdin into the command (byte-exact); without -i stdin is empty', async () => {
+    const id = await create();
+    const input = randomBytes(3 * 1024 * 1024);
+    const res = await cli(['sandbox', 'exec', '-i', id, '--', 'sh', '-c', 'sha256sum; echo done >&2'], input);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout.toString().split(' ')[0]).toBe(sha256(input));
+    expect(res.stderr).toBe('done\n');
+    const none = await cli(['sandbox', 'exec', id, '--', 'wc', '-c'], 'not sent');
+    expect(none.stdout.toString().trim()).toBe('0');
+    // The command may stop reading early: the CLI still ends with its code.
+    const early = await cli(['sandbox', 'exec', '-i', id, '--', 'head', '-c', '5'], randomBytes(2 * 1024 * 1024));
+    expect([early.code, early.stdout.length]).toEqual([0, 5]);
+  });
+
+  it('cp copies files in and out, streamed and byte-exact; - is stdin/stdout; a directory takes the name', async () => {
+    const id = await create();
+    const blob = randomBytes(5 * 1024 * 1024 + 3);
+    const local = path.join(tmp, 'blob.bin');
+    writeFileSync(local, blob);
+    expect((await cli(['sandbox', 'cp', local, `${id}:/work/blob.bin`])).code).toBe(0);
+    expect((await cli(['sandbox', 'exec', id, '--', 'sha256sum', '/work/blob.bin'])).stdout.toString().split(' ')[0]).toBe(sha256(blob));
+
+    const back = path.join(tmp, 'back.bin');
+    const down = await cli(['sandbox', 'cp', `${id}:/work/blob.bin`, back]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(sha256(readFileSync(back))).toBe(sha256(blob));
+    // Into a local directory: under the remote name.
+    const dir = mkdtempSync(path.join(tmp, 'dir-'));
+    expect((await cli(['sandbox', 'cp', `${id}:/work/blob.bin`, dir])).code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['blob.bin']);
+
+    expect((await cli(['sandbox', 'cp', '-', `${id}:/work/in.txt`], 'from stdin\n')).code).toBe(0);
+    const out = await cli(['sandbox', 'cp', `${id}:/work/in.txt`, '-']);
+    expect(out.stdout.toString()).toBe('from stdin\n');
+
+    // Into a sandbox directory: under the local name, executable bits kept.
+    const script = path.join(tmp, 'hello.sh');
+    writeFileSync(script, '#!/bin/sh\necho hello from script\n');
+    chmodSync(script, 0o755);
+    expect((await cli(['sandbox', 'cp', script, `${id}:/work`])).code).toBe(0);
+    expect((await cli(['sandbox', 'exec', id, '--', '/work/hello.sh'])).stdout.toString()).toBe('hello from script\n');
+
+    // A missing remote file: not_found, and no half file left behind.
+    const missingFile = await cli(['sandbox', 'cp', `${id}:/work/nope`, path.join(tmp, 'nope')]);
+    expect(missingFile.stderr).toMatch(/^paddock: not_found: /);
+    expect(missingFile.code).toBe(4);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('nope'))).toEqual([]);
+    // Neither side in a sandbox is a usage error.
+    expect((await cli(['sandbox', 'cp', local, back])).code).toBe(2);
+  });
+
+  it('rm removes; afterwards the sandbox is not found; errors are paddock: <code>: … with the code’s exit status', async () => {
+    const id = await create();
+    const rm = await cli(['sandbox', 'rm', 'sbx_doesnotexist', id]);
+    expect(rm.stdout.toString()).toBe(`${id}\n`);
+    expect(rm.stderr).toMatch(/^paddock: not_found: /);
+    expect(rm.code).toBe(4);
+    const gone = await cli(['sandbox', 'exec', id, '--', 'true']);
+    expect(gone.stderr).toMatch(/^paddock: not_found: /);
+    expect(gone.code).toBe(4);
+    const denied = await runCli(['sandbox', 'ls'], { url: r.url, token: 'wrong' });
+    expect([denied.code, denied.stderr]).toEqual([3, expect.stringMatching(/^paddock: unauthorized: /)]);
+  });
+
+  it('client: exec, execStream with stdin and kill, files, TTL, and list over cursor pages', async () => {
+    const sbx = await client.sandboxes.create({ driver: 'docker', labels: { suite: 'client' } });
+    const ran = await client.sandboxes.exec(sbx.id, { script: 'printf out; printf err >&2; exit 3', stdin: 'x' });
+    expect(ran).toMatchObject({ exit_code: 3, stdout: 'out', stderr: 'err', timed_out: false });
+
+    const stream = await client.sandboxes.execStream(sbx.id, { command: ['sh', '-c', 'while read l; do echo "got $l"; done'] }, {
+      stdin: (async function* () {
+        yield 'a\n';
+        yield 'b\n';
+      })(),
+    });
+    const lines: string[] = [];
+    let result;
+    for await (const e of stream) {
+      if (e.type === 'stdout') lines.push(e.data);
+      if (e.type === 'exit') result = e.result;
+    }
+    expect([lines.join(''), result?.exit_code]).toEqual(['got a\ngot b\n', 0]);
+
+    const sleeper = await client.sandboxes.execStream(sbx.id, { command: ['sleep', '60'] });
+    const it = sleeper[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ type: 'started' });
+    await sleeper.kill('KILL');
+    let end = await it.next();
+    while (!end.done && end.value.type !== 'exit') end = await it.next();
+    expect(end.value).toMatchObject({ type: 'exit', result: { signal: expect.stringMatching(/KILL/) } });
+
+    const files = client.sandboxes.files;
+    await files.mkdir(sbx.id, '/work/a/b', { parents: true });
+    await files.upload(sbx.id, '/work/a/b/x.txt', 'hello');
+    expect(await files.stat(sbx.id, '/work/a/b/x.txt')).toMatchObject({ type: 'file', size: 5, name: 'x.txt' });
+    await files.move(sbx.id, '/work/a/b/x.txt', '/work/a/y.txt');
+    const listed = await files.list(sbx.id, '/work/a');
+    expect(listed.entries.map((e) => `${e.name}:${e.type}`).sort()).toEqual(['b:dir', 'y.txt:file']);
+    const dl = await files.download(sbx.id, '/work/a/y.txt');
+    expect([dl.size, await new Response(dl.body).text()]).toEqual([5, 'hello']);
+    await files.remove(sbx.id, '/work/a', { recursive: true });
+    await expect(files.stat(sbx.id, '/work/a')).rejects.toMatchObject({ code: 'not_found' });
+
+    const ttl = await client.sandboxes.timeout(sbx.id, 120_000);
+    expect(Date.parse(ttl.expires_at!) - Date.parse(ttl.last_used_at)).toBe(120_000);
+
+    const more = [await client.sandboxes.create({ driver: 'docker', labels: { suite: 'client' } })];
+    const ids: string[] = [];
+    for await (const s of client.sandboxes.list({ label: { suite: 'client' }, limit: 1 })) ids.push(s.id);
+    expect(ids.sort()).toEqual([sbx.id, more[0]!.id].sort());
+    for (const id of ids) await client.sandboxes.delete(id);
+    await expect(client.sandboxes.get(sbx.id)).rejects.toMatchObject({ code: 'not_found', status: 404 });
+  });
+
+  it('leaves no partial download behind', () => {
+    expect(readdirSync(tmp).filter((f) => f.endsWith('.part'))).toEqual([]);
+    expect(existsSync(path.join(tmp, 'back.bin'))).toBe(true);
+  });
+});
