@@ -144,7 +144,7 @@ export class ExecRun {
   }
 
   /** Bytes for the process's stdin (an exec started with `stdin_stream`); resolves once the agent took them. */
-  async writeStdin(chunks: AsyncIterable<Buffer | string>, eof: boolean): Promise<void> {
+  async writeStdin(chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, eof: boolean): Promise<void> {
     const stdin = this.handle.stdin;
     if (!stdin || stdin.writableEnded) {
       throw new PaddockError('conflict', `exec ${this.id} takes no more stdin (start it with "stdin_stream": true; after eof it is closed)`);

@@ -10,6 +10,7 @@ import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { type PersistentSandbox, selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
+import type { ExecRun } from './exec-run.js';
 import { LiveSandbox, owns } from './live.js';
 import type { SandboxCreate, SandboxReason } from './spec.js';
 
@@ -218,6 +219,14 @@ export class SandboxService {
       state: live?.ending ? 'destroyed' : row.state,
       ...(row.reason ? { reason: row.reason } : {}),
     });
+  }
+
+  /** An exec of a sandbox of this principal's (running, or among the last ended ones kept). */
+  async findExec(id: string, p: Principal | undefined, execId: string): Promise<ExecRun> {
+    await this.get(id, p);
+    const run = this.live.get(id)?.execs.get(execId);
+    if (!run) throw new PaddockError('not_found', `no exec ${execId} in sandbox ${id}`);
+    return run;
   }
 
   /** Runs `fn` with the sandbox's agent; the sandbox counts as in use (not idle) meanwhile. */

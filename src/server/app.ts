@@ -9,6 +9,7 @@ import { installRequestLane, RequestLane } from './request-lane.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
 import { jobRoutes } from './routes/jobs.js';
+import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { storageRoutes } from './routes/storage.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -47,6 +48,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   jobRoutes(app, rt);
   eventRoutes(app, rt);
   storageRoutes(app, rt);
+  sandboxRoutes(app, rt);
   await app.ready();
   return app;
 }

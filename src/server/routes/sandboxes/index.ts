@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../../runtime.js';
+import { sandboxEventRoutes } from './events.js';
+import { sandboxExecRoutes } from './exec.js';
+import { sandboxFileRoutes } from './files.js';
+import { sandboxLifecycleRoutes } from './lifecycle.js';
+import { SandboxStreams } from './streams.js';
+
+/** `/v1/sandboxes…`: lifecycle, exec, files and events of persistent sandboxes (src/sandboxes/). */
+export function sandboxRoutes(app: FastifyInstance, rt: Runtime): void {
+  const streams = new SandboxStreams(rt);
+  sandboxLifecycleRoutes(app, rt);
+  sandboxExecRoutes(app, rt, streams);
+  sandboxFileRoutes(app, rt);
+  sandboxEventRoutes(app, rt, streams);
+}
