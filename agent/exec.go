@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -21,6 +22,8 @@ type execArgs struct {
 	Cwd   string            `json:"cwd"`
 	Stdin bool              `json:"stdin"`
 	Pty   *winsize          `json:"pty"`
+	// Raw numbers, checked by parseRlimits (a json.Number would also take strings).
+	Rlimits map[string]json.RawMessage `json:"rlimits"`
 }
 
 type winsize struct {
@@ -107,6 +110,10 @@ func startExec(st *stream, payload []byte) error {
 	if err := a.check(); err != nil {
 		return err
 	}
+	lims, err := parseRlimits(a.Rlimits)
+	if err != nil {
+		return err
+	}
 	path, err := lookPath(a.Argv[0], a.Env, a.Cwd)
 	if err != nil {
 		return err
@@ -165,11 +172,35 @@ func startExec(st *stream, payload []byte) error {
 			attr.Files[ch] = uintptr(w)
 		}
 	}
+	argv0, argv := path, a.Argv
+	var status *os.File // the shim's status pipe
+	statusW := -1
+	if len(lims) > 0 {
+		if status, statusW, err = pipeRead(); err != nil {
+			p.closeAll()
+			return err
+		}
+		attr.Files = append(attr.Files, uintptr(statusW)) // the shim's fd 3 (shimStatus)
+		argv0, argv = selfExe, shimArgv(path, a.Argv, env, lims)
+		attr.Env = shimEnv
+	}
 	// The start time is taken before the fork: the reaper may stamp the exit before ForkExec returns.
 	p.start = time.Now()
-	pid, exit, err := st.c.rp.start(func() (int, error) { return syscall.ForkExec(path, a.Argv, attr) })
+	pid, exit, err := st.c.rp.start(func() (int, error) { return syscall.ForkExec(argv0, argv, attr) })
+	if status != nil {
+		syscall.Close(statusW)
+		if err == nil {
+			err = awaitShim(status, pid, lims)
+		} else {
+			status.Close()
+		}
+	}
 	if err != nil {
 		p.closeAll()
+		var oe *opError
+		if errors.As(err, &oe) {
+			return err
+		}
 		if errors.Is(err, syscall.ENOENT) {
 			return &opError{"not_found", err.Error()}
 		}

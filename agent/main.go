@@ -18,6 +18,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == shimMarker {
+		runShim(os.Args[2:]) // never returns
+	}
 	// One P: forwarding bytes needs no parallelism, and every OS thread counts against the sandbox's pids limit.
 	runtime.GOMAXPROCS(1)
 	log.SetFlags(0)

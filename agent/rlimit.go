@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Go's ForkExec has no hook between fork and exec, and limits set on the agent around a fork would bind the
+// agent too (a lowered hard limit cannot be raised back). So an exec with rlimits starts the agent's own
+// binary in shim mode (shim.go), which sets them on itself and then execs the command in its place.
+
+// rlimitResources maps the protocol's names to resource numbers (RLIMIT_NPROC: 6 on x86 and arm).
+var rlimitResources = map[string]int{"cpu": syscall.RLIMIT_CPU, "fsize": syscall.RLIMIT_FSIZE,
+	"nofile": syscall.RLIMIT_NOFILE, "nproc": 6, "as": syscall.RLIMIT_AS, "core": syscall.RLIMIT_CORE,
+	"stack": syscall.RLIMIT_STACK}
+
+const maxRlimit = 1 << 53
+
+// shimTimeout bounds how long the reader loop waits for the shim to exec: a process of the sandbox could
+// SIGSTOP it, and the connection must not hang on that.
+const shimTimeout = 10 * time.Second
+
+// selfExe is the agent's binary as it can exec itself: /proc/self/exe works wherever /proc is mounted
+// (bwrap --proc, containers), even from a read-only bind mount.
+var selfExe = "/proc/self/exe"
+
+// shimEnv is the shim's own: one P, so its runtime starts no extra threads to run its idle goroutines.
+var shimEnv = []string{"GOMAXPROCS=1"}
+
+type rlimit struct {
+	name  string
+	value uint64
+}
+
+// parseRlimits checks exec's rlimits (known names, integers 0 … 2^53), sorted by name.
+func parseRlimits(raw map[string]json.RawMessage) ([]rlimit, error) {
+	var out []rlimit
+	for name, v := range raw {
+		if _, ok := rlimitResources[name]; !ok {
+			return nil, invalid("unknown rlimit %q", name)
+		}
+		// Only plain digits: json would also take "10" (a string), 1e3 or 10.0.
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil || n > maxRlimit {
+			return nil, invalid("rlimit %s must be an integer 0..2^53, got %s", name, v)
+		}
+		out = append(out, rlimit{name, n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// shimArgv is [argv0, marker, "cpu=10,nofile=64", path, len(argv), argv…, env…]. The env rides in argv, so
+// the shim's Go runtime starts with none of the caller's (GODEBUG, GOGC …) and the command gets it exactly.
+func shimArgv(path string, argv, env []string, lims []rlimit) []string {
+	spec := make([]string, len(lims))
+	for i, l := range lims {
+		spec[i] = l.name + "=" + strconv.FormatUint(l.value, 10)
+	}
+	out := append([]string{"paddock-agent", shimMarker, strings.Join(spec, ","), path, strconv.Itoa(len(argv))}, argv...)
+	return append(out, env...)
+}
+
+// awaitShim reads the shim's status pipe until it closes: at its successful execve (close-on-exec), or
+// after a 4-byte report of what failed. Without a report the command runs.
+func awaitShim(r *os.File, pid int, lims []rlimit) error {
+	defer r.Close()
+	r.SetReadDeadline(time.Now().Add(shimTimeout))
+	msg, err := io.ReadAll(io.LimitReader(r, 16))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		return &opError{"exec_failed", "the exec shim did not exec within " + shimTimeout.String()}
+	}
+	if err != nil {
+		return err
+	}
+	if len(msg) == 0 {
+		return nil
+	}
+	if len(msg) != 4 {
+		return &opError{"exec_failed", "the exec shim failed: " + strconv.Quote(string(msg))}
+	}
+	errno := syscall.Errno(uint16(msg[2])<<8 | uint16(msg[3]))
+	switch {
+	case msg[0] == 'r' && int(msg[1]) < len(lims):
+		l := lims[msg[1]]
+		return invalid("rlimit %s=%d: %v", l.name, l.value, errno)
+	case msg[0] == 'x' && errno == syscall.ENOENT:
+		return &opError{"not_found", errno.Error()}
+	case msg[0] == 'x':
+		return &opError{"exec_failed", errno.Error()}
+	}
+	return &opError{"exec_failed", "the exec shim refused its arguments"}
+}
