@@ -51,7 +51,7 @@ type cstream struct {
 }
 
 type client struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	w        io.WriteCloser
 	wmu      sync.Mutex
@@ -67,7 +67,7 @@ type client struct {
 }
 
 // startAgent runs the agent (under prefix, e.g. setpriv, when given) and reads its HELLO.
-func startAgent(t *testing.T, prefix ...string) *client {
+func startAgent(t testing.TB, prefix ...string) *client {
 	t.Helper()
 	argv := append(prefix, agentBin)
 	cmd := exec.Command(argv[0], argv[1:]...)
