@@ -269,6 +269,29 @@ describe('exec', () => {
     expectProblem(await r.api('GET', `/v1/sandboxes/${sbx.id}/execs/exec_nope`), 404, 'not_found');
   });
 
+  test('a streamed exec runs at its reader’s pace: a reader that stops reading stalls the process', async () => {
+    // 512 writes of 64 KiB (32 MiB), each counted in /work/progress as it is done.
+    const script = 'i=0; while [ $i -lt 512 ]; do head -c 65536 /dev/zero | tr "\\0" a; i=$((i+1)); echo $i > /work/progress; done';
+    const res = await fetch(`${r.url}/v1/sandboxes/${sbx.id}/exec`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ script }),
+    });
+    expect(res.status).toBe(200);
+    await new Promise((res) => setTimeout(res, 1500));
+    const progress = async () => Number((await exec(sbx.id, { command: ['cat', '/work/progress'] })).body.stdout || 0);
+    const stalledAt = await progress();
+    await new Promise((res) => setTimeout(res, 500));
+    // Held by pipes, the agent's window and socket buffers only: a few MiB, not 32.
+    expect(await progress()).toBe(stalledAt);
+    expect(stalledAt).toBeLessThan(200);
+    const frames = parseSse(await res.text());
+    const total = frames.filter((f) => f.event === 'stdout').reduce((n, f) => n + f.data.data.length, 0);
+    expect(total).toBe(512 * 65536);
+    expect(frames.at(-1)).toMatchObject({ event: 'exit', data: { exit_code: 0 } });
+    expect(await progress()).toBe(512);
+  });
+
   test('more than sandboxes.max_execs at once is 429 too_many_execs', async () => {
     const held = await Promise.all([0, 1, 2].map(() => exec(sbx.id, { command: ['sleep', '30'], detach: true })));
     expect(held.map((h) => h.status)).toEqual([202, 202, 202]);
@@ -345,6 +368,33 @@ describe('files', () => {
     const left = await exec(sbx.id, { script: 'ls -a /work' });
     expect(left.body.stdout).not.toMatch(/big/);
   });
+});
+
+test('every sandboxes route is in /openapi.json', async () => {
+  const doc = await (await fetch(`${r.url}/openapi.json`)).json();
+  const paths = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/sandboxes'));
+  expect(paths.sort()).toEqual(
+    [
+      '',
+      '/{id}',
+      '/{id}/timeout',
+      '/{id}/pause',
+      '/{id}/resume',
+      '/{id}/exec',
+      '/{id}/execs/{exec_id}',
+      '/{id}/execs/{exec_id}/signal',
+      '/{id}/execs/{exec_id}/stdin',
+      '/{id}/files',
+      '/{id}/files/list',
+      '/{id}/files/stat',
+      '/{id}/files/mkdir',
+      '/{id}/files/move',
+      '/{id}/events',
+    ]
+      .map((p) => `/v1/sandboxes${p}`)
+      .sort(),
+  );
+  expect(Object.keys(doc.paths['/v1/sandboxes/{id}/files']).sort()).toEqual(['delete', 'get', 'put']);
 });
 
 describe('events', () => {
