@@ -1,6 +1,7 @@
 import type { Limits } from '../config/schema.js';
 import { constants } from 'node:os';
 import type { AgentClient } from './agent/agent-client.js';
+import type { ExecRequest as AgentExecRequest } from './agent/exec.js';
 import type { ExecRequest, ExecResult, OutputSink } from './driver.js';
 import { OutputCapture } from './output.js';
 
@@ -13,6 +14,8 @@ export interface AgentExecOptions {
   limits: Limits;
   /** Host-side figures win over the agent's: the job cannot touch them. */
   accounting?: HostAccounting | undefined;
+  /** Set (soft = hard) on the command's process by the agent before it execs; never on the agent. */
+  rlimits?: AgentExecRequest['rlimits'];
   cpuPollMs?: number;
 }
 
@@ -47,7 +50,7 @@ export async function execOnAgent(
     }
   };
   const handle = agent.exec(
-    { argv: req.argv, env: req.env, cwd: req.cwd, stdin: req.stdin !== undefined && req.stdin.length > 0 },
+    { argv: req.argv, env: req.env, cwd: req.cwd, stdin: req.stdin !== undefined && req.stdin.length > 0, rlimits: o.rlimits },
     { onStdout: take('stdout', stdout), onStderr: take('stderr', stderr) },
   );
   if (handle.stdin) {
