@@ -172,29 +172,9 @@ func startExec(st *stream, payload []byte) error {
 			attr.Files[ch] = uintptr(w)
 		}
 	}
-	argv0, argv := path, a.Argv
-	var status *os.File // the shim's status pipe
-	statusW := -1
-	if len(lims) > 0 {
-		if status, statusW, err = pipeRead(); err != nil {
-			p.closeAll()
-			return err
-		}
-		attr.Files = append(attr.Files, uintptr(statusW)) // the shim's fd 3 (shimStatus)
-		argv0, argv = selfExe, shimArgv(path, a.Argv, env, lims)
-		attr.Env = shimEnv
-	}
 	// The start time is taken before the fork: the reaper may stamp the exit before ForkExec returns.
 	p.start = time.Now()
-	pid, exit, err := st.c.rp.start(func() (int, error) { return syscall.ForkExec(argv0, argv, attr) })
-	if status != nil {
-		syscall.Close(statusW)
-		if err == nil {
-			err = awaitShim(status, pid, lims)
-		} else {
-			status.Close()
-		}
-	}
+	pid, exit, err := forkExec(st.c.rp, path, a.Argv, attr, lims)
 	if err != nil {
 		p.closeAll()
 		var oe *opError

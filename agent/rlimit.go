@@ -68,10 +68,34 @@ func shimArgv(path string, argv, env []string, lims []rlimit) []string {
 	return append(out, env...)
 }
 
+// forkExec starts path; with limits through the shim, whose status it reads before returning.
+func forkExec(rp *reaper, path string, argv []string, attr *syscall.ProcAttr, lims []rlimit) (int, <-chan exitInfo, error) {
+	if len(lims) == 0 {
+		return rp.start(func() (int, error) { return syscall.ForkExec(path, argv, attr) })
+	}
+	status, w, err := pipeRead()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer status.Close()
+	shim := *attr
+	shim.Files = append(append([]uintptr{}, attr.Files...), uintptr(w)) // the shim's fd 3 (shimStatus)
+	shim.Env = shimEnv
+	shimArgs := shimArgv(path, argv, attr.Env, lims)
+	pid, exit, err := rp.start(func() (int, error) { return syscall.ForkExec(selfExe, shimArgs, &shim) })
+	syscall.Close(w)
+	if err == nil {
+		err = awaitShim(status, pid, lims)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return pid, exit, nil
+}
+
 // awaitShim reads the shim's status pipe until it closes: at its successful execve (close-on-exec), or
 // after a 4-byte report of what failed. Without a report the command runs.
 func awaitShim(r *os.File, pid int, lims []rlimit) error {
-	defer r.Close()
 	r.SetReadDeadline(time.Now().Add(shimTimeout))
 	msg, err := io.ReadAll(io.LimitReader(r, 16))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
