@@ -16,6 +16,12 @@ export interface AgentExecOptions {
   accounting?: HostAccounting | undefined;
   /** Set (soft = hard) on the command's process by the agent before it execs; never on the agent. */
   rlimits?: AgentExecRequest['rlimits'];
+  /**
+   * The agent's connection failed under the command (the sandbox died). Says whether the
+   * sandbox's memory limit killed it (then the command ended `memory`, not the driver);
+   * asked after the fact, because a dead container's cgroup can no longer be read.
+   */
+  diedOfMemory?: () => Promise<boolean>;
   cpuPollMs?: number;
 }
 
@@ -67,9 +73,11 @@ export async function execOnAgent(
 
   // RLIMIT_CPU bounds each process; the sandbox's CPU time bounds the tree, so work
   // spread over many short-lived processes cannot dodge cpu_ms.
+  let lastCpuMs: number | null = null;
   const watchdog = o.accounting
     ? setInterval(() => {
         const cpuMs = o.accounting!.stats().cpuMs;
+        if (cpuMs !== null) lastCpuMs = cpuMs;
         if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < o.limits.cpu_ms) return;
         limit = 'cpu';
         handle.cancel();
@@ -77,7 +85,14 @@ export async function execOnAgent(
     : undefined;
 
   try {
-    const r = await handle.result;
+    const r: { exitCode: number | null; signal: string | null; cpuMs: number | null; maxRssKb: number | null } = await handle.result.catch(async (err: unknown) => {
+      // The sandbox died under the command. When it was being stopped anyway (a limit, an
+      // abort: the driver may kill a sandbox whose agent does not answer) or its memory limit
+      // killed it, that is how the command ended; anything else is the driver's failure.
+      if (!limit && !aborted && (await o.diedOfMemory?.().catch(() => false))) limit = 'memory';
+      if (!limit && !aborted) throw err;
+      return { exitCode: null, signal: 'SIGKILL', cpuMs: lastCpuMs === null ? null : lastCpuMs - cpuBefore, maxRssKb: null };
+    });
     const host = o.accounting?.stats();
     const signalName = r.signal;
     if (!limit && host?.oomKilled) limit = 'memory';
