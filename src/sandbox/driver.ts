@@ -1,4 +1,5 @@
 import type { Limits } from '../config/schema.js';
+import type { AgentClient } from './agent/agent-client.js';
 
 /** Where a job's files and cwd live inside every sandbox, whatever the driver. */
 export const WORK_DIR = '/work';
@@ -16,8 +17,10 @@ export interface DriverCapabilities {
   egressUnavailable?: string | undefined;
   /** Can run a job in a named image (rootfs). */
   images: boolean;
-  /** Can keep a sandbox alive across several execs (interactive sandboxes). */
+  /** Can keep a sandbox alive across several execs, also at once (interactive sandboxes). */
   persistent: boolean;
+  /** Can freeze a sandbox and thaw it (`Sandbox.pause`/`resume`, cgroup freezer). Optional until every driver says. */
+  pause?: boolean;
   snapshot: boolean;
   fork: boolean;
 }
@@ -82,10 +85,24 @@ export interface ExecResult {
   aborted?: string | undefined;
 }
 
-/** A created sandbox. Drivers that are not `persistent` accept exactly one exec. */
+/**
+ * A created sandbox. Drivers that are not `persistent` accept exactly one exec; persistent ones
+ * any number, also at once. The optional members are there on drivers whose sandboxes run the
+ * in-sandbox agent (docs/agent-protocol.md); they become required once every driver does.
+ */
 export interface Sandbox {
   readonly id: string;
   exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult>;
+  /** The sandbox's agent: files, TCP forwarding and raw execs beyond `exec`. */
+  readonly agent?: AgentClient;
+  /**
+   * Settles with a reason once the sandbox is dead other than by `destroy` (its agent gone,
+   * the container died, a protocol error); never rejects, stays pending after `destroy`.
+   */
+  readonly died?: Promise<string>;
+  /** Freezes every process of the sandbox; `exec` then fails with `conflict` until `resume`. */
+  pause?(): Promise<void>;
+  resume?(): Promise<void>;
   /** Idempotent; releases everything the sandbox holds. */
   destroy(): Promise<void>;
 }
