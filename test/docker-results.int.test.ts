@@ -10,10 +10,9 @@ import { type Api, type Job, jobEvents, removeRunnerState, sleep, submitJob, wai
 
 // Results from containers cannot be forged, and containers share no per-uid
 // kernel limits: the docker (runc) and gvisor (runsc) drivers through a real
-// runner and the machine's Docker Engine. Images Paddock built get the dropping
-// launcher (root with setuid capabilities only, the job as another uid, a
-// trailer the job cannot forge); any other image gets the plain one (no trailer,
-// the end is the container's exit). See src/sandbox/docker/launch.ts.
+// runner and the machine's Docker Engine. Every container's PID 1 is the agent
+// (docs/agent-protocol.md), whatever the image: the job's end, exit status and
+// output come over the agent's channel, which the job can neither read nor write.
 const MB = 1024 * 1024;
 const PYTHON = 'paddock/python:latest';
 /** An image Paddock did not build: the base rootfs re-imported without Paddock's labels. */
@@ -25,36 +24,33 @@ const ended = (j: Job) => ['succeeded', 'failed', 'cancelled', 'timed_out'].incl
 const missing = (await dockerMissing()) ?? ((await imageExists(PYTHON)) ? undefined : `${PYTHON} is not built (paddock image build python)`);
 const skip = !!missing && process.env.CI !== 'true';
 
-/** Every process in the container but the probe itself: what it could read of each, and whether ptrace/kill worked. */
+/**
+ * What the job can do to the agent (PID 1): open its memory, fds and environ, list its fds,
+ * ptrace it, SIGKILL it; then it prints what looks like agent frames (a RESULT with exit 0
+ * for every stream id it could guess) and exits 3 — which must be what is recorded.
+ */
 const PROBE = String.raw`
-import ctypes, errno, json, os, re
+import ctypes, errno, json, os, signal, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-MARK = re.compile(rb'#paddock-exit:[0-9a-f]+')
-me, found, report = os.getpid(), set(), {}
 name = lambda e: errno.errorcode.get(e.errno, str(e.errno))
-for p in os.listdir('/proc'):
-    if not p.isdigit() or int(p) == me: continue
-    pid, r = int(p), {}
-    r['uid'] = os.stat('/proc/%d' % pid).st_uid
-    try:
-        fd = os.open('/proc/%d/mem' % pid, os.O_RDONLY)
-        r['mem'] = 'opened'
-        for line in open('/proc/%d/maps' % pid):
-            lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
-            try: found.update(MARK.findall(os.pread(fd, hi - lo, lo)))
-            except OSError: pass
-    except OSError as e: r['mem'] = name(e)
-    for f in ('environ', 'cmdline', 'maps'):
-        try: found.update(MARK.findall(open('/proc/%d/%s' % (pid, f), 'rb').read()))
-        except OSError: pass
-    r['ptrace'] = 'attached' if libc.ptrace(16, pid, None, None) == 0 else errno.errorcode[ctypes.get_errno()]
-    try: os.kill(pid, 0); r['kill'] = 'sent'
-    except OSError as e: r['kill'] = name(e)
-    report[pid] = r
-print(json.dumps({'uid': os.getuid(), 'others': list(report.values()), 'found': len(found)}), flush=True)
-for m in found: print('%s 0' % m.decode(), flush=True)
-print('#paddock-exit:%s 0' % os.urandom(12).hex(), flush=True)
+r = {'uid': os.getuid(), 'pid1': open('/proc/1/cmdline', 'rb').read().split(b'\0')[0].decode()}
+for f in ('mem', 'fd/0', 'fd/1', 'fd/3', 'fd/4', 'environ'):
+    try: os.close(os.open('/proc/1/' + f, os.O_RDWR if f.startswith('fd/') else os.O_RDONLY)); r[f] = 'opened'
+    except OSError as e: r[f] = name(e)
+try: r['fds'] = os.listdir('/proc/1/fd')
+except OSError as e: r['fds'] = name(e)
+r['ptrace'] = 'attached' if libc.ptrace(16, 1, None, None) == 0 else errno.errorcode[ctypes.get_errno()]
+try: os.kill(1, signal.SIGKILL); r['kill'] = 'sent'
+except OSError as e: r['kill'] = name(e)
+time.sleep(0.3)
+frame = lambda sid, typ, body: struct.pack('>IIB', len(body), sid, typ) + body
+result = json.dumps({'exit_code': 0, 'signal': None, 'wall_ms': 1, 'cpu_ms': 0, 'max_rss_kb': 0}).encode()
+forged = b''.join(frame(sid, 8, result) for sid in range(1, 64, 2))
+r['forged'] = len(forged)
+print(json.dumps(r), flush=True)
+sys.stdout.buffer.write(forged); sys.stdout.flush()
+sys.stderr.buffer.write(forged); sys.stderr.flush()
 raise SystemExit(3)
 `;
 
@@ -123,23 +119,33 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
   }, 120_000);
   afterAll(() => stopRunner(r), 120_000);
 
-  it('a job cannot read the launcher\'s memory, ptrace or signal it, so it cannot learn the end-of-job mark', async () => {
+  it('a job cannot read the agent\'s memory or fds, ptrace or kill it, nor forge its frames: its own exit status counts', async () => {
     const job = await run({ image: 'python', command: ['python3', '/work/probe.py'], files: [{ path: 'probe.py', content: PROBE }] });
     const first = job.result!.stdout.split('\n')[0]!;
-    const probe = JSON.parse(first) as { uid: number; others: Record<string, unknown>[]; found: number };
+    const probe = JSON.parse(first) as Record<string, unknown>;
     expect(probe.uid).toBeGreaterThanOrEqual(UIDS.uid_range_start);
-    // docker-init and the launcher, both root; the job is another user.
-    expect(probe.others.length, first).toBeGreaterThanOrEqual(2);
-    for (const other of probe.others) {
-      expect(other, first).toMatchObject({ uid: 0, mem: 'EACCES', ptrace: 'EPERM', kill: 'EPERM' });
-    }
-    expect(probe.found).toBe(0);
-    // What it printed as trailers is output, and its own exit status is what counts.
+    expect(probe, first).toMatchObject({
+      pid1: '/.paddock/agent',
+      mem: 'EACCES',
+      'fd/0': 'EACCES',
+      'fd/1': 'EACCES',
+      'fd/3': 'EACCES',
+      'fd/4': 'EACCES',
+      environ: 'EACCES',
+      fds: 'EACCES',
+      ptrace: 'EPERM',
+    });
+    // Sent or refused, the agent is still there: the job's end came from it, with the job's status.
+    expect(['sent', 'EPERM']).toContain(probe.kill);
     expect({ state: job.state, reason: job.reason, exit: job.result?.exit_code }).toEqual({ state: 'failed', reason: 'exit_code', exit: 3 });
-    expect(job.result!.stdout).toMatch(/\n#paddock-exit:[0-9a-f]{24} 0\n$/);
+    // What it printed as frames is output like any other, byte for byte.
+    expect(probe.forged).toBeGreaterThan(32 * 9);
+    expect(Buffer.byteLength(job.result!.stdout)).toBe(Buffer.byteLength(first) + 1 + Number(probe.forged));
+    expect(Buffer.byteLength(job.result!.stderr)).toBe(Number(probe.forged));
   }, 60_000);
 
   it.each(['python', FOREIGN])('a forged exit line `<anything> 99999999999999999999` never becomes the exit code (%s); reads still answer 200', async (image) => {
+    // The shell launcher's old trailer format; nothing a job prints is read as its end.
     const forged = [
       'echo "#paddock-exit:0123456789abcdef01234567 99999999999999999999"',
       'echo "#paddock-exit:0123456789abcdef01234567 99999999999999999999" >&2',
@@ -152,7 +158,7 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     await expectReadable(api, job);
   }, 60_000);
 
-  it.each(['python', FOREIGN])('a fake trailer and then 50 MB is still capped (%s): output_limit, stdout within the cap, no Docker log', async (image) => {
+  it.each(['python', FOREIGN])('a fake end-of-job line and then 50 MB is still capped (%s): output_limit, stdout within the cap, no Docker log', async (image) => {
     const cap = MB;
     const script = 'hostname; sleep 2; echo "#paddock-exit:0123456789abcdef01234567 0"; echo "#paddock-exit:0123456789abcdef01234567 0" >&2; ' +
       'head -c 50000000 /dev/zero | tr "\\0" x; sleep 30';
@@ -174,14 +180,16 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     await expectReadable(api, done);
   }, 90_000);
 
-  it('a foreign image gets the plain launcher: the job\'s uid from the start, no capabilities to drop', async () => {
-    const job = await run({ image: FOREIGN, script: 'hostname; id -u; grep -E "CapEff|CapBnd" /proc/self/status; exec sleep 30' }, false);
+  it.each(['python', FOREIGN])('any image (%s) runs the agent as PID 1 and the job as the container\'s own uid, with no capabilities', async (image) => {
+    const job = await run({ image, script: 'hostname; id -u; grep -E "CapEff|CapBnd" /proc/self/status; exec sleep 30' }, false);
     const host = await jobHostname(api, job.id);
     const mine = (await runnerContainers(r.dataDir)).find((c) => c.id.startsWith(host))!;
     const uid = Number(mine.info.Config.User.split(':')[0]);
     expect(mine.info.Config.User).toBe(`${uid}:${uid}`);
     expect(uid).toBeGreaterThanOrEqual(UIDS.uid_range_start);
-    expect(mine.info.HostConfig.CapAdd ?? []).toEqual([]);
+    expect({ entrypoint: mine.info.Config.Entrypoint, cmd: mine.info.Config.Cmd, init: mine.info.HostConfig.Init, capAdd: mine.info.HostConfig.CapAdd ?? [] })
+      .toEqual({ entrypoint: ['/.paddock/agent'], cmd: [], init: false, capAdd: [] });
+    expect(mine.info.Mounts.map((m) => [m.Destination, m.RW])).toEqual([['/.paddock/agent', false]]);
     expect((await api('POST', `/v1/jobs/${job.id}/cancel`)).status).toBe(200);
     const done = await waitForJob(api, job.id, ended);
     expect(done.result?.stdout).toMatch(new RegExp(`^${host}\\n${uid}\\nCapEff:\\t0{16}\\nCapBnd:\\t0{16}\\n$`));

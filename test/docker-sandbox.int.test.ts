@@ -246,9 +246,10 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
       expect(c.labels[LABELS.host]).toBe(r.rt.config.host_id);
       expect(!!c.labels[LABELS.job] || !!c.labels[LABELS.pool], JSON.stringify(c.labels)).toBe(true);
       const hc = c.info.HostConfig;
-      // The launcher starts as root with setuid capabilities only; the job runs as the container's uid (see launch.ts).
+      // The agent (PID 1) and the job run as the container's own uid, with no capabilities.
+      const uid = /uid=(\d+)/.exec(hc.Tmpfs?.['/work'] ?? '')?.[1];
       expect({ user: c.info.Config.User, runtime: hc.Runtime, net: hc.NetworkMode, ro: hc.ReadonlyRootfs, capDrop: hc.CapDrop, capAdd: hc.CapAdd, sec: hc.SecurityOpt, log: hc.LogConfig?.Type })
-        .toEqual({ user: '0:0', runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], capAdd: ['SETUID', 'SETGID', 'SETPCAP'], sec: ['no-new-privileges'], log: 'none' });
+        .toEqual({ user: `${uid}:${uid}`, runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], capAdd: null, sec: ['no-new-privileges'], log: 'none' });
       expect(hc.NanoCpus).toBe(1e9);
     }
     expect((await api('POST', `/v1/jobs/${job.id}/cancel`)).status).toBe(200);

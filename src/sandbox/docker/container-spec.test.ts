@@ -2,30 +2,42 @@ import { describe, expect, it } from 'vitest';
 import { type ContainerPlan, containerCreateOptions } from './container-spec.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 2500, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1.5 };
-const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, launcher: 'dropping', init: true };
+const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, agentPath: '/opt/paddock/agent' };
 
 describe('containerCreateOptions', () => {
-  it('has every safe default: no network, no capabilities but setuid for the dropping launcher, read-only root, no log', () => {
+  it('has every safe default: the uid itself, no network, no capabilities, read-only root, no log', () => {
     const o = containerCreateOptions(plan);
-    expect(o.User).toBe('0:0');
+    expect(o.User).toBe('200001:200001');
     expect(o.NetworkDisabled).toBe(true);
     expect(o.HostConfig).toMatchObject({
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
-      CapAdd: ['SETUID', 'SETGID', 'SETPCAP'],
       SecurityOpt: ['no-new-privileges'],
       LogConfig: { Type: 'none' },
       PidsLimit: 128,
       NanoCpus: 1.5e9,
     });
+    expect(o.HostConfig?.CapAdd).toBeUndefined();
     expect(o.HostConfig?.Sysctls).toBeUndefined();
+    expect(() => containerCreateOptions({ ...plan, uid: 0 })).toThrow(/uid/);
   });
 
-  it('runs a plain launcher as the uid itself, with no capabilities added', () => {
-    const o = containerCreateOptions({ ...plan, launcher: 'plain' });
-    expect(o.User).toBe('200001:200001');
-    expect(o.HostConfig?.CapAdd).toBeUndefined();
+  it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, instead of anything of the image', () => {
+    const o = containerCreateOptions(plan);
+    expect({ entrypoint: o.Entrypoint, cmd: o.Cmd, init: o.HostConfig?.Init, mounts: o.HostConfig?.Mounts }).toEqual({
+      entrypoint: ['/.paddock/agent'],
+      cmd: [],
+      init: false,
+      mounts: [{ Type: 'bind', Source: '/opt/paddock/agent', Target: '/.paddock/agent', ReadOnly: true }],
+    });
+    expect({ stdin: o.OpenStdin, once: o.StdinOnce, tty: o.Tty, out: o.AttachStdout, err: o.AttachStderr }).toEqual({
+      stdin: true,
+      once: true,
+      tty: false,
+      out: true,
+      err: true,
+    });
   });
 
   it('caps memory with no swap, the tmpfs dirs by disk_mb, and CPU seconds rounded up', () => {

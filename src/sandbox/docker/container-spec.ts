@@ -1,9 +1,8 @@
 import type Dockerode from 'dockerode';
 import type { Limits } from '../../config/schema.js';
 import { type NetworkMode, WORK_DIR } from '../driver.js';
+import { AGENT_IN_SANDBOX } from '../agent-binary.js';
 import { LABELS } from './labels.js';
-import { launcher, type LauncherKind } from './launch.js';
-
 
 export interface ContainerPlan {
   image: string;
@@ -13,12 +12,10 @@ export interface ContainerPlan {
   /** The runner's firewalled bridge network (see network.ts); required with network `egress`. */
   egressNetwork?: string | undefined;
   labels: Record<string, string>;
-  /** The container's own host uid (see uids.ts): the job runs as it, and owns /work. */
+  /** The container's own host uid (see uids.ts): the agent and the job run as it, and it owns /work. */
   uid: number;
-  /** `dropping` starts as root with setuid capabilities only, to run the job as `uid` (see launch.ts). */
-  launcher: LauncherKind;
-  /** docker-init as pid 1 reaps orphans; absent on some Engine builds. */
-  init: boolean;
+  /** Host path of the in-sandbox agent (src/sandbox/agent-binary.ts). */
+  agentPath: string;
 }
 
 /**
@@ -27,39 +24,42 @@ export interface ContainerPlan {
  * no new privileges, read-only root, size-capped tmpfs for /tmp and /work,
  * memory (no swap), pids, open files, CPU rate, and no Docker log (Paddock
  * reads the attached stream; a log would store whatever a job prints, uncapped).
- * The container's main process is the launcher, waiting on its attached stdin
- * for the one job it will run (see launch.ts).
+ * The container's main process is the in-sandbox agent (docs/agent-protocol.md),
+ * bind-mounted read-only, speaking over the attached stdin/stdout. It is PID 1
+ * itself (no docker-init): it reaps, and no process inside can signal it away.
  */
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
   const mb = 1024 * 1024;
   const disk = plan.limits.disk_mb * mb;
   const memory = plan.limits.memory_mb * mb;
   const cpuSeconds = Math.ceil(plan.limits.cpu_ms / 1000);
-  const dropping = plan.launcher === 'dropping';
+  if (!Number.isInteger(plan.uid) || plan.uid <= 0) throw new Error(`bad container uid ${plan.uid}`);
   return {
     Image: plan.image,
-    Cmd: ['/bin/sh', '-c', launcher(plan.launcher, plan.uid)],
+    // The image's own entrypoint and command are never run: an Entrypoint given here drops the image's Cmd too.
+    Entrypoint: [AGENT_IN_SANDBOX],
+    Cmd: [],
     OpenStdin: true,
+    // The attach is the agent's channel: when Paddock lets go of it, the agent reads EOF and the container ends.
     StdinOnce: true,
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
-    User: dropping ? '0:0' : `${plan.uid}:${plan.uid}`,
+    User: `${plan.uid}:${plan.uid}`,
     WorkingDir: WORK_DIR,
     Labels: plan.labels,
-    Env: ['HOME=/work', 'TMPDIR=/tmp'],
+    Env: [],
     NetworkDisabled: plan.network === 'none',
     HostConfig: {
       Runtime: plan.runtime,
-      Init: plan.init,
+      Init: false,
+      Mounts: [{ Type: 'bind', Source: plan.agentPath, Target: AGENT_IN_SANDBOX, ReadOnly: true }],
       NetworkMode: plan.network === 'none' ? 'none' : egressNetworkOf(plan),
       // The egress bridge is IPv4-only: no link-local IPv6 either, which bridged traffic would carry past iptables.
       ...(plan.network === 'egress' ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' } } : {}),
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
-      // Only for the launcher to become the job's uid; setpriv empties the job's sets, bounding set included.
-      ...(dropping ? { CapAdd: ['SETUID', 'SETGID', 'SETPCAP'] } : {}),
       SecurityOpt: ['no-new-privileges'],
       Tmpfs: {
         // `exec`: Docker mounts a tmpfs noexec unless told otherwise, and jobs run what they upload or build.
@@ -73,6 +73,9 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       PidsLimit: plan.limits.pids,
       NanoCpus: Math.round(plan.limits.cpus * 1e9),
       LogConfig: { Type: 'none', Config: {} },
+      // These bind the agent too (it forwards output, so it uses a little CPU of its own): with one
+      // exec per container that is what a job may use. Long-lived sandboxes will want them per exec
+      // (the protocol's exec `rlimits`) once the agent and its client carry them.
       Ulimits: [
         { Name: 'nofile', Soft: plan.limits.open_files, Hard: plan.limits.open_files },
         { Name: 'cpu', Soft: cpuSeconds, Hard: cpuSeconds + 1 },

@@ -1,8 +1,11 @@
+import { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { encodeFrame } from '../agent/frame.js';
+import { FrameType } from '../agent/protocol.js';
 import { UidRange } from '../uid-range.js';
 import { Containers, strangers } from './containers.js';
-import type { ImageResolver } from './images.js';
 import { LABELS } from './labels.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 60_000, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1 };
@@ -16,15 +19,32 @@ describe('strangers', () => {
   });
 });
 
-/** An Engine that records calls; `fail` makes create or start throw. */
-function fakeEngine(fail?: 'create' | 'start') {
+/** One frame of Docker's multiplexed attach stream (1 stdout, 2 stderr). */
+const muxed = (id: number, payload: Buffer) => {
+  const h = Buffer.alloc(8);
+  h[0] = id;
+  h.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([h, payload]);
+};
+
+/**
+ * An Engine that records calls; `fail` makes create, start or the agent's HELLO fail. The
+ * attach stream says HELLO (in the stdout channel) once the container is started, as the agent does.
+ */
+function fakeEngine(fail?: 'create' | 'start' | 'hello') {
   const calls: string[] = [];
+  const attached = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const hello = Buffer.from(JSON.stringify({ protocol: fail === 'hello' ? 99 : 1, version: 'test', pid: 1 }));
   const container = {
     id: 'c1',
+    attach: async () => (calls.push('attach'), attached),
     start: async () => {
       calls.push('start');
       if (fail === 'start') throw new Error('runc: cannot start');
+      attached.push(muxed(2, Buffer.from('agent diagnostics\n')));
+      attached.push(muxed(1, encodeFrame(0, FrameType.HELLO, hello)));
     },
+    inspect: async () => ({ State: { Running: true, ExitCode: 0, OOMKilled: false } }),
     remove: async () => void calls.push('remove'),
   };
   const docker = {
@@ -36,17 +56,20 @@ function fakeEngine(fail?: 'create' | 'start') {
   } as unknown as Dockerode;
   const released: string[] = [];
   const uids = new UidRange(200_000, 4, 'docker.uid_range_*');
+  const logged: unknown[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
   const containers = new Containers({
     docker,
-    images: { lookup: async () => ({ ref: 'img', launcher: 'plain' }) } as unknown as ImageResolver,
     uids,
     runner: 'r1',
     host: 'h1',
     runtime: 'runc',
     defaults: limits,
     egress: { release: async (id) => void released.push(id) },
+    agentPath: '/agent',
+    log,
   });
-  return { containers, calls, uids, released, container: container as unknown as Dockerode.Container };
+  return { containers, calls, uids, released, logged, container: container as unknown as Dockerode.Container };
 }
 
 const key = { image: 'img', limits, network: 'none' as const };
@@ -55,21 +78,25 @@ describe('Containers', () => {
   it('holds a uid from create until the container is removed, and releases its egress rules', async () => {
     const e = fakeEngine();
     const box = await e.containers.start(key, { job: 'job_1' }, undefined);
-    expect(e.calls).toEqual([`create ${box.uid}:${box.uid}`, 'start']);
+    // Attached before the start: the agent's HELLO is its first output and Docker keeps no log.
+    expect(e.calls).toEqual([`create ${box.uid}:${box.uid}`, 'attach', 'start']);
+    expect(box.agent.session.agent).toEqual({ version: 'test', pid: 1 });
+    expect(e.logged).toContainEqual(expect.objectContaining({ containerId: 'c1', sandboxId: 'job_1', agent: 'agent diagnostics' }));
     expect(e.uids.inUse).toBe(1);
-    e.containers.removeLater(box.container);
+    e.containers.discard(box);
     await e.containers.settled();
+    expect(box.agent.session.error?.code).toBe('agent_died');
     expect(e.calls.at(-1)).toBe('remove');
     expect(e.released).toEqual(['c1']);
     expect(e.uids.inUse).toBe(0);
   });
 
-  it('gives the uid back when the Engine refuses to create or to start', async () => {
-    for (const fail of ['create', 'start'] as const) {
+  it('gives the uid back when the Engine refuses to create or to start, or the agent says no valid HELLO', async () => {
+    for (const fail of ['create', 'start', 'hello'] as const) {
       const e = fakeEngine(fail);
       await expect(e.containers.start(key, {}, undefined)).rejects.toMatchObject({ code: 'driver_error' });
       expect(e.uids.inUse).toBe(0);
-      expect(e.calls.includes('remove')).toBe(fail === 'start');
+      expect(e.calls.includes('remove')).toBe(fail !== 'create');
     }
   });
 });

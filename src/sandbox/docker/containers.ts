@@ -1,23 +1,28 @@
 import type Dockerode from 'dockerode';
 import type { Limits } from '../../config/schema.js';
+import type { Logger } from '../../util/log.js';
+import { AgentClient } from '../agent/agent-client.js';
 import type { UidRange } from '../uid-range.js';
+import { attachAgent, type LogContext } from './agent-attach.js';
 import { containerCreateOptions, sandboxLabels } from './container-spec.js';
 import { startFailure } from './failures.js';
-import type { ImageResolver } from './images.js';
 import { LABELS } from './labels.js';
-import type { LauncherKind } from './launch.js';
 import type { PoolKey } from './pool-key.js';
 
-/** A started container, the uid it owns and the launcher waiting in it. */
+/** How long a started container's agent has to say HELLO (gVisor under load is the slow case). */
+const HELLO_TIMEOUT_MS = 15_000;
+
+/** A started container, the uid it owns, and the session with the agent that said HELLO in it. */
 export interface Box {
   container: Dockerode.Container;
   uid: number;
-  launcher: LauncherKind;
+  agent: AgentClient;
+  /** Its log lines' context; the driver names the sandbox when it hands the box out. */
+  ctx: LogContext;
 }
 
 export interface ContainersOptions {
   docker: Dockerode;
-  images: ImageResolver;
   uids: UidRange;
   runner: string;
   host: string;
@@ -26,6 +31,9 @@ export interface ContainersOptions {
   defaults: Limits;
   /** The egress firewall, which holds rules per container until it is removed. */
   egress: { release(containerId: string): Promise<void> } | undefined;
+  /** Host path of the agent binary, bind-mounted into every container. */
+  agentPath: string;
+  log: Logger;
 }
 
 /**
@@ -51,9 +59,11 @@ export class Containers {
 
   constructor(private readonly o: ContainersOptions) {}
 
-  /** Creates and starts one container; `egressNetwork` is the firewalled bridge an `egress` one joins. */
+  /**
+   * Creates a container, attaches to it, starts it and waits for its agent's HELLO;
+   * `egressNetwork` is the firewalled bridge an `egress` one joins.
+   */
   async start(k: PoolKey, label: { job?: string; pool?: string }, egressNetwork: string | undefined): Promise<Box> {
-    const { launcher } = await this.o.images.lookup(k.image);
     const uid = this.o.uids.take();
     let container: Dockerode.Container;
     try {
@@ -65,8 +75,7 @@ export class Containers {
           network: k.network,
           egressNetwork,
           uid,
-          launcher,
-          init: true,
+          agentPath: this.o.agentPath,
           labels: sandboxLabels({ runner: this.o.runner, host: this.o.host, ...label }),
         }),
       );
@@ -75,13 +84,28 @@ export class Containers {
       throw startFailure((err as Error).message, k.limits, this.o.defaults);
     }
     this.live.set(container.id, uid);
+    const ctx: LogContext = { containerId: container.id.slice(0, 12), ...(label.job ? { sandboxId: label.job } : {}) };
+    let agent: AgentClient | undefined;
     try {
+      const transport = await attachAgent(container, this.o.log, ctx);
+      const hello = AgentClient.connect(transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
+      hello.catch(() => undefined); // a failed start is reported below, not as an unhandled rejection
       await container.start();
+      agent = await hello;
     } catch (err) {
+      // The agent is gone before its HELLO: a container that died at once says why in its state.
+      const state = await container.inspect().then((i) => i.State, () => undefined);
       await this.remove(container);
-      throw startFailure((err as Error).message, k.limits, this.o.defaults);
+      const why = state && !state.Running ? `${(err as Error).message} (the container exited with status ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''})` : (err as Error).message;
+      throw startFailure(why, k.limits, this.o.defaults);
     }
-    return { container, uid, launcher };
+    return { container, uid, agent, ctx };
+  }
+
+  /** Closes the agent session and removes the container, off the caller's path. */
+  discard(box: Box): void {
+    box.agent.close();
+    this.removeLater(box.container);
   }
 
   /** Removal is off the job's path; settled() waits for what is still under way. */

@@ -2,6 +2,7 @@ import Dockerode from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
 import { WarmPool } from '../pool.js';
 import { type Box, Containers } from './containers.js';
@@ -26,34 +27,36 @@ const REAP_EVERY_MS = 60_000;
 const MIN_ORPHAN_AGE_S = 30;
 
 const CAPABILITIES: Record<'runc' | 'runsc', DriverCapabilities> = {
-  runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, snapshot: false, fork: false },
+  runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, pause: true, snapshot: false, fork: false },
   // gVisor cannot join Docker's bridge on every host (runsc runs with --network=none here).
-  runsc: { isolation: 'gvisor', strength: 30, network: ['none'], images: true, persistent: true, snapshot: false, fork: false },
+  runsc: { isolation: 'gvisor', strength: 30, network: ['none'], images: true, persistent: true, pause: true, snapshot: false, fork: false },
 };
 
 /**
- * The smallest limits a container starts `sh -c 'echo ok'` with, 5 of 5 times,
- * measured through this driver (scratch script calling create + exec, one limit
- * lowered at a time from the defaults) on Debian 12, Docker 20.10, cgroup v1,
- * 2 cores, Dec 2026 — then rounded up with a margin:
- * - runc: pids 3 (docker-init, launcher, command), memory_mb 6 (the Engine's
- *   own floor), open_files 11 (runc's setup), disk_mb 1.
- * - runsc: pids 64 (the sentry's and gofer's host threads count against the
- *   container's pids cgroup; below it the sentry dies at start with exit 2),
- *   memory_mb 16 (14: 2 of 5), open_files 4, disk_mb 1.
+ * The smallest limits a container starts `sh -c 'echo ok'` with, 5 of 5 times
+ * (gVisor 3 of 3), measured through this driver (create + exec, one limit
+ * lowered at a time from the defaults) with the agent as PID 1, on Debian 12,
+ * Docker 20.10, cgroup v1, 2 cores, Dec 2026 — then rounded up with a margin:
+ * - runc: pids 8 (the agent's runtime threads, the command; 7 hung 2 of 5),
+ *   memory_mb 6 (the Engine's own floor), open_files 16 (11: the agent cannot
+ *   start the command and does not answer), disk_mb 1.
+ * - runsc: pids 48 (the sentry's and gofer's host threads count against the
+ *   container's pids cgroup), memory_mb 16, open_files 16 (12 hangs as above), disk_mb 1.
  * Below these a job is refused at submit (`limit_too_small`); a container that
  * still fails to start on the job's own small limits is reported as such (failures.ts).
  */
 const MIN_LIMITS: Record<'runc' | 'runsc', Partial<SandboxSpec['limits']>> = {
-  runc: { pids: 6, memory_mb: 12, open_files: 16, disk_mb: 1 },
-  runsc: { pids: 80, memory_mb: 24, open_files: 8, disk_mb: 1 },
+  runc: { pids: 10, memory_mb: 12, open_files: 20, disk_mb: 1 },
+  runsc: { pids: 80, memory_mb: 24, open_files: 20, disk_mb: 1 },
 };
 
 /**
  * Containers through the Docker Engine API: `docker` runs them with runc,
  * `gvisor` is the same code with the runsc runtime (a user-space kernel between
- * the job and the host). A warm pool keeps started containers ready per
- * (image, limits, network); each is used for exactly one job and then removed.
+ * the job and the host). Each container's main process is the in-sandbox agent;
+ * a sandbox lives until it is destroyed. A warm pool keeps containers whose agent
+ * said HELLO ready per (image, limits, network); each serves one sandbox and is
+ * then removed.
  */
 export class DockerDriver implements SandboxDriver {
   readonly name: string;
@@ -62,6 +65,7 @@ export class DockerDriver implements SandboxDriver {
   private readonly docker: Dockerode;
   private readonly images: ImageResolver;
   private readonly pool: WarmPool<Box>;
+  private readonly agentPath = agentBinaryPath();
   private readonly containers: Containers;
   private defaultKey: string | undefined;
   private reaper: NodeJS.Timeout | undefined;
@@ -84,7 +88,8 @@ export class DockerDriver implements SandboxDriver {
     }
     this.containers = new Containers({
       docker: this.docker,
-      images: this.images,
+      agentPath: this.agentPath,
+      log: opts.log.child({ driver: opts.name }),
       uids: sharedUidRange(config.docker.uid_range_start, config.docker.uid_range_size),
       runner,
       host: config.host_id,
@@ -95,7 +100,7 @@ export class DockerDriver implements SandboxDriver {
     this.pool = new WarmPool(
       { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
       (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
-      (b) => this.containers.remove(b.container),
+      async (b) => this.containers.discard(b),
       opts.log.child({ driver: opts.name, component: 'pool' }),
     );
   }
@@ -109,6 +114,8 @@ export class DockerDriver implements SandboxDriver {
       return { available: false, reason: `Docker Engine not reachable at ${this.config.docker.socket}: ${(err as Error).message}`, details };
     }
     details.engine = info.ServerVersion ?? 'unknown';
+    const noAgent = agentBinaryMissing(this.agentPath);
+    if (noAgent) return { available: false, reason: noAgent, details };
     if (!info.Runtimes?.[this.opts.runtime]) {
       return { available: false, reason: `Docker has no "${this.opts.runtime}" runtime (see scripts/install-docker.sh)`, details };
     }
@@ -120,7 +127,7 @@ export class DockerDriver implements SandboxDriver {
     // The honest probe: start a real container as a job would, and run `true` in it.
     try {
       const sandbox = await this.create({ id: `probe-${Date.now()}`, network: 'none', files: [], limits: this.config.limits.default });
-      const r = await sandbox.exec({ argv: ['true'], cwd: '/work', env: {} }, () => undefined, AbortSignal.timeout(30_000));
+      const r = await sandbox.exec({ argv: ['true'], cwd: '/work', env: { PATH: '/usr/bin:/bin' } }, () => undefined, AbortSignal.timeout(30_000));
       await sandbox.destroy();
       if (r.exitCode !== 0) return { available: false, reason: `probe container exited ${r.exitCode}: ${r.stderr.trim()}`, details };
     } catch (err) {
@@ -185,22 +192,23 @@ export class DockerDriver implements SandboxDriver {
       (await this.startContainer({ image, limits: spec.limits, network: spec.network }, { job: spec.id }));
     if (allow) {
       await (await this.egressReady()).restrict(box.container, allow).catch(async (err) => {
+        box.agent.close();
         await this.containers.remove(box.container);
         throw err;
       });
     }
-    return new DockerSandbox(spec.id, box, spec, async () => this.containers.removeLater(box.container), this.docker, this.config.limits.default);
+    box.ctx.sandboxId = spec.id;
+    return new DockerSandbox(spec.id, box, spec, () => this.containers.discard(box));
   }
 
   /**
-   * A pooled container that is still running. One that died while idle (OOM of
-   * the launcher, or a dockerd restart, which stops every container) is dropped.
+   * A pooled container whose agent is still connected. One that died while idle
+   * (a dockerd restart stops every container; its attach stream then ends) is dropped.
    */
   private async takeRunning(key: string): Promise<Box | undefined> {
     for (let b = this.pool.take(key); b; b = this.pool.take(key)) {
-      const running = await b.container.inspect().then((i) => i.State.Running, () => false);
-      if (running) return b;
-      this.containers.removeLater(b.container);
+      if (b.agent.session.error === null) return b;
+      this.containers.discard(b);
     }
     return undefined;
   }
