@@ -16,6 +16,8 @@ export interface ExecSpec {
   /** Keep stdin open for POST …/stdin. */
   stdinStream: boolean;
   timeoutMs: number;
+  /** RLIMIT_CPU of the exec's processes, in seconds. */
+  cpuSeconds: number;
   /** Bytes kept per stream for the result. */
   outputBytes: number;
   /** Past `outputBytes` the process group is killed (JSON answers); a streamed exec runs on. */
@@ -91,7 +93,13 @@ export class ExecRun {
     this.out = new OutputTee('stdout', spec.outputBytes, onCap);
     this.err = new OutputTee('stderr', spec.outputBytes, onCap);
     this.handle = agent.exec(
-      { argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdinStream || spec.stdin !== undefined },
+      {
+        argv: spec.argv,
+        env: spec.env,
+        cwd: spec.cwd,
+        stdin: spec.stdinStream || spec.stdin !== undefined,
+        rlimits: { cpu: spec.cpuSeconds },
+      },
       { stdout: this.out, stderr: this.err },
     );
     if (this.handle.stdin && !spec.stdinStream) this.handle.stdin.end(spec.stdin);

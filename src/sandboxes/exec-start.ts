@@ -62,6 +62,8 @@ export async function startExec(
     stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'),
     stdinStream: body.stdin_stream,
     timeoutMs: body.timeout_ms ?? spec.limits.timeout_ms,
+    // A sandbox's cpu_ms bounds each exec's processes (the sandbox as a whole is the driver's to bound).
+    cpuSeconds: Math.ceil(spec.limits.cpu_ms / 1000),
     outputBytes: spec.limits.output_bytes,
     killAtCap: !streamed && !body.detach,
     // A sandbox ended under a running exec: its result is the sandbox's end, not a broken agent.

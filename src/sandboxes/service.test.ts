@@ -106,6 +106,17 @@ describe('SandboxService', () => {
     expect(r.stdout.length).toBe(1000);
   });
 
+  it('limits.cpu_ms bounds each exec’s CPU time (RLIMIT_CPU), and the next exec gets its own', async () => {
+    const { svc, config } = await started();
+    const row = await create(svc, { limits: { cpu_ms: 1000 } });
+    const busy = await startExec(svc, config, row.id, alice, exec({ script: 'while :; do :; done', timeout_ms: 20_000 }), false);
+    const r = await busy.result;
+    expect(r).toMatchObject({ signal: expect.stringMatching(/^SIG(XCPU|KILL)$/), timed_out: false });
+    expect(r.wall_ms).toBeLessThan(10_000);
+    const next = await startExec(svc, config, row.id, alice, exec({ script: 'i=0; while [ $i -lt 1000 ]; do i=$((i+1)); done' }), false);
+    expect((await next.result).exit_code).toBe(0);
+  });
+
   it('idle sandboxes end at their TTL (not while an exec runs); every use starts the TTL again', async () => {
     const { svc, config } = await started();
     const row = await create(svc, { timeout_ms: 5000 });

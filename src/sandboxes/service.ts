@@ -3,13 +3,16 @@ import type { Config } from '../config/schema.js';
 import { PaddockError } from '../errors.js';
 import { resolveLimits } from '../jobs/limits.js';
 import type { AgentClient } from '../sandbox/agent/agent-client.js';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../sandbox/driver.js';
 import { networkAllow, networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { SandboxFilter, SandboxRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
+import { admitSandbox, boundedLifetime } from './admission.js';
 import { type PersistentSandbox, selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
+import { recordRestarted } from './recovery.js';
 import type { ExecRun } from './exec-run.js';
 import { LiveSandbox, owns } from './live.js';
 import type { SandboxCreate, SandboxReason } from './spec.js';
@@ -25,8 +28,6 @@ export interface SandboxServiceDeps {
 export interface SandboxTenant {
   tokenId: string | null;
 }
-
-const RETRY_AFTER_S = 5;
 
 /**
  * Persistent sandboxes on this runner: creates them through a driver, keeps
@@ -57,17 +58,7 @@ export class SandboxService {
 
   /** Records what a previous process left as `runner_restarted`, then starts the sweeper. */
   async start(): Promise<void> {
-    const stale = await this.deps.store.listLiveSandboxes(this.deps.config.host_id);
-    const ended_at = nowIso();
-    for (const row of stale) {
-      await this.deps.store.updateSandbox(row.id, {
-        state: 'destroyed',
-        reason: 'runner_restarted',
-        detail: 'the runner restarted; a sandbox does not survive the process that held it',
-        ended_at,
-      });
-    }
-    if (stale.length > 0) this.deps.log.warn({ count: stale.length }, 'sandboxes of a previous process recorded as runner_restarted');
+    await recordRestarted(this.deps.store, this.deps.config.host_id, this.deps.log);
     this.sweeper = setInterval(() => this.sweep(), this.config.sweep_ms);
     this.sweeper.unref();
   }
@@ -93,14 +84,14 @@ export class SandboxService {
     checkMinLimits(driver, limits);
     const image = req.image ?? (driver.capabilities.images ? config.docker.default_image : undefined);
     if (req.image) await driver.checkImage(req.image);
-    const maxLifetime = this.bounded('max_lifetime_ms', req.max_lifetime_ms ?? this.config.max_lifetime_ms);
-    const timeout = this.bounded('timeout_ms', req.timeout_ms ?? this.config.default_timeout_ms);
+    const maxLifetime = boundedLifetime(this.deps.config, 'max_lifetime_ms', req.max_lifetime_ms ?? this.config.max_lifetime_ms);
+    const timeout = boundedLifetime(this.deps.config, 'timeout_ms', req.timeout_ms ?? this.config.default_timeout_ms);
 
     // No await between the cap checks and taking the place: concurrent creates cannot overshoot.
-    this.admit(tenant.tokenId);
+    admitSandbox(this.deps.config, this.live, this.creating, tenant.tokenId);
     const id = newId('sbx');
     const creation = (async () => {
-      const sandbox = (await driver.create({
+      const sandbox = (await this.created(driver, {
         id,
         image: req.image,
         network,
@@ -148,36 +139,13 @@ export class SandboxService {
     }
   }
 
-  private bounded(field: string, ms: number): number {
-    const max = this.config.max_lifetime_ms;
-    if (ms > max) {
-      throw new PaddockError('limit_exceeded', `${field} = ${ms} is above this runner's maximum of ${max} (sandboxes.max_lifetime_ms)`, {
-        field,
-        max,
-      });
-    }
-    return ms;
-  }
-
-  private admit(tokenId: string | null): void {
-    const total = this.live.size + this.creating.size;
-    if (total >= this.config.max_live) {
-      throw new PaddockError('quota_exceeded', `the runner holds ${total} sandboxes (sandboxes.max_live)`, {
-        quota: 'max_live',
-        limit: this.config.max_live,
-        retry_after_s: RETRY_AFTER_S,
-      });
-    }
-    const max = this.deps.config.quotas.max_sandboxes;
-    if (max === 0 || tokenId === null) return;
-    let mine = [...this.creating.values()].filter((t) => t === tokenId).length;
-    for (const l of this.live.values()) if (l.row.token_id === tokenId && !l.ending) mine++;
-    if (mine >= max) {
-      throw new PaddockError('quota_exceeded', `this token already has ${mine} sandboxes (its max_sandboxes)`, {
-        quota: 'max_sandboxes',
-        limit: max,
-        retry_after_s: RETRY_AFTER_S,
-      });
+  /** As for jobs: a sandbox failing to start makes its driver probe itself (only a failed probe takes it out of `auto`). */
+  private async created(driver: SandboxDriver, spec: SandboxSpec): Promise<Sandbox> {
+    try {
+      return await driver.create(spec);
+    } catch (err) {
+      if (err instanceof PaddockError && err.code === 'driver_error') void this.deps.drivers.suspect(driver.name);
+      throw err;
     }
   }
 
@@ -274,7 +242,7 @@ export class SandboxService {
     const live = this.live.get(id);
     if (!live || live.ending) return this.conflictOrMissing(id, p);
     await this.get(id, p);
-    const timeout = this.bounded('timeout_ms', timeoutMs);
+    const timeout = boundedLifetime(this.deps.config, 'timeout_ms', timeoutMs);
     live.row = { ...live.row, spec: { ...live.row.spec, timeout_ms: timeout } };
     this.touch(live);
     return live.row;
