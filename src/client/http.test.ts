@@ -86,6 +86,34 @@ describe('client over HTTP (a stand-in server)', () => {
     expect(firstAt).toBeLessThan(32);
   });
 
+  it('an upload refused part way gets the refusal, not the broken pipe', async () => {
+    handler = (req, res) => {
+      let seen = 0;
+      req.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen < 1024 * 1024 || res.headersSent) return;
+        res.writeHead(502, { 'content-type': 'application/problem+json', connection: 'close' });
+        res.end(JSON.stringify({ code: 'driver_error', detail: 'no space left on device', status: 502 }));
+        req.socket.destroySoon();
+      });
+    };
+    let made = 0;
+    async function* endless() {
+      for (;;) {
+        made++;
+        yield new Uint8Array(256 * 1024);
+      }
+    }
+    await expect(client.sandboxes.files.upload('sbx_1', '/work/full', endless())).rejects.toMatchObject({
+      code: 'driver_error',
+      message: 'no space left on device',
+    });
+    // The source was let go once the answer came.
+    const after = made;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(made).toBe(after);
+  });
+
   it('streams a download: the body is readable before the server has sent it all', async () => {
     let finish!: () => void;
     handler = (req, res) => {

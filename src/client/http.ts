@@ -1,5 +1,6 @@
 import { PaddockError } from '../errors.js';
 import { errorFromResponse } from './problems.js';
+import { streamUpload } from './stream-upload.js';
 
 export interface HttpOptions {
   /** The runner's base URL, e.g. http://127.0.0.1:7878. */
@@ -30,12 +31,12 @@ export interface RequestOptions {
 export class Http {
   readonly url: string;
   private readonly token: string | undefined;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: typeof fetch | undefined;
 
   constructor(opts: HttpOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.token = opts.token;
-    this.fetchImpl = opts.fetch ?? fetch;
+    this.fetchImpl = opts.fetch;
   }
 
   /** The response of a request that succeeded (2xx); its body is the caller's to read or cancel. */
@@ -50,12 +51,17 @@ export class Http {
       if (!headers.has('content-type')) headers.set('content-type', 'application/octet-stream');
       body = opts.body as RequestInit['body'];
     }
-    const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: opts.signal ?? null };
-    // A stream body needs half duplex in undici's fetch: the answer may come before the body is sent.
-    if (opts.body instanceof ReadableStream) init.duplex = 'half';
+    const url = `${this.url}${path}${queryString(opts.query)}`;
     let res: Response;
     try {
-      res = await this.fetchImpl(`${this.url}${path}${queryString(opts.query)}`, init);
+      if (opts.body instanceof ReadableStream && !this.fetchImpl) {
+        res = await streamUpload(url, method, headers, opts.body, opts.signal);
+      } else {
+        const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: opts.signal ?? null };
+        // A stream body needs half duplex in undici's fetch: the answer may come before the body is sent.
+        if (opts.body instanceof ReadableStream) init.duplex = 'half';
+        res = await (this.fetchImpl ?? fetch)(url, init);
+      }
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const c = (err as { cause?: { code?: string; message?: string } }).cause;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,6 +10,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: string;
+  /** The largest peak RSS (VmHWM, KiB) read while it ran. */
+  peakRssKb: number;
 }
 
 /**
@@ -33,9 +35,19 @@ export async function runCli(
   proc.stdin.on('error', () => undefined); // the CLI may exit before it reads all of it
   proc.stdin.end(opts.input ?? '');
   const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  let peakRssKb = 0;
+  const sampler = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      if (m) peakRssKb = Math.max(peakRssKb, Number(m[1]));
+    } catch {
+      // exited between samples
+    }
+  }, 25);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
     proc.once('close', (c, s) => resolve([c, s])),
   );
   clearTimeout(timer);
-  return { code, signal, stdout: Buffer.concat(out), stderr };
+  clearInterval(sampler);
+  return { code, signal, stdout: Buffer.concat(out), stderr, peakRssKb };
 }

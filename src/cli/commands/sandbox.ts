@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import type { PaddockClient, Sandbox, SandboxCreateInput } from '../../client/index.js';
-import { toPaddockError } from '../../errors.js';
+import { PaddockError, toPaddockError } from '../../errors.js';
 import { connect } from '../client.js';
 import { printJson, printTable, reportError } from '../output.js';
 import { collect, parsePairs } from './pairs.js';
@@ -20,16 +20,22 @@ export function sandboxCommand(program: Command): void {
       .option('--image <image>', 'sandbox image')
       .option('--driver <driver>', 'sandbox driver (auto picks the strongest available)')
       .option('--timeout <duration>', 'idle timeout: destroyed this long after its last use, e.g. 5m, 300s, 90000ms')
+      .option('--memory <mb>', 'memory limit in MiB')
+      .option('--disk <mb>', 'disk space for its files in MiB')
       .option('--label <k=v>', 'label (repeatable)', collect, [])
       .option('-e, --env <KEY=VALUE>', 'environment for every exec (repeatable)', collect, [])
       .addOption(new Option('--network <mode>', 'network mode').choices(['none', 'egress']))
       .option('--json', 'print the whole record as JSON'),
   ).action(async (opts) => {
+    const limits: Record<string, number> = {};
+    if (opts.memory) limits.memory_mb = wholeNumber('--memory', opts.memory);
+    if (opts.disk) limits.disk_mb = wholeNumber('--disk', opts.disk);
     const spec: SandboxCreateInput = {
       ...(opts.image ? { image: opts.image } : {}),
       ...(opts.driver ? { driver: opts.driver } : {}),
       ...(opts.timeout ? { timeout_ms: parseDuration(opts.timeout) } : {}),
       ...(opts.network ? { network: opts.network } : {}),
+      ...(Object.keys(limits).length ? { limits } : {}),
       labels: parsePairs('--label', opts.label),
       env: parsePairs('--env', opts.env),
     };
@@ -72,6 +78,11 @@ export function sandboxCommand(program: Command): void {
       process.exitCode = await removeAll(connect(opts), ids);
     },
   );
+}
+
+function wholeNumber(flag: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw new PaddockError('validation_failed', `${flag} takes a whole number, not "${text}"`);
+  return Number(text);
 }
 
 /** Removes each sandbox; one that fails is reported and the rest are still removed. */
