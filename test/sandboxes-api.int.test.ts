@@ -219,6 +219,14 @@ describe('exec', () => {
     expect(frames.map((f) => f.id)).toEqual(frames.map((_, i) => i + 1));
   });
 
+  test('an exec that cannot start is a problem, streamed or not (no such command, no such cwd)', async () => {
+    expectProblem(await exec(sbx.id, { command: ['no-such-command'] }), 404, 'not_found', /no-such-command/);
+    const streamed = await execStream(sbx.id, { command: ['true'], cwd: '/no/such/dir' });
+    expect(streamed).toMatchObject({ status: 404, type: expect.stringMatching(/^application\/problem\+json/) });
+    // Its place is free again.
+    expect((await exec(sbx.id, { command: ['true'] })).status).toBe(200);
+  });
+
   test('a streamed exec whose reader goes away is killed; a detached one runs on', async () => {
     const ac = new AbortController();
     const res = await fetch(`${r.url}/v1/sandboxes/${sbx.id}/exec`, {

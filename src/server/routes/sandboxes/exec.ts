@@ -168,34 +168,50 @@ async function streamExec(
   detach: boolean,
   release: () => void,
 ): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  const out = new SseWriter(res, streams.bufferBytes, rt.config.http.stall_ms, () =>
-    rt.log.debug({ execId: run.id }, 'cut off a slow exec reader'),
-  );
-  let seq = 0;
-  let done = false;
-  const send = (event: string, data: unknown) => out.write(sseFrame(++seq, event, data));
+  let out: SseWriter | undefined;
+  let ready!: () => void;
+  const readyToSend = new Promise<void>((resolve) => (ready = resolve));
   const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-  const startedSent = run.started.then(
-    ({ pid }) => void send('started', { exec_id: run.id, pid }),
-    () => undefined,
-  );
+  let seq = 0;
+  const send = (event: string, data: unknown) => out?.write(sseFrame(++seq, event, data));
+  // Attached before anything can arrive; output waits (and so does the process) until `started` is sent.
   run.attach(async (stream, chunk) => {
-    await startedSent;
+    await readyToSend;
+    if (!out?.open) return;
     const data = decoders[stream].write(chunk);
-    if (data && out.open) send(stream, { data });
+    if (data) send(stream, { data });
     await out.drained();
   });
-  res.once('close', () => {
+  let pid: number;
+  try {
+    // An exec that cannot start (no such command or cwd) is an HTTP problem, not a stream.
+    ({ pid } = await run.started);
+  } catch (err) {
+    run.detach();
+    ready();
+    release();
+    await run.result.catch(() => undefined);
+    throw err;
+  }
+
+  reply.hijack();
+  const res = reply.raw;
+  out = new SseWriter(res, streams.bufferBytes, rt.config.http.stall_ms, () =>
+    rt.log.debug({ execId: run.id }, 'cut off a slow exec reader'),
+  );
+  let done = false;
+  const gone = () => {
     release();
     if (done) return;
     run.detach();
     if (!detach) run.cancel();
-  });
+  };
+  if (res.destroyed) gone();
+  else res.once('close', gone);
+  send('started', { exec_id: run.id, pid });
+  ready();
   try {
     const result = await run.result;
-    await startedSent;
     for (const stream of ['stdout', 'stderr'] as const) {
       const rest = decoders[stream].end();
       if (rest) send(stream, { data: rest });
