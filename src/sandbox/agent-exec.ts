@@ -44,7 +44,8 @@ export async function execOnAgent(
   const stderr = new OutputCapture(o.limits.output_bytes);
   let aborted: string | undefined;
   let limit: ExecResult['limit'];
-  const cpuBefore = o.accounting?.stats().cpuMs ?? 0;
+  const before = o.accounting?.stats();
+  const cpuBefore = before?.cpuMs ?? 0;
 
   const take = (name: 'stdout' | 'stderr', capture: OutputCapture) => (chunk: Buffer) => {
     if (limit === 'output') return;
@@ -73,11 +74,14 @@ export async function execOnAgent(
 
   // RLIMIT_CPU bounds each process; the sandbox's CPU time bounds the tree, so work
   // spread over many short-lived processes cannot dodge cpu_ms.
+  // The last figures read, for a sandbox that dies under the command (its cgroup goes with it).
   let lastCpuMs: number | null = null;
+  let lastRssKb = before?.maxRssKb ?? null;
   const watchdog = o.accounting
     ? setInterval(() => {
-        const cpuMs = o.accounting!.stats().cpuMs;
+        const { cpuMs, maxRssKb } = o.accounting!.stats();
         if (cpuMs !== null) lastCpuMs = cpuMs;
+        if (maxRssKb !== null) lastRssKb = maxRssKb;
         if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < o.limits.cpu_ms) return;
         limit = 'cpu';
         handle.cancel();
@@ -91,7 +95,7 @@ export async function execOnAgent(
       // killed it, that is how the command ended; anything else is the driver's failure.
       if (!limit && !aborted && (await o.diedOfMemory?.().catch(() => false))) limit = 'memory';
       if (!limit && !aborted) throw err;
-      return { exitCode: null, signal: 'SIGKILL', cpuMs: lastCpuMs === null ? null : lastCpuMs - cpuBefore, maxRssKb: null };
+      return { exitCode: null, signal: 'SIGKILL', cpuMs: lastCpuMs === null ? null : lastCpuMs - cpuBefore, maxRssKb: lastRssKb };
     });
     const host = o.accounting?.stats();
     const signalName = r.signal;
