@@ -66,7 +66,13 @@ func parseShimArgs(args []string) (res []int, lims []rlimit64, path string, argv
 				return
 			}
 			res = append(res, r)
-			lims = append(lims, rlimit64{n, n})
+			hard := n
+			if r == syscall.RLIMIT_CPU {
+				// A second past the soft limit, as `prlimit --cpu=N:N+1`: SIGXCPU first, so the
+				// runner can tell a CPU limit from any other SIGKILL.
+				hard = n + 1
+			}
+			lims = append(lims, rlimit64{n, hard})
 		}
 	}
 	n, err := strconv.Atoi(args[2])
