@@ -95,7 +95,13 @@ export async function startRuntime(
     },
   );
   await scheduler.start();
-  const sandboxes = new SandboxService({ config, store, drivers, log: log.child({ component: 'sandboxes' }) });
+  const sandboxes = new SandboxService({
+    config,
+    store,
+    drivers,
+    log: log.child({ component: 'sandboxes' }),
+    stopSignal: scheduler.stopSignal,
+  });
   await sandboxes.start();
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();

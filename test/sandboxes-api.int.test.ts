@@ -419,6 +419,29 @@ describe('events', () => {
 });
 
 describe('restart', () => {
+  test('stopping the runner ends open exec and event streams (sandboxes end first), then the server closes', async () => {
+    const d = new HostAgentDriver();
+    const run = await startSandboxRunner(d);
+    const id = (await run.api('POST', '/v1/sandboxes', {})).body.id as string;
+    const auth = { authorization: `Bearer ${run.token}` };
+    const events = await fetch(`${run.url}/v1/sandboxes/${id}/events`, { headers: auth });
+    const streamed = await fetch(`${run.url}/v1/sandboxes/${id}/exec`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ command: ['sleep', '60'] }),
+    });
+    expect([events.status, streamed.status]).toEqual([200, 200]);
+    const t0 = Date.now();
+    await run.close();
+    // Not held by the streams' connections waiting for the client to drop them (undici: 4 s).
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const execFrames = parseSse(await streamed.text());
+    expect(execFrames.at(-1)).toMatchObject({ event: 'error', data: { code: 'conflict', state: 'destroyed', reason: 'runner_stopped' } });
+    const lifecycle = parseSse(await events.text());
+    expect(lifecycle.at(-1)).toMatchObject({ event: 'destroyed', data: { reason: 'runner_stopped' } });
+    await d.close();
+  });
+
   test('stopping the runner records runner_stopped; sandboxes a crashed runner left are runner_restarted', async () => {
     const d = new HostAgentDriver();
     const first = await startSandboxRunner(d);

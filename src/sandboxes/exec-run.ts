@@ -22,8 +22,6 @@ export interface ExecSpec {
   outputBytes: number;
   /** Past `outputBytes` the process group is killed (JSON answers); a streamed exec runs on. */
   killAtCap: boolean;
-  /** The error to report instead of the agent's when the exec failed (the sandbox ended under it). */
-  failure?: () => PaddockError | undefined;
 }
 
 /** The API's exec result (the same fields as a job's result). */
@@ -86,6 +84,8 @@ export class ExecRun {
   private readonly err: OutputTee;
   private outcome: ExecOutcome | undefined;
   private timedOut = false;
+  /** Set when the sandbox ended under the exec: that is its answer, not the kill it caused. */
+  private endedBy: PaddockError | undefined;
 
   constructor(agent: AgentClient, spec: ExecSpec) {
     const t0 = performance.now();
@@ -110,6 +110,7 @@ export class ExecRun {
     this.started = this.handle.started;
     this.result = this.handle.result.then(
       (r) => {
+        if (this.endedBy) throw this.endedBy;
         this.outcome = {
           // As jobs report it: killed by signal N is exit code 128+N.
           exit_code: r.signal ? 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0) : r.exitCode,
@@ -126,7 +127,7 @@ export class ExecRun {
         return this.outcome;
       },
       (err: unknown) => {
-        throw spec.failure?.() ?? toPaddockError(err);
+        throw this.endedBy ?? toPaddockError(err);
       },
     );
     this.result.catch(() => {}).finally(() => clearTimeout(timer));
@@ -172,8 +173,9 @@ export class ExecRun {
     this.handle.control(name);
   }
 
-  /** Kills the process group; `result` still settles with the agent's answer. */
-  cancel(): void {
+  /** Kills the process group; `result` settles with the agent's answer, or with `because` when given. */
+  cancel(because?: PaddockError): void {
+    this.endedBy ??= because;
     this.handle.cancel();
   }
 }

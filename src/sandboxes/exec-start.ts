@@ -66,8 +66,6 @@ export async function startExec(
     cpuSeconds: Math.ceil(spec.limits.cpu_ms / 1000),
     outputBytes: spec.limits.output_bytes,
     killAtCap: !streamed && !body.detach,
-    // A sandbox ended under a running exec: its result is the sandbox's end, not a broken agent.
-    failure: () => (live.ending ? new PaddockError('conflict', `sandbox ${id} was destroyed while the exec ran`, { state: 'destroyed', reason: live.row.reason }) : undefined),
   });
   live.running++;
   live.addExec(run);

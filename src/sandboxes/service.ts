@@ -22,6 +22,8 @@ export interface SandboxServiceDeps {
   store: Store;
   drivers: DriverSet;
   log: Logger;
+  /** Aborted when the runner begins to stop: sandboxes end then, so their open streams end before the server closes. */
+  stopSignal?: AbortSignal;
 }
 
 /** Who a new sandbox is charged to. */
@@ -48,6 +50,7 @@ export class SandboxService {
   /** Creations past admission, not yet live: they count against the caps. */
   private readonly creating = new Map<Promise<unknown>, string | null>();
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: SandboxServiceDeps) {}
@@ -61,14 +64,22 @@ export class SandboxService {
     await recordRestarted(this.deps.store, this.deps.config.host_id, this.deps.log);
     this.sweeper = setInterval(() => this.sweep(), this.config.sweep_ms);
     this.sweeper.unref();
+    this.deps.stopSignal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   /** Ends every sandbox (reason `runner_stopped`); creations in flight are waited for and ended too. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.sweeper);
-    await Promise.allSettled([...this.creating.keys()]);
-    await Promise.all([...this.live.values()].map((l) => this.end(l, 'runner_stopped', 'the runner stopped')));
+    this.stopped ??= (async () => {
+      await Promise.allSettled([...this.creating.keys()]);
+      await Promise.all([...this.live.values()].map((l) => this.end(l, 'runner_stopped', 'the runner stopped')));
+    })();
+    return this.stopped;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   get liveCount(): number {
@@ -296,7 +307,12 @@ export class SandboxService {
    */
   end(live: LiveSandbox, reason: SandboxReason, detail?: string): Promise<void> {
     live.ending ??= (async () => {
-      for (const run of live.execs.values()) if (!run.ended) run.cancel();
+      // A running exec's answer is the sandbox's end, not the kill that follows from it.
+      const because = new PaddockError('conflict', `sandbox ${live.id} was destroyed while the exec ran (${reason})`, {
+        state: 'destroyed',
+        reason,
+      });
+      for (const run of live.execs.values()) if (!run.ended) run.cancel(because);
       await live.sandbox.destroy().catch((err: unknown) => this.deps.log.warn({ err, sandboxId: live.id }, 'destroying a sandbox failed'));
       live.agent.close();
       const ended_at = nowIso();

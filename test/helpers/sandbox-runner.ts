@@ -17,7 +17,7 @@ export interface SseFrame {
 /**
  * A real runner (real store, real HTTP server) whose only driver is `driver`: the
  * runtime takes a driver list, so tests can give one that keeps sandboxes before
- * a configured driver does. Same shape as startTestRunner.
+ * a configured driver does. Same shape as startTestRunner; close() stops as `paddock serve` does.
  */
 export async function startSandboxRunner(driver: SandboxDriver, flags: Record<string, unknown> = {}): Promise<TestRunner> {
   const dataDir = typeof flags.data_dir === 'string' ? flags.data_dir : mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
@@ -36,7 +36,9 @@ export async function startSandboxRunner(driver: SandboxDriver, flags: Record<st
     rt,
     app,
     api: apiClient(url, token),
+    // In `paddock serve`'s order: stopping the scheduler ends sandboxes and so their streams, then the server closes.
     async close() {
+      await rt.scheduler.stop();
       await app.close();
       await rt.close();
     },

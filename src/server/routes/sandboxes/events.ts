@@ -37,9 +37,13 @@ export function sandboxEventRoutes(app: FastifyInstance, rt: Runtime, streams: S
       const release = streams.enter(request);
       reply.hijack();
       const out = new SseWriter(reply.raw, streams.bufferBytes, rt.config.http.stall_ms, () => undefined);
+      const end = () => {
+        streams.endsConnection(reply.raw);
+        out.end();
+      };
       const send = (e: SandboxEvent) => {
         out.write(frame(e));
-        if (e.type === 'destroyed') out.end();
+        if (e.type === 'destroyed') end();
       };
       const followed = rt.sandboxes.events.follow(id, Number(request.headers['last-event-id'] ?? 0), send);
       reply.raw.once('close', () => {
@@ -47,7 +51,7 @@ export function sandboxEventRoutes(app: FastifyInstance, rt: Runtime, streams: S
         release();
       });
       for (const e of followed.past) send(e);
-      if (followed.ended) out.end();
+      if (followed.ended) end();
     },
   );
 }

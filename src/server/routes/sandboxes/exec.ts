@@ -221,5 +221,6 @@ async function streamExec(
     send('error', problemOf(toPaddockError(err)));
   }
   done = true;
+  streams.endsConnection(res);
   out.end();
 }

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import type { Runtime } from '../../../runtime.js';
 import { connectionBudget } from '../../fd-budget.js';
@@ -22,6 +23,18 @@ export class SandboxStreams {
     const budget = connectionBudget(rt.config);
     this.gate = new StreamGate(budget.maxStreams);
     this.bufferBytes = budget.streamBufferBytes;
+  }
+
+  /**
+   * A stream that ends because the runner stops takes its connection with it: the
+   * server is closing already and would otherwise wait for the client to drop an
+   * idle keep-alive connection (seconds).
+   */
+  endsConnection(res: ServerResponse): void {
+    if (!this.rt.sandboxes.isStopping) return;
+    // Taken now: a finished response lets go of its socket.
+    const socket = res.socket;
+    res.once('finish', () => socket?.destroySoon());
   }
 
   /** Takes both places (or throws 429); the release gives both back, once. */
