@@ -1,4 +1,7 @@
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { promisify } from 'node:util';
 import {
   chmodSync,
   closeSync,
@@ -16,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaddockClient } from '../src/client/index.js';
-import { runCli } from './helpers/cli.js';
+import { CLI, cliEnv, runCli } from './helpers/cli.js';
 import { closeRunner, dockerMissing, removeRunnerContainers } from './helpers/docker.js';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
 import { removeRunnerState } from './helpers/sandbox.js';
@@ -87,6 +90,52 @@ describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
     const id = await create();
     expect((await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'kill -TERM $$'])).code).toBe(143);
     expect((await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'kill -KILL $$'])).code).toBe(137);
+  });
+
+  /** The command lines running in the sandbox (its own /proc), to see that nothing was left behind. */
+  const processes = async (id: string) =>
+    (await client.sandboxes.exec(id, { script: "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done" })).stdout;
+  const until = async (what: string, probe: () => Promise<boolean>, ms = 15_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await probe())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('Ctrl-C is passed on to the command; a second one drops a command that ignores it, which is then killed', async () => {
+    const id = await create();
+    const started = (script: string) => {
+      const proc = spawn(process.execPath, [CLI, 'sandbox', 'exec', id, '--', 'sh', '-c', script], {
+        env: cliEnv(r.url, r.token),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const exited = once(proc, 'exit') as Promise<[number | null, string | null]>;
+      const ready = new Promise<void>((resolve) => proc.stdout.on('data', (b: Buffer) => b.includes('ready') && resolve()));
+      return { proc, exited, ready };
+    };
+    const a = started('echo ready; exec sleep 31');
+    await a.ready;
+    a.proc.kill('SIGINT');
+    expect(await a.exited).toEqual([130, null]); // 128 + SIGINT, from the command itself
+
+    const b = started('trap "" INT; echo ready; sleep 32; echo survived');
+    await b.ready;
+    b.proc.kill('SIGINT');
+    await new Promise((res) => setTimeout(res, 500));
+    expect(b.proc.exitCode).toBe(null); // ignored by the command
+    expect(await processes(id)).toContain('sleep 32');
+    b.proc.kill('SIGINT');
+    expect(await b.exited).toEqual([130, null]);
+    await until('the dropped command to be killed', async () => !(await processes(id)).includes('sleep 32'));
+  });
+
+  it('a reader that goes away (| head) ends the exec with 141, as SIGPIPE would, and the command is stopped', async () => {
+    const id = await create();
+    const pipeline = `"${process.execPath}" "${CLI}" sandbox exec ${id} -- yes paddock | head -n 2; echo "status \${PIPESTATUS[0]}"`;
+    const { stdout } = await promisify(execFile)('bash', ['-c', pipeline], { env: cliEnv(r.url, r.token), timeout: 30_000 });
+    expect(stdout).toBe('paddock\npaddock\nstatus 141\n');
+    await until('yes to be stopped', async () => !(await processes(id)).includes('yes paddock'));
   });
 
   it('-i streams stdin into the command (byte-exact); without -i stdin is empty', async () => {

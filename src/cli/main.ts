@@ -2,15 +2,25 @@
 import { Command, CommanderError } from 'commander';
 import { closeInheritedFds } from '../util/fds.js';
 import { VERSION } from '../version.js';
-import { configCommand } from './commands/config.js';
-import { doctorCommand } from './commands/doctor.js';
-import { imageCommand } from './commands/image.js';
-import { jobsCommand } from './commands/jobs.js';
-import { runCommand } from './commands/run.js';
-import { sandboxCommand } from './commands/sandbox.js';
-import { serveCommand } from './commands/serve.js';
-import { tokenCommand } from './commands/token.js';
 import { reportError } from './output.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when it is the one asked for: the server's
+ * (runtime, drivers, store) take ~0.5 s to load, which a client command such as
+ * `paddock sandbox exec` must not pay on every call. Help loads them all.
+ */
+const COMMANDS: [string, () => Promise<Register>][] = [
+  ['serve', async () => (await import('./commands/serve.js')).serveCommand],
+  ['run', async () => (await import('./commands/run.js')).runCommand],
+  ['jobs', async () => (await import('./commands/jobs.js')).jobsCommand],
+  ['token', async () => (await import('./commands/token.js')).tokenCommand],
+  ['config', async () => (await import('./commands/config.js')).configCommand],
+  ['doctor', async () => (await import('./commands/doctor.js')).doctorCommand],
+  ['image', async () => (await import('./commands/image.js')).imageCommand],
+  ['sandbox', async () => (await import('./commands/sandbox.js')).sandboxCommand],
+];
 
 // The runner must hand no fd it inherited to a sandbox (bwrap passes on every fd it
 // gets): close those that are not close-on-exec before anything else opens files.
@@ -26,16 +36,9 @@ const program = new Command('paddock')
   .exitOverride()
   .showHelpAfterError();
 
-serveCommand(program);
-runCommand(program);
-jobsCommand(program);
-tokenCommand(program);
-configCommand(program);
-doctorCommand(program);
-imageCommand(program);
-sandboxCommand(program);
-
 try {
+  const asked = COMMANDS.filter(([name]) => name === process.argv[2]);
+  for (const [, load] of asked.length ? asked : COMMANDS) (await load())(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {

@@ -14,6 +14,13 @@ export interface CliResult {
   peakRssKb: number;
 }
 
+/** The environment for a CLI process aimed at this runner; no PADDOCK_* of the caller leaks in. */
+export function cliEnv(url: string, token: string): NodeJS.ProcessEnv {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
+  return { ...env, PADDOCK_URL: url, PADDOCK_TOKEN: token };
+}
+
 /**
  * Runs the built CLI (`node dist/cli/main.js …`) against a runner; `input` is
  * its stdin (closed at once without it). No PADDOCK_* of the caller leaks in.
@@ -22,12 +29,7 @@ export async function runCli(
   args: string[],
   opts: { url: string; token: string; input?: Buffer | string; timeoutMs?: number } ,
 ): Promise<CliResult> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
-  const proc = spawn(process.execPath, [CLI, ...args], {
-    env: { ...env, PADDOCK_URL: opts.url, PADDOCK_TOKEN: opts.token },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const proc = spawn(process.execPath, [CLI, ...args], { env: cliEnv(opts.url, opts.token), stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let stderr = '';
   proc.stdout.on('data', (b: Buffer) => out.push(b));

@@ -36,7 +36,15 @@ export function sandboxExecCommand(sandbox: Command): void {
       if (++interrupts > 1 || !stream.execId) ac.abort(new Error('interrupted'));
       else void stream.kill('INT').catch(() => ac.abort(new Error('interrupted')));
     };
+    // Whoever reads our output went away (`… | head -1`): stop the command, as SIGPIPE would.
+    let outputGone = false;
+    const onOutputError = () => {
+      outputGone = true;
+      ac.abort(new Error('output closed'));
+    };
     process.on('SIGINT', onSigint);
+    process.stdout.on('error', onOutputError);
+    process.stderr.on('error', onOutputError);
     try {
       for await (const e of stream) {
         if (e.type === 'stdout') await write(process.stdout, e.data);
@@ -44,16 +52,16 @@ export function sandboxExecCommand(sandbox: Command): void {
         else if (e.type === 'exit') process.exitCode = exitCodeOfExec(e.result);
       }
     } catch (err) {
-      if (ac.signal.aborted) {
-        process.exitCode = RUN_EXIT.cancelled;
-        return;
-      }
-      throw err;
+      if (outputGone) process.exitCode = EXIT_SIGPIPE;
+      else if (ac.signal.aborted) process.exitCode = RUN_EXIT.cancelled;
+      else throw err;
     } finally {
       process.off('SIGINT', onSigint);
     }
   });
 }
+
+const EXIT_SIGPIPE = 128 + constants.signals.SIGPIPE;
 
 /** Writes and waits while the terminal (or pipe) is behind: the exec's stream then waits too. */
 async function write(out: NodeJS.WriteStream, text: string): Promise<void> {
