@@ -61,11 +61,12 @@ describe('readSse', () => {
     expect(await collect(['data: whole\n\n', 'data: cut'])).toEqual([{ id: undefined, event: 'message', data: 'whole' }]);
   });
 
-  it('ignores an id with NUL and reads retry only as digits', async () => {
-    const got = await collect(['id: 1\n\n', 'id: a\0b\nretry: x\ndata: 1\n\n', 'retry: 1500\ndata: 2\n\n']);
+  it('ignores an id with NUL; reads retry only as digits and keeps it, without data, for the next event', async () => {
+    const got = await collect(['id: 1\n\n', 'id: a\0b\nretry: x\ndata: 1\n\n', 'retry: 1500\n\n', 'data: 2\n\n', 'data: 3\n\n']);
     expect(got).toEqual([
       { id: '1', event: 'message', data: '1' },
       { id: '1', event: 'message', data: '2', retry: 1500 },
+      { id: '1', event: 'message', data: '3' },
     ]);
   });
 

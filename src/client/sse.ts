@@ -6,7 +6,7 @@ export interface SseMessage {
   id: string | undefined;
   event: string;
   data: string;
-  /** A `retry:` field's reconnection delay, if the server sent one. */
+  /** A `retry:` field's reconnection delay, if the server sent one since the last event. */
   retry?: number;
 }
 
@@ -54,8 +54,7 @@ export async function* readSse(
     const text = utf8.decode(bytes);
     if (text === '') {
       if (data.length === 0) {
-        event = '';
-        retry = undefined;
+        event = ''; // a `retry:` stays: it applies to the stream, and goes out with the next event
         return undefined;
       }
       const msg: SseMessage = { id: lastId, event: event || 'message', data: data.join('\n') };
