@@ -235,7 +235,7 @@ describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
     expect([denied.code, denied.stderr]).toEqual([3, expect.stringMatching(/^paddock: unauthorized: /)]);
   });
 
-  it('client: exec, execStream with stdin and kill, files, TTL, and list over cursor pages', async () => {
+  it('client: exec, execStream with stdin and kill, pause/resume, events, files, TTL, and list over cursor pages', async () => {
     const sbx = await client.sandboxes.create({ driver: 'docker', labels: { suite: 'client' } });
     const ran = await client.sandboxes.exec(sbx.id, { script: 'printf out; printf err >&2; exit 3', stdin: 'x' });
     expect(ran).toMatchObject({ exit_code: 3, stdout: 'out', stderr: 'err', timed_out: false });
@@ -274,6 +274,17 @@ describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
     await files.remove(sbx.id, '/work/a', { recursive: true });
     await expect(files.stat(sbx.id, '/work/a')).rejects.toMatchObject({ code: 'not_found' });
 
+    expect((await client.sandboxes.pause(sbx.id)).state).toBe('paused');
+    await expect(client.sandboxes.exec(sbx.id, { command: ['true'] })).rejects.toMatchObject({ code: 'conflict', status: 409 });
+    expect((await client.sandboxes.resume(sbx.id)).state).toBe('running');
+    expect((await client.sandboxes.exec(sbx.id, { command: ['true'] })).exit_code).toBe(0);
+
+    // Its lifecycle events, from the start (the runner keeps the recent ones), to the end.
+    const seen: string[] = [];
+    const events = (async () => {
+      for await (const e of client.sandboxes.events(sbx.id)) seen.push(e.event);
+    })();
+
     const ttl = await client.sandboxes.timeout(sbx.id, 120_000);
     expect(Date.parse(ttl.expires_at!) - Date.parse(ttl.last_used_at)).toBe(120_000);
 
@@ -283,6 +294,10 @@ describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
     expect(ids.sort()).toEqual([sbx.id, more[0]!.id].sort());
     for (const id of ids) await client.sandboxes.delete(id);
     await expect(client.sandboxes.get(sbx.id)).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    await events; // ends after `destroyed`
+    expect(seen[0]).toBe('created');
+    expect(seen).toEqual(expect.arrayContaining(['exec_started', 'exec_ended', 'paused', 'resumed']));
+    expect(seen.at(-1)).toBe('destroyed');
   });
 
   it('leaves no partial download behind', () => {
