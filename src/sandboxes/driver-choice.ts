@@ -1,20 +1,6 @@
 import { PaddockError } from '../errors.js';
-import type { AgentClient } from '../sandbox/agent/agent-client.js';
-import type { NetworkMode, Sandbox, SandboxDriver } from '../sandbox/driver.js';
+import type { NetworkMode, SandboxDriver } from '../sandbox/driver.js';
 import { type DriverSet, ISOLATION_ORDER } from '../sandbox/registry.js';
-
-/**
- * A driver sandbox that stays up between execs: its agent, a promise that
- * settles (with why) if it dies on its own, and pause/resume where the driver
- * can. Declared here as optional members so this folder does not depend on
- * which drivers have them yet.
- */
-export type PersistentSandbox = Sandbox & {
-  agent?: AgentClient | undefined;
-  died?: Promise<string> | undefined;
-  pause?(): Promise<void>;
-  resume?(): Promise<void>;
-};
 
 /**
  * The driver for a new sandbox: as for jobs (DriverSet.select, same floor), but

@@ -1,8 +1,8 @@
 import { seesAllJobs } from '../auth/ownership.js';
 import type { Principal } from '../auth/tokens.js';
 import type { AgentClient } from '../sandbox/agent/agent-client.js';
+import type { Sandbox } from '../sandbox/driver.js';
 import type { SandboxRow } from '../store/store.js';
-import type { PersistentSandbox } from './driver-choice.js';
 import type { ExecRun } from './exec-run.js';
 
 /** Ended execs kept per sandbox for GET …/execs/:id; the oldest go first. */
@@ -30,7 +30,7 @@ export class LiveSandbox {
 
   constructor(
     public row: SandboxRow,
-    readonly sandbox: PersistentSandbox,
+    readonly sandbox: Sandbox,
     readonly agent: AgentClient,
   ) {}
 

@@ -10,7 +10,7 @@ import type { SandboxFilter, SandboxRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { admitSandbox, boundedLifetime } from './admission.js';
-import { type PersistentSandbox, selectPersistentDriver } from './driver-choice.js';
+import { selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
 import { recordRestarted } from './recovery.js';
 import type { ExecRun } from './exec-run.js';
@@ -102,14 +102,14 @@ export class SandboxService {
     admitSandbox(this.deps.config, this.live, this.creating, tenant.tokenId);
     const id = newId('sbx');
     const creation = (async () => {
-      const sandbox = (await this.created(driver, {
+      const sandbox = await this.created(driver, {
         id,
         image: req.image,
         network,
         egressAllow: networkAllow(req.network),
         limits,
         files: [],
-      })) as PersistentSandbox;
+      });
       try {
         if (!sandbox.agent) throw new PaddockError('driver_unavailable', `driver ${driver.name} gave a sandbox without an agent`);
         if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');

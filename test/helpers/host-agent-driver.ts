@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentClient } from '../../src/sandbox/agent/agent-client.js';
 import type { ExecResult, Sandbox, SandboxDriver, SandboxSpec } from '../../src/sandbox/driver.js';
-import type { PersistentSandbox } from '../../src/sandboxes/driver-choice.js';
 
 const AGENT = path.resolve('dist/agent/paddock-agent');
 
@@ -13,7 +12,7 @@ export function ensureAgentBuilt(): void {
   if (!existsSync(AGENT)) execFileSync('bash', ['scripts/build-agent.sh'], { stdio: 'inherit' });
 }
 
-export interface HostAgentSandbox extends PersistentSandbox {
+export interface HostAgentSandbox extends Sandbox {
   /** The host directory mounted at /work inside this sandbox. */
   workDir: string;
   child: ChildProcess;
