@@ -131,6 +131,20 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
       await r.api('DELETE', `/v1/sandboxes/${sbx.id}`);
     });
 
+    test('a token over its max_sandboxes (token record) is 429 quota_exceeded; deleting one frees a place', async () => {
+      const capped = (await createToken(r.rt.store, 'capped', ['sandboxes:read', 'sandboxes:write'], { max_sandboxes: 1 })).token;
+      const first = await request(r, 'POST', '/v1/sandboxes', { token: capped, body: '{}' });
+      expect(first.status).toBe(201);
+      const second = await request(r, 'POST', '/v1/sandboxes', { token: capped, body: '{}' });
+      expectProblem(second, 429, 'quota_exceeded');
+      expect(second.body).toMatchObject({ quota: 'max_sandboxes', limit: 1 });
+      expect(second.headers.get('retry-after')).toBe('5');
+      expect((await request(r, 'DELETE', `/v1/sandboxes/${first.body.id}`, { token: capped })).status).toBe(204);
+      const third = await request(r, 'POST', '/v1/sandboxes', { token: capped, body: '{}' });
+      expect(third.status).toBe(201);
+      await request(r, 'DELETE', `/v1/sandboxes/${third.body.id}`, { token: capped });
+    });
+
     test('a token without sandboxes scopes is 403', async () => {
       const jobsOnly = (await createToken(r.rt.store, 'jobs', ['jobs:read', 'jobs:write'])).token;
       expectProblem(await request(r, 'GET', '/v1/sandboxes', { token: jobsOnly }), 403, 'forbidden');

@@ -55,6 +55,7 @@ export function quotasOf(row: TokenRow): StoredQuotas {
     max_running: row.max_running,
     submits_per_s: row.submits_per_s,
     max_streams: row.max_streams,
+    max_sandboxes: row.max_sandboxes,
   };
 }
 

@@ -216,6 +216,7 @@ export class Admission {
       max_running: q.max_running ?? d.max_running,
       submits_per_s: q.submits_per_s ?? d.submits_per_s,
       max_streams: q.max_streams ?? d.max_streams,
+      max_sandboxes: q.max_sandboxes ?? d.max_sandboxes,
     };
   }
 

@@ -6,15 +6,17 @@ const RETRY_AFTER_S = 5;
 
 /**
  * Refuses a new sandbox past the runner's `sandboxes.max_live` or the token's
- * `quotas.max_sandboxes` (0 = no limit), counting creations still in flight.
+ * `quotas.max_sandboxes` (its record's, else the config's; 0 = no limit),
+ * counting creations still in flight.
  * Synchronous, so concurrent creates cannot overshoot a cap.
  */
 export function admitSandbox(
   config: Pick<Config, 'sandboxes' | 'quotas'>,
   live: ReadonlyMap<string, LiveSandbox>,
   creating: ReadonlyMap<unknown, string | null>,
-  tokenId: string | null,
+  tenant: { tokenId: string | null; quotas?: { max_sandboxes?: number | null } | undefined },
 ): void {
+  const { tokenId } = tenant;
   const total = live.size + creating.size;
   if (total >= config.sandboxes.max_live) {
     throw new PaddockError('quota_exceeded', `the runner holds ${total} sandboxes (sandboxes.max_live)`, {
@@ -23,7 +25,7 @@ export function admitSandbox(
       retry_after_s: RETRY_AFTER_S,
     });
   }
-  const max = config.quotas.max_sandboxes;
+  const max = tenant.quotas?.max_sandboxes ?? config.quotas.max_sandboxes;
   if (max === 0 || tokenId === null) return;
   let mine = [...creating.values()].filter((t) => t === tokenId).length;
   for (const l of live.values()) if (l.row.token_id === tokenId && !l.ending) mine++;

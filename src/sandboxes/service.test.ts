@@ -191,6 +191,20 @@ describe('SandboxService', () => {
     await expect(create(svc, {}, 'carol')).rejects.toMatchObject({ code: 'quota_exceeded', details: { quota: 'max_live' } });
   });
 
+  it('a token record’s max_sandboxes wins over the config’s (null falls back to it)', async () => {
+    const { svc } = await started({}, { max_sandboxes: 1 });
+    const body = SandboxCreate.parse({});
+    await svc.create(body, { tokenId: 'dave', quotas: { max_sandboxes: 2 } });
+    await svc.create(body, { tokenId: 'dave', quotas: { max_sandboxes: 2 } });
+    await expect(svc.create(body, { tokenId: 'dave', quotas: { max_sandboxes: 2 } })).rejects.toMatchObject({
+      details: { quota: 'max_sandboxes', limit: 2 },
+    });
+    await svc.create(body, { tokenId: 'erin', quotas: { max_sandboxes: null } });
+    await expect(svc.create(body, { tokenId: 'erin', quotas: { max_sandboxes: null } })).rejects.toMatchObject({
+      details: { quota: 'max_sandboxes', limit: 1 },
+    });
+  });
+
   it('stop ends every sandbox (runner_stopped); a start records leftovers of this host as runner_restarted', async () => {
     const { svc } = await started();
     const row = await create(svc);

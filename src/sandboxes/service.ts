@@ -6,7 +6,7 @@ import type { AgentClient } from '../sandbox/agent/agent-client.js';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../sandbox/driver.js';
 import { networkAllow, networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
-import type { SandboxFilter, SandboxRow, Store } from '../store/store.js';
+import type { SandboxFilter, SandboxRow, Store, StoredQuotas } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { admitSandbox, boundedLifetime } from './admission.js';
@@ -29,6 +29,8 @@ export interface SandboxServiceDeps {
 /** Who a new sandbox is charged to. */
 export interface SandboxTenant {
   tokenId: string | null;
+  /** The token record's quotas (`max_sandboxes`; null = the config's). */
+  quotas?: Partial<StoredQuotas> | undefined;
 }
 
 /**
@@ -99,7 +101,7 @@ export class SandboxService {
     const timeout = boundedLifetime(this.deps.config, 'timeout_ms', req.timeout_ms ?? this.config.default_timeout_ms);
 
     // No await between the cap checks and taking the place: concurrent creates cannot overshoot.
-    admitSandbox(this.deps.config, this.live, this.creating, tenant.tokenId);
+    admitSandbox(this.deps.config, this.live, this.creating, tenant);
     const id = newId('sbx');
     const creation = (async () => {
       const sandbox = await this.created(driver, {

@@ -52,6 +52,8 @@ export interface TokensTable {
   max_running: number | null;
   submits_per_s: number | null;
   max_streams: number | null;
+  /** Live sandboxes at once (migration 0005); null = `quotas.max_sandboxes`. */
+  max_sandboxes: number | null;
 }
 
 /** Persistent sandboxes (migration 0004); `spec` and `labels` are JSON. */

@@ -10,6 +10,7 @@ export interface StoredQuotas {
   max_running: number | null;
   submits_per_s: number | null;
   max_streams: number | null;
+  max_sandboxes: number | null;
 }
 
 export async function insertToken(
@@ -29,6 +30,7 @@ export async function insertToken(
       max_running: quotas.max_running ?? null,
       submits_per_s: quotas.submits_per_s ?? null,
       max_streams: quotas.max_streams ?? null,
+      max_sandboxes: quotas.max_sandboxes ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();

@@ -43,7 +43,10 @@ export function sandboxLifecycleRoutes(app: FastifyInstance, rt: Runtime): void 
     },
     async (request, reply) => {
       rt.storage.checkSubmit();
-      const row = await rt.sandboxes.create(request.body, { tokenId: request.principal?.tokenId ?? null });
+      const row = await rt.sandboxes.create(request.body, {
+        tokenId: request.principal?.tokenId ?? null,
+        quotas: request.principal?.quotas,
+      });
       reply.header('location', `/v1/sandboxes/${row.id}`);
       return reply.code(201).send(sandboxView(row));
     },
