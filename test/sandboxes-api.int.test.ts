@@ -231,7 +231,8 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
         timed_out: false,
       });
       const state = await r.api('GET', `/v1/sandboxes/${sbx.id}/execs/${res.body.exec_id}`);
-      expect(state.body).toMatchObject({ state: 'exited', result: { exit_code: 3 } });
+      // Its reader had the output; the kept result has none.
+      expect(state.body).toMatchObject({ state: 'exited', result: { exit_code: 3, stdout: '', stderr: '' } });
     });
 
     test('SSE: started, stdout/stderr as they come, then exit', async () => {
@@ -252,6 +253,15 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
       expect(streamed).toMatchObject({ status: 404, type: expect.stringMatching(/^application\/problem\+json/) });
       // Its place is free again.
       expect((await exec(sbx.id, { command: ['true'] })).status).toBe(200);
+      // Detached, it fails after the 202: the exec says why.
+      const detached = await exec(sbx.id, { command: ['no-such-command'], detach: true });
+      expect(detached.status).toBe(202);
+      await waitFor(async () => (await r.api('GET', `/v1/sandboxes/${sbx.id}/execs/${detached.body.exec_id}`)).body.state === 'exited');
+      expect((await r.api('GET', `/v1/sandboxes/${sbx.id}/execs/${detached.body.exec_id}`)).body).toEqual({
+        exec_id: detached.body.exec_id,
+        state: 'exited',
+        error: { code: 'not_found', message: expect.stringMatching(/no-such-command/) },
+      });
     });
 
     test('a streamed exec whose reader goes away is killed; a detached one runs on', async () => {

@@ -16,6 +16,8 @@ export interface ExecSpec {
   /** Keep stdin open for POST …/stdin. */
   stdinStream: boolean;
   timeoutMs: number;
+  /** Keep the output in the result kept for GET …/execs/:id (a detached exec; the others' readers got it). */
+  keepOutput: boolean;
   /** RLIMIT_CPU of the exec's processes, in seconds. */
   cpuSeconds: number;
   /** Bytes kept per stream for the result. */
@@ -82,7 +84,9 @@ export class ExecRun {
   private readonly handle: ExecHandle;
   private readonly out: OutputTee;
   private readonly err: OutputTee;
+  /** What GET …/execs/:id shows once it ended: the result (its output only if kept), or why it failed. */
   private outcome: ExecOutcome | undefined;
+  private failure: PaddockError | undefined;
   private timedOut = false;
   /** Set when the sandbox ended under the exec: that is its answer, not the kill it caused. */
   private endedBy: PaddockError | undefined;
@@ -111,7 +115,7 @@ export class ExecRun {
     this.result = this.handle.result.then(
       (r) => {
         if (this.endedBy) throw this.endedBy;
-        this.outcome = {
+        const outcome: ExecOutcome = {
           // As jobs report it: killed by signal N is exit code 128+N.
           exit_code: r.signal ? 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0) : r.exitCode,
           signal: r.signal,
@@ -124,21 +128,37 @@ export class ExecRun {
           cpu_ms: r.cpuMs,
           max_rss_kb: r.maxRssKb,
         };
-        return this.outcome;
+        this.outcome = spec.keepOutput ? outcome : { ...outcome, stdout: '', stderr: '' };
+        return outcome;
       },
       (err: unknown) => {
-        throw this.endedBy ?? toPaddockError(err);
+        this.failure = this.endedBy ?? toPaddockError(err);
+        throw this.failure;
       },
     );
     this.result.catch(() => {}).finally(() => clearTimeout(timer));
   }
 
   get ended(): boolean {
-    return this.outcome !== undefined;
+    return this.outcome !== undefined || this.failure !== undefined;
   }
 
   get lastResult(): ExecOutcome | undefined {
     return this.outcome;
+  }
+
+  /** Why the exec has no result (it could not start, its sandbox ended, its agent died). */
+  get error(): PaddockError | undefined {
+    return this.failure;
+  }
+
+  /** Whether the kept result still holds output (see LiveSandbox.addExec). */
+  get holdsOutput(): boolean {
+    return !!this.outcome && (this.outcome.stdout.length > 0 || this.outcome.stderr.length > 0);
+  }
+
+  dropOutput(): void {
+    if (this.outcome) this.outcome = { ...this.outcome, stdout: '', stderr: '' };
   }
 
   /** Streams output to `sink` from now on; detach() (reader gone, detached exec) lets it drain again. */

@@ -66,6 +66,7 @@ export async function startExec(
     cpuSeconds: Math.ceil(spec.limits.cpu_ms / 1000),
     outputBytes: spec.limits.output_bytes,
     killAtCap: !streamed && !body.detach,
+    keepOutput: body.detach,
   });
   live.running++;
   live.addExec(run);
@@ -76,6 +77,7 @@ export async function startExec(
     (err: PaddockError) => service.events.publish(id, 'exec_ended', { exec_id: run.id, error: err.code }),
   ).finally(() => {
     live.running--;
+    live.retain();
     service.touch(live);
   });
   return run;

@@ -7,6 +7,8 @@ import type { ExecRun } from './exec-run.js';
 
 /** Ended execs kept per sandbox for GET …/execs/:id; the oldest go first. */
 const KEPT_EXECS = 64;
+/** Of those, the newest that keep their output (at most `limits.output_bytes` per stream each); older ones keep the rest. */
+const KEPT_OUTPUTS = 8;
 
 /** Whether this principal may see a sandbox: its own token's, or any for an admin. */
 export const owns = (p: Principal | undefined, row: Pick<SandboxRow, 'token_id'>): boolean =>
@@ -56,12 +58,22 @@ export class LiveSandbox {
 
   addExec(run: ExecRun): void {
     this.execs.set(run.id, run);
-    if (this.execs.size <= KEPT_EXECS) return;
+    this.retain();
+  }
+
+  /**
+   * Bounds what ended execs hold: at most KEPT_EXECS of them, and output only in
+   * the newest KEPT_OUTPUTS, so a sandbox's memory for old results stays a few MiB.
+   */
+  retain(): void {
     for (const [id, old] of this.execs) {
-      if (old.ended) {
-        this.execs.delete(id);
-        if (this.execs.size <= KEPT_EXECS) return;
-      }
+      if (this.execs.size <= KEPT_EXECS) break;
+      if (old.ended) this.execs.delete(id);
+    }
+    let withOutput = 0;
+    for (const run of [...this.execs.values()].reverse()) {
+      if (!run.ended || !run.holdsOutput) continue;
+      if (++withOutput > KEPT_OUTPUTS) run.dropOutput();
     }
   }
 }

@@ -95,6 +95,27 @@ describe('SandboxService', () => {
     await b!.result;
   });
 
+  it('keeps the last 64 ended execs, output only in the newest 8 detached ones; a failed exec keeps its error', async () => {
+    const { svc, config } = await started();
+    const row = await create(svc);
+    const runs = [];
+    for (let i = 0; i < 70; i++) {
+      const run = await startExec(svc, config, row.id, alice, exec({ command: ['echo', String(i)], detach: i >= 60 }), false);
+      await run.result;
+      runs.push(run);
+    }
+    await expect(svc.findExec(row.id, alice, runs[5]!.id)).rejects.toMatchObject({ code: 'not_found' });
+    const kept = await svc.findExec(row.id, alice, runs[6]!.id);
+    expect(kept.lastResult).toMatchObject({ exit_code: 0, stdout: '' }); // answered its reader: no output kept
+    expect((await svc.findExec(row.id, alice, runs[61]!.id)).lastResult!.stdout).toBe(''); // detached, but older than the newest 8
+    expect((await svc.findExec(row.id, alice, runs[62]!.id)).lastResult!.stdout).toBe('62\n');
+    expect((await svc.findExec(row.id, alice, runs[69]!.id)).lastResult!.stdout).toBe('69\n');
+    const failed = await startExec(svc, config, row.id, alice, exec({ command: ['no-such-command'], detach: true }), false);
+    await expect(failed.result).rejects.toMatchObject({ code: 'not_found' });
+    expect(failed).toMatchObject({ ended: true, lastResult: undefined, error: { code: 'not_found' } });
+    expect(() => failed.signal('TERM')).toThrow(/exited/);
+  });
+
   it('an exec past its timeout_ms is killed and says timed_out; output past the cap is truncated and killed', async () => {
     const { svc, config } = await started();
     const row = await create(svc, { limits: { output_bytes: 1000 } });

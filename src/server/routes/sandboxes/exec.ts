@@ -56,7 +56,10 @@ export const ExecParams = SandboxParams.extend({ exec_id: z.string().min(1).max(
 export const ExecStateView = z.object({
   exec_id: z.string(),
   state: z.enum(['running', 'exited']),
+  /** Output only for a detached exec (the others' readers had it), and only in the newest few. */
   result: ExecResultView.optional(),
+  /** Instead of a result: why there is none (could not start, sandbox ended, agent died). */
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 
 /** POST …/exec (JSON or SSE), GET …/execs/:exec_id, signal; stdin is in files.ts's raw-body context. */
@@ -114,7 +117,9 @@ export function sandboxExecRoutes(app: FastifyInstance, rt: Runtime, streams: Sa
       config: { scope: 'sandboxes:read' },
       schema: {
         summary: 'An exec’s state, and its result once it exited',
-        description: 'The last 64 execs of a live sandbox are kept.',
+        description:
+          'The last 64 execs of a live sandbox are kept. The result holds output only for a detached exec ' +
+          '(the newest 8 of them); others answered their reader, and show empty `stdout`/`stderr` here.',
         tags: ['sandboxes'],
         params: ExecParams,
         response: { 200: ExecStateView, ...errors },
@@ -123,9 +128,10 @@ export function sandboxExecRoutes(app: FastifyInstance, rt: Runtime, streams: Sa
     async (request) => {
       const run = await rt.sandboxes.findExec(request.params.id, request.principal, request.params.exec_id);
       const result = run.lastResult;
-      return result
-        ? { exec_id: run.id, state: 'exited' as const, result: { ...result, exec_id: run.id } }
-        : { exec_id: run.id, state: 'running' as const };
+      if (result) return { exec_id: run.id, state: 'exited' as const, result: { ...result, exec_id: run.id } };
+      const error = run.error;
+      if (error) return { exec_id: run.id, state: 'exited' as const, error: { code: error.code, message: error.message } };
+      return { exec_id: run.id, state: 'running' as const };
     },
   );
 
