@@ -88,10 +88,13 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
       expect(JSON.stringify(sbx)).not.toContain('"x"');
       expect(Date.parse(sbx.expires_at) - Date.parse(sbx.last_used_at)).toBe(60_000);
       expect((await r.api('GET', `/v1/sandboxes/${sbx.id}`)).body).toMatchObject({ id: sbx.id, state: 'running' });
+      const live = (await r.api('GET', '/health')).body.liveSandboxes;
+      expect(live).toBeGreaterThanOrEqual(1);
       const del = await r.api('DELETE', `/v1/sandboxes/${sbx.id}`);
       expect(del.status).toBe(204);
       expectProblem(await r.api('GET', `/v1/sandboxes/${sbx.id}`), 404, 'not_found');
       expectProblem(await exec(sbx.id, { command: ['true'] }), 404, 'not_found');
+      expect((await r.api('GET', '/health')).body.liveSandboxes).toBe(live - 1);
     });
 
     test('list: newest first, label filter, cursor pages', async () => {

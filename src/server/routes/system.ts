@@ -13,6 +13,7 @@ const Health = z.object({
   currentJobs: z.number().int(),
   queueLength: z.number().int(),
   waitingRequests: z.number().int().describe('API requests waiting for their turn (a burst being taken in)'),
+  liveSandboxes: z.number().int().describe('persistent sandboxes this runner holds (sandboxes.max_live caps them)'),
   lastActivity: z.string().nullable(),
   min_isolation: z
     .record(z.string(), z.string())
@@ -46,6 +47,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
         // Admission's in-memory count: no query, so /health stays fast under a burst.
         queueLength: rt.admission.queued,
         waitingRequests: lane.waiting,
+        liveSandboxes: rt.sandboxes.liveCount,
         lastActivity: rt.scheduler.lastActivity,
         min_isolation: rt.drivers.floors(),
         drivers: drivers.map((d) => ({
