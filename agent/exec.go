@@ -131,7 +131,7 @@ func startExec(st *stream, payload []byte) error {
 			syscall.Close(fd)
 		}
 	}()
-	attr := &syscall.ProcAttr{Dir: a.Cwd, Env: env, Sys: &syscall.SysProcAttr{Setsid: true}}
+	attr := &syscall.ProcAttr{Dir: a.Cwd, Env: env, Sys: &syscall.SysProcAttr{Setsid: true, Credential: jobCred}}
 	if a.Pty != nil {
 		m, s, err := openPty(uint16(a.Pty.Rows), uint16(a.Pty.Cols))
 		if err != nil {

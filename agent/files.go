@@ -57,7 +57,7 @@ func opWrite(st *stream, payload []byte) error {
 		mode = os.FileMode(*a.Mode & 0777)
 	}
 	if a.Mkdirs {
-		if err := os.MkdirAll(filepath.Dir(a.Path), 0755); err != nil {
+		if err := mkdirAllForJob(filepath.Dir(a.Path)); err != nil {
 			return err
 		}
 	}
@@ -67,9 +67,14 @@ func opWrite(st *stream, payload []byte) error {
 	var f *os.File
 	var err error
 	if a.Append {
-		f, err = os.OpenFile(a.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, mode)
+		_, missing := os.Lstat(a.Path)
+		if f, err = os.OpenFile(a.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, mode); err == nil && missing != nil {
+			fchownToJob(f) // one it created; best effort, the bytes are the answer
+		}
 	} else if f, err = os.CreateTemp(filepath.Dir(a.Path), ".paddock-write-*"); err == nil {
-		err = f.Chmod(mode)
+		if err = f.Chmod(mode); err == nil {
+			err = fchownToJob(f) // after the chmod: the agent may change the mode of its own files only
+		}
 	}
 	if err != nil {
 		if f != nil {
@@ -184,7 +189,7 @@ func opMkdir(st *stream, payload []byte) error {
 		if fi, err := os.Stat(a.Path); err == nil && fi.IsDir() {
 			return st.result(struct{}{})
 		}
-		if err := os.MkdirAll(filepath.Dir(a.Path), 0755); err != nil {
+		if err := mkdirAllForJob(filepath.Dir(a.Path)); err != nil {
 			return err
 		}
 	}
@@ -192,6 +197,9 @@ func opMkdir(st *stream, payload []byte) error {
 		return err
 	}
 	if err := os.Chmod(a.Path, mode); err != nil { // Mkdir's mode went through the umask
+		return err
+	}
+	if err := chownToJob(a.Path); err != nil {
 		return err
 	}
 	return st.result(struct{}{})

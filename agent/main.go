@@ -29,6 +29,14 @@ func main() {
 	if err := prctl(prSetDumpable, 0); err != nil {
 		log.Fatalf("prctl(PR_SET_DUMPABLE): %v", err)
 	}
+	if err := parseRunAs(os.Args[1:]); err != nil {
+		log.Fatal(err)
+	}
+	if jobCred != nil {
+		if err := dropBoundingSet(); err != nil {
+			log.Print(err)
+		}
+	}
 	in, out, err := moveChannel()
 	if err != nil {
 		log.Fatalf("moving the channel off fds 0/1: %v", err)

@@ -37,6 +37,9 @@ func openPty(rows, cols uint16) (*os.File, int, error) {
 		syscall.Close(m)
 		return nil, -1, err
 	}
+	if jobCred != nil {
+		syscall.Fchown(s, int(jobCred.Uid), int(jobCred.Gid)) // the job's own terminal
+	}
 	syscall.SetNonblock(m, true)
 	return os.NewFile(uintptr(m), "ptmx"), s, nil
 }
