@@ -203,6 +203,9 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
 
     test('validation: a bad body, a relative path, NUL, a path over 4096 bytes are 400', async () => {
       expectProblem(await r.api('POST', '/v1/sandboxes', { bogus: 1 }), 400, 'validation_failed');
+      expectProblem(await r.api('POST', '/v1/sandboxes', { image: 'no-such-image' }), 422, 'image_not_found');
+      expectProblem(await r.api('POST', '/v1/sandboxes', { driver: 'bwrap' }), 422, 'driver_unavailable');
+      expectProblem(await r.api('POST', '/v1/sandboxes', { limits: { memory_mb: 10 ** 9 } }), 422, 'limit_exceeded');
       const sbx = await create();
       expectProblem(await exec(sbx.id, { command: ['true'], script: 'true' }), 400, 'validation_failed');
       for (const path of ['work/a', '/work/a\0b', `/${'a'.repeat(4096)}`]) {

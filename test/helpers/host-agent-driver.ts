@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PaddockError } from '../../src/errors.js';
 import { AgentClient } from '../../src/sandbox/agent/agent-client.js';
 import type { ExecResult, Sandbox, SandboxDriver, SandboxSpec } from '../../src/sandbox/driver.js';
 
@@ -52,7 +53,7 @@ export class HostAgentDriver implements SandboxDriver {
   }
 
   async checkImage(image: string): Promise<void> {
-    throw new Error(`hostagent runs no images (asked for ${image})`);
+    throw new PaddockError('image_not_found', `hostagent runs no images (asked for ${image})`, { image });
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
