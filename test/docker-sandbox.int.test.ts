@@ -1,6 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_CAPS } from '../src/sandbox/docker/container-spec.js';
 import { LABELS, runnerId } from '../src/sandbox/docker/labels.js';
 import {
   closeRunner, docker, type DockerDriverName, dockerMissing, expectDriverHealthy, imageExists, jobHostname,
@@ -246,10 +247,10 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
       expect(c.labels[LABELS.host]).toBe(r.rt.config.host_id);
       expect(!!c.labels[LABELS.job] || !!c.labels[LABELS.pool], JSON.stringify(c.labels)).toBe(true);
       const hc = c.info.HostConfig;
-      // The agent (PID 1) and the job run as the container's own uid, with no capabilities.
+      // The agent (PID 1) runs as root with its few capabilities; what it starts runs as the container's uid with none.
       const uid = /uid=(\d+)/.exec(hc.Tmpfs?.['/work'] ?? '')?.[1];
-      expect({ user: c.info.Config.User, runtime: hc.Runtime, net: hc.NetworkMode, ro: hc.ReadonlyRootfs, capDrop: hc.CapDrop, capAdd: hc.CapAdd, sec: hc.SecurityOpt, log: hc.LogConfig?.Type })
-        .toEqual({ user: `${uid}:${uid}`, runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], capAdd: null, sec: ['no-new-privileges'], log: 'none' });
+      expect({ user: c.info.Config.User, cmd: c.info.Config.Cmd, runtime: hc.Runtime, net: hc.NetworkMode, ro: hc.ReadonlyRootfs, capDrop: hc.CapDrop, capAdd: hc.CapAdd, sec: hc.SecurityOpt, log: hc.LogConfig?.Type })
+        .toEqual({ user: '0:0', cmd: [`--run-as=${uid}`], runtime: RUNTIME[driver], net: 'none', ro: true, capDrop: ['ALL'], capAdd: AGENT_CAPS, sec: ['no-new-privileges'], log: 'none' });
       expect(hc.NanoCpus).toBe(1e9);
     }
     expect((await api('POST', `/v1/jobs/${job.id}/cancel`)).status).toBe(200);

@@ -1,33 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { type ContainerPlan, containerCreateOptions } from './container-spec.js';
+import { AGENT_CAPS, type ContainerPlan, containerCreateOptions } from './container-spec.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 2500, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1.5 };
 const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, agentPath: '/opt/paddock/agent' };
 
 describe('containerCreateOptions', () => {
-  it('has every safe default: the uid itself, no network, no capabilities, read-only root, no log', () => {
+  it('has every safe default: no network, only the agent\'s capabilities, read-only root, no log', () => {
     const o = containerCreateOptions(plan);
-    expect(o.User).toBe('200001:200001');
+    expect(o.User).toBe('0:0');
     expect(o.NetworkDisabled).toBe(true);
     expect(o.HostConfig).toMatchObject({
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
+      CapAdd: AGENT_CAPS,
       SecurityOpt: ['no-new-privileges'],
       LogConfig: { Type: 'none' },
       PidsLimit: 128,
       NanoCpus: 1.5e9,
     });
-    expect(o.HostConfig?.CapAdd).toBeUndefined();
+    expect([...AGENT_CAPS].sort()).toEqual(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID']);
     expect(o.HostConfig?.Sysctls).toBeUndefined();
     expect(() => containerCreateOptions({ ...plan, uid: 0 })).toThrow(/uid/);
   });
 
-  it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, instead of anything of the image', () => {
+  it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, starting commands as the uid', () => {
     const o = containerCreateOptions(plan);
     expect({ entrypoint: o.Entrypoint, cmd: o.Cmd, init: o.HostConfig?.Init, mounts: o.HostConfig?.Mounts }).toEqual({
       entrypoint: ['/.paddock/agent'],
-      cmd: [],
+      cmd: ['--run-as=200001'],
       init: false,
       mounts: [{ Type: 'bind', Source: '/opt/paddock/agent', Target: '/.paddock/agent', ReadOnly: true }],
     });

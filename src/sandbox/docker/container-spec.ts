@@ -4,6 +4,13 @@ import { type NetworkMode, WORK_DIR } from '../driver.js';
 import { AGENT_IN_SANDBOX } from '../agent-binary.js';
 import { LABELS } from './labels.js';
 
+/**
+ * The agent's own capabilities: SETUID/SETGID to start commands as the job's uid, KILL to
+ * signal them, CHOWN/DAC_OVERRIDE/FOWNER to make and give the job the files it is handed
+ * (/work is the job's own, 0755), SETPCAP to empty the bounding set of what it starts.
+ */
+export const AGENT_CAPS = ['SETUID', 'SETGID', 'KILL', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETPCAP'];
+
 export interface ContainerPlan {
   image: string;
   runtime: 'runc' | 'runsc';
@@ -12,7 +19,7 @@ export interface ContainerPlan {
   /** The runner's firewalled bridge network (see network.ts); required with network `egress`. */
   egressNetwork?: string | undefined;
   labels: Record<string, string>;
-  /** The container's own host uid (see uids.ts): the agent and the job run as it, and it owns /work. */
+  /** The container's own host uid (see uids.ts): the job runs as it, and it owns /work. */
   uid: number;
   /** Host path of the in-sandbox agent (src/sandbox/agent-binary.ts). */
   agentPath: string;
@@ -26,7 +33,12 @@ export interface ContainerPlan {
  * reads the attached stream; a log would store whatever a job prints, uncapped).
  * The container's main process is the in-sandbox agent (docs/agent-protocol.md),
  * bind-mounted read-only, speaking over the attached stdin/stdout. It is PID 1
- * itself (no docker-init): it reaps, and no process inside can signal it away.
+ * itself (no docker-init) and reaps. It runs as root with only what it needs to
+ * start commands as the container's uid and to make files for them (AGENT_CAPS);
+ * everything it starts runs as that uid with no capabilities and an empty bounding
+ * set (`--run-as`). The job is then another user than the agent, so it can neither
+ * signal, ptrace nor open /proc/1/* of it — on gVisor too, whose PID 1 a process of
+ * the same uid can SIGKILL, and whose /proc/1/fd it can open, non-dumpable or not.
  */
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
   const mb = 1024 * 1024;
@@ -38,7 +50,7 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
     Image: plan.image,
     // The image's own entrypoint and command are never run: an Entrypoint given here drops the image's Cmd too.
     Entrypoint: [AGENT_IN_SANDBOX],
-    Cmd: [],
+    Cmd: [`--run-as=${plan.uid}`],
     OpenStdin: true,
     // The attach is the agent's channel: when Paddock lets go of it, the agent reads EOF and the container ends.
     StdinOnce: true,
@@ -46,7 +58,7 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
-    User: `${plan.uid}:${plan.uid}`,
+    User: '0:0',
     WorkingDir: WORK_DIR,
     Labels: plan.labels,
     Env: [],
@@ -60,6 +72,7 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       ...(plan.network === 'egress' ? { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' } } : {}),
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
+      CapAdd: AGENT_CAPS,
       SecurityOpt: ['no-new-privileges'],
       Tmpfs: {
         // `exec`: Docker mounts a tmpfs noexec unless told otherwise, and jobs run what they upload or build.

@@ -19,6 +19,8 @@ export interface DockerDriverOptions {
   runtime: 'runc' | 'runsc';
   log: Logger;
   docker?: Dockerode;
+  /** The agent binary to bind-mount; the package's build (agent-binary.ts) unless a test says otherwise. */
+  agentPath?: string;
 }
 
 /** The reaper runs at start-up and then this often, for containers nothing here owns. */
@@ -65,7 +67,7 @@ export class DockerDriver implements SandboxDriver {
   private readonly docker: Dockerode;
   private readonly images: ImageResolver;
   private readonly pool: WarmPool<Box>;
-  private readonly agentPath = agentBinaryPath();
+  private readonly agentPath: string;
   private readonly containers: Containers;
   private defaultKey: string | undefined;
   private reaper: NodeJS.Timeout | undefined;
@@ -77,6 +79,7 @@ export class DockerDriver implements SandboxDriver {
     private readonly opts: DockerDriverOptions,
   ) {
     this.name = opts.name;
+    this.agentPath = opts.agentPath ?? agentBinaryPath();
     // Per driver: `egress` leaves its network list when the firewall is missing or fails.
     this.capabilities = { ...CAPABILITIES[opts.runtime] };
     this.minLimits = MIN_LIMITS[opts.runtime];
