@@ -79,9 +79,11 @@ describe.skipIf(skip)('orphan reaper', () => {
     expect(killed.signal).toBe('SIGKILL');
     await sleep(1000);
     const left = await runnerContainers(dataDir);
-    // Docker keeps them: the job's container still runs, and so do the idle pool containers.
-    expect(left.find((c) => c.id.startsWith(host))?.running, `job container ${host}`).toBe(true);
-    expect(left.filter((c) => c.running && c.labels['paddock.pool']).length).toBeGreaterThanOrEqual(3);
+    // Docker keeps them: the job's container and the idle pool containers are still there.
+    expect(left.some((c) => c.id.startsWith(host)), `job container ${host}`).toBe(true);
+    expect(left.filter((c) => c.labels['paddock.pool']).length).toBeGreaterThanOrEqual(3);
+    // But nothing in them runs on unsupervised: each agent's channel was the dead runner's attach, so it ended.
+    await pollUntil(() => runnerContainers(dataDir), (l) => l.every((c) => !c.running), 20_000, 'containers stopped by themselves');
 
     const restarted = Date.now();
     server = await start();
