@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { Writable } from 'node:stream';
+import { finished, Writable } from 'node:stream';
 import { PaddockError, toPaddockError } from '../errors.js';
 import type { AgentClient } from '../sandbox/agent/agent-client.js';
 import type { ExecHandle } from '../sandbox/agent/exec.js';
@@ -76,6 +76,12 @@ class OutputTee extends Writable {
   }
 }
 
+/** Ends a tee and resolves once it has passed on everything written to it (or failed). */
+function settled(tee: OutputTee): Promise<void> {
+  tee.end();
+  return new Promise((resolve) => finished(tee, () => resolve()));
+}
+
 /** One exec in a sandbox, from start to its result; kept a while after it ends for GET …/execs/:id. */
 export class ExecRun {
   readonly id = newId('exec');
@@ -113,7 +119,9 @@ export class ExecRun {
     }, spec.timeoutMs);
     this.started = this.handle.started;
     this.result = this.handle.result.then(
-      (r) => {
+      async (r) => {
+        // The agent's output has been read, but a slow sink may still hold some of it: the result waits for the sink.
+        await Promise.all([settled(this.out), settled(this.err)]);
         if (this.endedBy) throw this.endedBy;
         const outcome: ExecOutcome = {
           // As jobs report it: killed by signal N is exit code 128+N.
