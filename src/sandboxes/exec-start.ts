@@ -69,6 +69,7 @@ export async function startExec(
     keepOutput: body.detach,
   });
   live.running++;
+  if (!body.detach) live.busy++;
   live.addExec(run);
   service.touch(live);
   service.events.publish(id, 'exec_started', { exec_id: run.id });
@@ -77,6 +78,7 @@ export async function startExec(
     (err: PaddockError) => service.events.publish(id, 'exec_ended', { exec_id: run.id, error: err.code }),
   ).finally(() => {
     live.running--;
+    if (!body.detach) live.busy--;
     live.retain();
     service.touch(live);
   });

@@ -23,7 +23,11 @@ export class LiveSandbox {
   readonly execs = new Map<string, ExecRun>();
   /** Execs running now (capped by sandboxes.max_execs). */
   running = 0;
-  /** File operations in flight: like running execs, they keep the sandbox from being idle. */
+  /**
+   * What a client waits on now (file operations, execs not detached): it keeps the
+   * sandbox from being idle. A detached exec does not, or a forgotten background
+   * process would hold a sandbox until its max lifetime.
+   */
   busy = 0;
   /** Set once the end began; the promise settles when it is recorded. */
   ending: Promise<void> | undefined;
@@ -49,10 +53,10 @@ export class LiveSandbox {
     };
   }
 
-  /** Why the sweeper should end it now, if it should. A sandbox running something is not idle. */
+  /** Why the sweeper should end it now, if it should. A sandbox a client waits on is not idle. */
   due(now = Date.now()): 'max_lifetime' | 'idle_timeout' | undefined {
     if (now >= Date.parse(this.row.max_lifetime_at)) return 'max_lifetime';
-    if (this.running === 0 && this.busy === 0 && now >= Date.parse(this.row.expires_at)) return 'idle_timeout';
+    if (this.busy === 0 && now >= Date.parse(this.row.expires_at)) return 'idle_timeout';
     return undefined;
   }
 

@@ -150,6 +150,8 @@ describe('SandboxService', () => {
     expect((await svc.get(row.id, alice)).state).toBe('running');
     run.cancel();
     await run.result.catch(() => undefined);
+    // A detached exec keeps nothing alive.
+    const background = await startExec(svc, config, row.id, alice, exec({ command: ['sleep', '30'], detach: true }), false);
     const idle = await svc.get(row.id, alice);
     svc.sweep(Date.parse(idle.expires_at) + 1);
     await waitFor(async () => (await svc.get(row.id, alice)).state === 'destroyed');
@@ -157,7 +159,8 @@ describe('SandboxService', () => {
     const followed = svc.events.follow(row.id, 0, () => {});
     followed.stop();
     const types = followed.past.map((e) => e.type);
-    expect(types).toEqual(['created', 'exec_started', 'exec_ended', 'expired', 'destroyed']);
+    expect(types).toEqual(['created', 'exec_started', 'exec_ended', 'exec_started', 'expired', 'exec_ended', 'destroyed']);
+    await expect(background.result).rejects.toMatchObject({ code: 'conflict', details: { reason: 'idle_timeout' } });
     await expect(startExec(svc, config, row.id, alice, exec({ command: ['true'] }), false)).rejects.toMatchObject({
       code: 'conflict',
       details: { state: 'destroyed', reason: 'idle_timeout' },
