@@ -47,7 +47,7 @@ export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
   const all: Record<Config['drivers'][number], () => SandboxDriver> = {
     gvisor: () => new DockerDriver(config, { name: 'gvisor', runtime: 'runsc', log }),
     docker: () => new DockerDriver(config, { name: 'docker', runtime: 'runc', log }),
-    bwrap: () => new BwrapDriver(config),
+    bwrap: () => new BwrapDriver(config, { log }),
   };
   return config.drivers.map((name) => all[name]());
 }

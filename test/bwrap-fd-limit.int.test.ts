@@ -9,9 +9,10 @@ import { BwrapDriver } from '../src/sandbox/bwrap/driver.js';
 import { WORK_DIR } from '../src/sandbox/driver.js';
 import { hostUser, leftoverProcesses, removeRunnerState } from './helpers/sandbox.js';
 
-// bwrap runs under the job's RLIMIT_NOFILE. With too few fds its outer process failed
-// after cloning the sandbox (opening /proc/PID/ns), and the child, still waiting for its
-// go, was orphaned holding the job's output pipes: the exec never ended.
+// bwrap and the sandbox's agent run under the job's RLIMIT_NOFILE. With too few fds bwrap's
+// outer process failed after cloning the sandbox (opening /proc/PID/ns), and the child, still
+// waiting for its go, was orphaned holding the sandbox's pipes: the start never ended. With a
+// few more, the sandbox starts but its agent cannot start a command.
 const UID = 61240;
 const dirs: string[] = [];
 const drivers: BwrapDriver[] = [];
@@ -29,7 +30,8 @@ async function driver(cgroups: 'auto' | 'off'): Promise<BwrapDriver> {
   dirs.push(dataDir);
   const config = loadConfig({
     env: { PADDOCK_CONFIG: '' },
-    flags: { data_dir: dataDir, log_level: 'silent', sandbox: { ...hostUser(UID).sandbox, cgroups } },
+    // No warm pool: its idle sandboxes would be processes of these uids.
+    flags: { data_dir: dataDir, log_level: 'silent', pool: { size: 0 }, sandbox: { ...hostUser(UID).sandbox, cgroups } },
   });
   const d = new BwrapDriver(config);
   drivers.push(d);
@@ -65,10 +67,11 @@ for (const cgroups of ['auto', 'off'] as const) {
   describe(`bwrap under a small open_files (cgroups ${cgroups})`, () => {
     it('fails promptly, as the job’s open_files, and leaves no process behind', async () => {
       const d = await driver(cgroups);
-      // 10: bwrap's clone succeeds, then its next open fails (the case that hung);
-      // 9 and below fail before the clone; 13 with 3 input files is 10 plus the 3 file fds.
+      // 10 (9 without cgroups: no block fd): bwrap's clone succeeds, then its next open fails
+      // (the case that hung); below, it fails before the clone; at 11 … 16 the sandbox starts
+      // but its agent (8 fds of its own) cannot start the command, with input files or not.
       const min = d.minLimits.open_files!;
-      for (const [openFiles, files] of [[10, 0], [9, 0], [4, 0], [13, 3], [min - 1, 0]] as const) {
+      for (const [openFiles, files] of [[10, 0], [9, 0], [4, 0], [11, 0], [16, 0], [16, 3], [min - 1, 0]] as const) {
         const t0 = Date.now();
         const err = await echo(d, openFiles, files).then(
           (r) => new Error(`started: ${JSON.stringify(r)}`),
@@ -83,7 +86,7 @@ for (const cgroups of ['auto', 'off'] as const) {
       }
       // One more fd than the failing case starts, and so does the driver's own minimum (the
       // submit check refuses what is below it, so it must be the real one: min - 1 fails above).
-      for (const [openFiles, files] of [[11, 0], [14, 3], [min, 0]] as const) {
+      for (const [openFiles, files] of [[17, 0], [min, 0], [min, 3]] as const) {
         const result = await echo(d, openFiles, files);
         expect({ openFiles, files, exit: result.exitCode, out: result.stdout }).toEqual({ openFiles, files, exit: 0, out: 'ok\n' });
       }

@@ -133,15 +133,16 @@ describe('filesystem', () => {
 });
 
 describe('processes and environment', () => {
-  it('sees only its own processes, with the job command as pid 1', async () => {
+  it('sees only its own processes, with the sandbox agent as pid 1', async () => {
     const out = await sh('ps -eo pid=,comm=');
     const procs = out
       .trim()
       .split('\n')
       .map((l) => l.trim().split(/\s+/));
-    // bwrap runs with --as-pid-1: the job's own command is the namespace's init.
-    expect(procs[0]).toEqual(['1', 'sh']);
-    expect(procs.length).toBeLessThanOrEqual(3); // sh, ps (+ a shell fork)
+    // bwrap runs with --as-pid-1: the agent is the namespace's init, the job's command its child.
+    expect(procs[0]).toEqual(['1', 'agent']);
+    expect(procs[1]?.[1]).toBe('sh');
+    expect(procs.length).toBeLessThanOrEqual(4); // agent, sh, ps (+ a shell fork)
     expect(procs.map((p) => p[1])).not.toContain('node');
     await expectHealthy(api, UID);
   });

@@ -77,6 +77,7 @@ export interface HostProcess {
   ppid: number;
   name: string;
   state: string;
+  uid: number;
 }
 
 /** Live host processes of a uid (zombies left for init to reap are dead, so not counted). */
@@ -96,9 +97,25 @@ export function processesOfUid(uid: number): HostProcess[] {
     if (procUid < uid || procUid >= uid + TEST_UID_RANGE) continue;
     const state = field('State').charAt(0);
     if (state === 'Z' || state === 'X') continue;
-    found.push({ pid: Number(entry), ppid: Number(field('PPid')), name: field('Name'), state });
+    found.push({ pid: Number(entry), ppid: Number(field('PPid')), name: field('Name'), state, uid: procUid });
   }
-  return found;
+  return withoutIdleSandboxes(found);
+}
+
+/**
+ * Leaves out warm-pool sandboxes waiting for a job: a uid whose only processes are one bwrap and
+ * its child, the agent, with nothing started. They are the runner's, not a job's leftovers (that
+ * destroy leaves nothing is tested through the driver, test/bwrap-persistent.int.test.ts).
+ */
+function withoutIdleSandboxes(found: HostProcess[]): HostProcess[] {
+  const byUid = new Map<number, HostProcess[]>();
+  for (const p of found) byUid.set(p.uid, [...(byUid.get(p.uid) ?? []), p]);
+  return [...byUid.values()]
+    .filter((ps) => {
+      const [bwrap, agent] = [ps.find((p) => p.name === 'bwrap'), ps.find((p) => p.name === 'agent')];
+      return !(ps.length === 2 && bwrap && agent && agent.ppid === bwrap.pid);
+    })
+    .flat();
 }
 
 /** Waits up to `ms` for every process of `uid` to be gone; returns what is left (expect it to be []). */

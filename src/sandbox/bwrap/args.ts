@@ -1,20 +1,24 @@
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { type ExecRequest, type SandboxSpec, WORK_DIR } from '../driver.js';
+import type { Limits } from '../../config/schema.js';
+import { AGENT_IN_SANDBOX } from '../agent-binary.js';
+import { WORK_DIR } from '../driver.js';
 
 export const SANDBOX_UID = 10001;
 
 export interface BwrapLayout {
-  /** Image rootfs to bind read-only as `/`; without one, host system dirs are bound read-only. */
+  /** Image rootfs whose top-level entries are bound read-only; without one, host system dirs are. */
   rootfs?: string | undefined;
   /** Directory with the synthesized passwd/group/hosts files. */
   etcDir: string;
+  /** Host path of the agent binary, bound read-only at AGENT_IN_SANDBOX. */
+  agentPath: string;
   statusFd: number;
   blockFd?: number | undefined;
   /** The seccomp BPF program (src/sandbox/bwrap/seccomp.ts); bwrap reads and closes it. */
   seccompFd: number;
-  /** One fd per spec.files entry, in order. */
-  fileFds: number[];
+  /** Set in the agent's environment (which nothing it starts inherits), to find the sandbox's processes. */
+  marker: { name: string; value: string };
 }
 
 // Host paths a default (image-less) sandbox sees, read-only. Nothing from /home,
@@ -32,19 +36,21 @@ const HOST_ETC = [
   '/etc/mime.types',
 ];
 const SYNTHETIC_ETC = ['passwd', 'group', 'hosts', 'hostname'];
+/** What bwrap makes itself in every sandbox, so an image's own entries there are not bound. */
+const MANAGED = new Set(['proc', 'dev', 'tmp', 'work', '.paddock']);
 
-/** The bwrap argv (without the bwrap binary) for one exec. Pure, so it is unit-tested. */
-export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayout): string[] {
+/**
+ * The bwrap argv (without the bwrap binary) of one sandbox, whose only process at first is
+ * the agent as PID 1. Pure but for reading the rootfs's top level, so it is unit-tested.
+ */
+export function bwrapArgs(limits: Pick<Limits, 'disk_mb'>, layout: BwrapLayout): string[] {
   const a: string[] = [
     '--unshare-all', // ipc, pid, net, uts, cgroup namespaces (user only "if possible"),
     '--unshare-user', // so make the user namespace mandatory,
     '--disable-userns', // and let no process inside create another one.
     '--die-with-parent',
-    // The command is the namespace's pid 1, with no bwrap init above it: otherwise
-    // bwrap's outer process exits without reaping that init, which then lingers as
-    // a zombie of the host's pid 1 — holding its pids cgroup and RLIMIT_NPROC count
-    // for as long as that init takes to reap (seconds on some hosts, forever in a
-    // container without one). Orphans inside are reaped by the kernel at the end.
+    // The agent is the namespace's pid 1, with no bwrap init above it: nothing inside can
+    // signal it, it reaps every process of the sandbox, and its death ends them all.
     '--as-pid-1',
     '--new-session',
     '--cap-drop', 'ALL',
@@ -55,45 +61,36 @@ export function bwrapArgs(spec: SandboxSpec, req: ExecRequest, layout: BwrapLayo
     '--seccomp', String(layout.seccompFd),
   ];
   if (layout.blockFd !== undefined) a.push('--block-fd', String(layout.blockFd));
-
-  if (layout.rootfs) {
-    a.push('--ro-bind', layout.rootfs, '/');
-  } else {
-    for (const dir of HOST_SYSTEM_DIRS) {
-      if (!existsSync(dir)) continue;
-      // Merged-/usr hosts have /bin -> usr/bin; recreate the link rather than bind it.
-      const stat = lstatSync(dir);
-      if (stat.isSymbolicLink()) a.push('--symlink', readlinkSync(dir), dir);
-      else a.push('--ro-bind', dir, dir);
-    }
-    for (const p of HOST_ETC) a.push('--ro-bind-try', p, p);
+  // The root is bwrap's own tmpfs (read-only at the end), so the agent's mount point can be
+  // made in it; an image's top level is bound entry by entry, as the host's system dirs are.
+  const entries = layout.rootfs ? rootfsEntries(layout.rootfs) : HOST_SYSTEM_DIRS.filter((d) => existsSync(d));
+  for (const src of entries) {
+    const dest = layout.rootfs ? `/${path.basename(src)}` : src;
+    // Merged-/usr hosts and images have /bin -> usr/bin; recreate the link rather than bind it.
+    if (lstatSync(src).isSymbolicLink()) a.push('--symlink', readlinkSync(src), dest);
+    else a.push('--ro-bind', src, dest);
   }
+  if (!layout.rootfs) for (const p of HOST_ETC) a.push('--ro-bind-try', p, p);
   for (const f of SYNTHETIC_ETC) a.push('--ro-bind', path.join(layout.etcDir, f), `/etc/${f}`);
-
-  const disk = String(spec.limits.disk_mb * 1024 * 1024);
+  a.push('--ro-bind', layout.agentPath, AGENT_IN_SANDBOX);
+  const disk = String(limits.disk_mb * 1024 * 1024);
   a.push('--proc', '/proc', '--dev', '/dev');
   a.push('--perms', '1777', '--size', disk, '--tmpfs', '/dev/shm');
   a.push('--perms', '1777', '--size', disk, '--tmpfs', '/tmp');
   a.push('--perms', '0755', '--size', disk, '--tmpfs', WORK_DIR);
-
-  const dirs = new Set<string>();
-  for (const file of spec.files) {
-    const target = sandboxPath(file.path);
-    const top = target.startsWith(`${INTERNAL_DIR}/`) ? '/tmp' : WORK_DIR;
-    for (let d = path.dirname(target); d !== top && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
-  }
-  for (const d of [...dirs].sort()) a.push('--dir', d);
-  spec.files.forEach((file, i) => {
-    const mode = (file.mode ?? 0o644).toString(8).padStart(4, '0');
-    a.push('--perms', mode, '--file', String(layout.fileFds[i]), sandboxPath(file.path));
-  });
-
   // Everything is set up; the root itself must not be writable by the job.
   a.push('--remount-ro', '/');
-  a.push('--clearenv');
-  for (const [k, v] of Object.entries(req.env)) a.push('--setenv', k, v);
-  a.push('--chdir', req.cwd, '--', ...req.argv);
+  a.push('--clearenv', '--setenv', layout.marker.name, layout.marker.value);
+  a.push('--chdir', WORK_DIR, '--', AGENT_IN_SANDBOX);
   return a;
+}
+
+/** The image rootfs's top-level entries (host paths), but for what bwrap makes itself. */
+function rootfsEntries(rootfs: string): string[] {
+  return readdirSync(rootfs)
+    .filter((name) => !MANAGED.has(name))
+    .sort()
+    .map((name) => path.join(rootfs, name));
 }
 
 /** Paddock's own files in a sandbox (a script too large for argv); see SandboxFile. */

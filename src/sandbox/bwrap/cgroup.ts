@@ -9,11 +9,17 @@ const CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
 /** The CPU rate (limits.cpus) is a CFS quota per period; optional, doctor says when it is missing. */
 const CPU = 'cpu';
 const CFS_PERIOD_US = 100_000;
+/** The v1 freezer, for pause/resume; optional as well (capabilities.pause says whether it is there). */
+const FREEZER = 'freezer';
+const FREEZE_POLL_MS = 2;
+const FREEZE_TIMEOUT_MS = 5000;
 
 export interface CgroupStats {
   cpuMs: number | null;
   maxRssKb: number | null;
   oomKilled: boolean;
+  /** OOM kills so far (failed charges on kernels without the counter), to tell one exec's from an earlier one's. */
+  oomKills: number;
 }
 
 /**
@@ -33,13 +39,16 @@ export interface CgroupStats {
 export class CgroupV1 {
   /** Whether the `cpu` controller is mounted, so jobs can be bounded by rate. */
   readonly cpuRate: boolean;
+  /** Whether the freezer controller is mounted, so sandboxes can be paused. */
+  readonly freezer: boolean;
   private readonly controllers: readonly string[];
   /** Open cgroup.procs files (close-on-exec) per sandbox, from `create` until `enter` or `destroy`. */
   private readonly procsFds = new Map<string, number[]>();
 
   constructor(private readonly group: string) {
     this.cpuRate = CgroupV1.cpuRateAvailable();
-    this.controllers = this.cpuRate ? [...CONTROLLERS, CPU] : CONTROLLERS;
+    this.freezer = existsSync(path.join(ROOT, FREEZER, 'freezer.state')) || existsSync(path.join(ROOT, FREEZER, 'cgroup.procs'));
+    this.controllers = [...CONTROLLERS, ...(this.cpuRate ? [CPU] : []), ...(this.freezer ? [FREEZER] : [])];
   }
 
   static cpuRateAvailable(): boolean {
@@ -106,17 +115,39 @@ export class CgroupV1 {
     const usage = read('cpuacct', 'cpuacct.usage');
     const maxUsage = read('memory', 'memory.max_usage_in_bytes');
     const oomControl = read('memory', 'memory.oom_control');
-    const oomKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? 0);
+    // Older kernels lack the oom_kill counter; a failed charge is the next best sign.
+    const kills = /oom_kill /.test(oomControl) ? Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? 0) : Number(read('memory', 'memory.failcnt')) || 0;
     return {
       cpuMs: usage ? Math.round(Number(usage) / 1e6) : null,
       maxRssKb: maxUsage ? Math.round(Number(maxUsage) / 1024) : null,
-      // Older kernels lack the oom_kill counter; a failed charge is the next best sign.
-      oomKilled: oomKills > 0 || (!/oom_kill /.test(oomControl) && Number(read('memory', 'memory.failcnt')) > 0),
+      oomKilled: kills > 0,
+      oomKills: kills,
     };
+  }
+
+  /** Freezes (`FROZEN`) or thaws (`THAWED`) every process of the sandbox, waiting until the kernel has. */
+  async setFrozen(id: string, frozen: boolean): Promise<void> {
+    if (!this.freezer) throw new Error('the cgroup v1 freezer is not mounted');
+    const file = path.join(this.dir(FREEZER, id), 'freezer.state');
+    const want = frozen ? 'FROZEN' : 'THAWED';
+    writeFileSync(file, want);
+    // FREEZING until every task has stopped (a task in an uninterruptible sleep takes a moment).
+    for (const deadline = Date.now() + FREEZE_TIMEOUT_MS; readFileSync(file, 'utf8').trim() !== want; ) {
+      if (Date.now() > deadline) throw new Error(`cgroup ${id} did not become ${want} within ${FREEZE_TIMEOUT_MS} ms`);
+      await new Promise((r) => setTimeout(r, FREEZE_POLL_MS));
+    }
   }
 
   /** SIGKILLs every process in the sandbox's cgroup; returns how many it signalled. */
   killAll(id: string): number {
+    // A frozen task is killed only once thawed: thaw first (a no-op when it is not frozen).
+    if (this.freezer) {
+      try {
+        writeFileSync(path.join(this.dir(FREEZER, id), 'freezer.state'), 'THAWED');
+      } catch {
+        // No such cgroup (any more).
+      }
+    }
     let procs = '';
     try {
       procs = readFileSync(path.join(this.dir('pids', id), 'cgroup.procs'), 'utf8');

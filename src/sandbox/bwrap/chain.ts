@@ -1,15 +1,11 @@
 import type { Limits } from '../../config/schema.js';
+import type { AgentExecOptions } from '../agent-exec.js';
 
 export interface ChainOptions {
   bwrap: string;
-  limits: Limits;
+  limits: Pick<Limits, 'open_files' | 'disk_mb'>;
   /** Drop to this host uid/gid before anything runs (set when Paddock is root). */
   hostUser?: { uid: number; gid: number } | undefined;
-  /** cgroups bound memory and pids for the whole tree, so rlimits need not. */
-  cgroups: boolean;
-  /** GNU time, for CPU and max RSS when cgroups cannot report them. */
-  timeBin?: string | undefined;
-  rusageFile: string;
 }
 
 export interface Chain {
@@ -20,37 +16,33 @@ export interface Chain {
 }
 
 /**
- * The host-side wrapper around bwrap, exec'd in one process where possible:
- * [setpriv --pdeathsig] → prlimit → [time] → bwrap. Each link is there for one reason:
- * - prlimit: rlimits, which Node cannot set on a child;
- * - time: rusage of the whole tree when no cgroup reports it;
- * - setpriv: with time in between, bwrap's parent is no longer Paddock, so
- *   `--die-with-parent` alone would not fire if Paddock is killed.
+ * The host-side wrapper around bwrap, exec'd in one process: setpriv → prlimit → bwrap.
+ * - setpriv --pdeathsig: bwrap (and with --die-with-parent its child, the agent) dies with Paddock;
+ * - prlimit: only the rlimits that must bind the agent too, because they bound the sandbox as a
+ *   whole: its fds (the agent holds one set per exec and connection; bwrap runs out before the
+ *   sandbox exists when open_files is too small), the size of a file it writes, no core dumps.
+ *   CPU, memory and process counts are set per exec by the agent (execRlimits), or bound the
+ *   whole tree through the cgroup: a long-lived agent must not run into one job's CPU limit.
  */
 export function buildChain(bwrapArgs: string[], o: ChainOptions): Chain {
-  const cpuS = Math.ceil(o.limits.cpu_ms / 1000);
-  const fileBytes = o.limits.disk_mb * 1024 * 1024;
-  const rlimits = [`--cpu=${cpuS}:${cpuS + 1}`, `--fsize=${fileBytes}`, `--nofile=${o.limits.open_files}`, '--core=0'];
-  if (!o.cgroups) {
-    rlimits.push(`--as=${o.limits.memory_mb * 1024 * 1024}`, `--nproc=${o.limits.pids}`);
-  }
-  let argv = ['prlimit', ...rlimits, '--', o.bwrap, ...bwrapArgs];
-  if (!o.cgroups && o.timeBin) {
-    argv = [
-      'setpriv', '--pdeathsig', 'KILL', '--',
-      'prlimit', ...rlimits, '--',
-      o.timeBin, '-f', '%e %U %S %M', '-o', o.rusageFile, '--',
-      o.bwrap, ...bwrapArgs,
-    ];
-  }
-  const [file, ...args] = argv as [string, ...string[]];
+  const rlimits = [`--nofile=${o.limits.open_files}`, `--fsize=${o.limits.disk_mb * 1024 * 1024}`, '--core=0'];
+  const [file, ...args] = ['setpriv', '--pdeathsig', 'KILL', '--', 'prlimit', ...rlimits, '--', o.bwrap, ...bwrapArgs] as [string, ...string[]];
   return { file, args, ...(o.hostUser ? { uid: o.hostUser.uid, gid: o.hostUser.gid } : {}) };
 }
 
-/** Parses GNU time's `%e %U %S %M` line. */
-export function parseRusage(text: string): { cpuMs: number; maxRssKb: number } | undefined {
-  const line = text.trim().split('\n').at(-1) ?? '';
-  const m = /^([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/.exec(line);
-  if (!m) return undefined;
-  return { cpuMs: Math.round((Number(m[2]) + Number(m[3])) * 1000), maxRssKb: Number(m[4]) };
+/**
+ * What the agent sets on each command before it execs: CPU seconds (hard = soft + 1 s, so
+ * SIGXCPU names the limit), file size, fds, no core. Without cgroups memory and processes
+ * are rlimits too (RLIMIT_AS and RLIMIT_NPROC, per process and per host uid); with them
+ * the cgroup bounds the whole tree instead.
+ */
+export function execRlimits(limits: Limits, cgroups: boolean): NonNullable<AgentExecOptions['rlimits']> {
+  const r: NonNullable<AgentExecOptions['rlimits']> = {
+    cpu: Math.ceil(limits.cpu_ms / 1000),
+    fsize: limits.disk_mb * 1024 * 1024,
+    nofile: limits.open_files,
+    core: 0,
+  };
+  if (!cgroups) Object.assign(r, { as: limits.memory_mb * 1024 * 1024, nproc: limits.pids });
+  return r;
 }

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config, Limits } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
+import { closeInheritedFds, inheritableFds } from '../../util/fds.js';
+import { createLogger, type Logger } from '../../util/log.js';
+import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
 import {
   type DriverAvailability,
   type DriverCapabilities,
@@ -13,69 +16,101 @@ import {
   type SandboxSpec,
   WORK_DIR,
 } from '../driver.js';
-import { closeInheritedFds } from '../../util/fds.js';
+import { WarmPool } from '../pool.js';
 import { cgroupGroup } from '../runner-id.js';
-import { SANDBOX_UID } from './args.js';
-import { CgroupV1 } from './cgroup.js';
-import { type BwrapHost, BwrapSandbox } from './sandbox.js';
-import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 import { UidRange } from '../uid-range.js';
+import { SANDBOX_UID } from './args.js';
+import { type Box, type BoxHost, startBox } from './box.js';
+import { CgroupV1 } from './cgroup.js';
+import { type PoolKey, poolKey } from './pool-key.js';
+import { BwrapSandbox } from './sandbox.js';
+import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
 const run = promisify(execFile);
 
 /**
- * Namespaces via bubblewrap: no daemon, ~4 ms per sandbox, works for an
- * unprivileged user. Root filesystem is the host's /usr (read-only) or an image rootfs.
+ * The smallest limits a sandbox starts `/bin/echo ok` with, measured through this driver
+ * (create + exec, one limit lowered at a time from the defaults) with the agent as PID 1, on
+ * Debian 12 (kernel 6.18, bwrap 0.8.0), cgroup v1, 2 cores, Dec 2026 — then rounded up:
+ * - open_files 17 (16: the agent, holding 8 fds idle, cannot start the command; 10 and below:
+ *   bwrap itself fails), in both modes; exact, as test/bwrap-fd-limit.int.test.ts shows (16 fails).
+ * - with cgroups: pids 11 (8 of 8; 10 failed 1 of 8): the agent's 6 runtime threads, and its
+ *   rlimit shim is Go too; memory_mb 2 (1 is OOM-killed).
+ * - without: pids and memory are rlimits of the command alone (the agent is not bound by them),
+ *   so 1 and 4 start; the old floors (3, 8) are kept.
+ */
+const MIN_LIMITS: Record<'cgroups' | 'rlimits', Partial<Limits>> = {
+  cgroups: { pids: 14, memory_mb: 4, open_files: 17, disk_mb: 1, cpu_ms: 1 },
+  rlimits: { pids: 3, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
+};
+
+export interface BwrapDriverOptions {
+  log?: Logger | undefined;
+}
+
+/**
+ * Namespaces via bubblewrap: no daemon, works for an unprivileged user. Root filesystem is
+ * the host's /usr (read-only) or an image rootfs. Each sandbox is one long-lived bwrap whose
+ * PID 1 is the in-sandbox agent; a warm pool keeps sandboxes whose agent said HELLO ready
+ * per (rootfs, limits), each serving one sandbox and then removed.
  */
 export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
-  readonly capabilities: DriverCapabilities = {
-    isolation: 'namespaces',
-    strength: 10,
-    network: ['none'],
-    images: true,
-    persistent: false,
-    snapshot: false,
-    fork: false,
-  };
+  readonly capabilities: DriverCapabilities;
   /**
-   * Measured on Debian 12 (kernel 6.18, bwrap 0.8.0) by starting `/bin/echo ok` with one limit
-   * lowered at a time: with cgroups it starts under pids 1 and memory_mb 1; with rlimits only
-   * (RLIMIT_AS/NPROC bind GNU time and bwrap themselves) it needs pids 3 and starts under
-   * memory_mb 4. Memory is floored at 4/8 for headroom.
-   * open_files bounds bwrap too: it holds stdio, the fds we pass (status, block or GNU time's
-   * output, seccomp, one per input file) and five of its own while it starts, so 11 without
-   * input files; below that, or with input files past it, exec fails promptly with
-   * limit_too_small (sandbox.ts). disk_mb and cpu_ms start with 1.
+   * See MIN_LIMITS. open_files bounds bwrap and the agent (prlimit, chain.ts); below it a start
+   * or the first exec fails promptly with limit_too_small (box.ts). disk_mb and cpu_ms start with 1.
    */
   readonly minLimits: Partial<Limits>;
-  private readonly host: Omit<BwrapHost, 'seccompFile'>;
+  private readonly host: Omit<BoxHost, 'seccompFile'>;
   private readonly imagesDir: string;
   private readonly uids: UidRange | undefined;
+  private readonly pool: WarmPool<Box>;
+  /** Sandboxes being removed (killed, waited out), for close() to wait on. */
+  private readonly removals = new Set<Promise<void>>();
   private cgroupNote: string;
-  private prepared = false;
+  private prepared: Promise<void> | undefined;
   private seccomp: Promise<SeccompFilter> | undefined;
 
-  constructor(private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox' | 'max_concurrent_jobs'>) {
+  constructor(
+    private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'sandbox' | 'max_concurrent_jobs' | 'pool' | 'limits'>,
+    opts: BwrapDriverOptions = {},
+  ) {
     // `paddock serve` did this first thing (src/cli/main.ts); in-process runners (tests,
-    // benches) start here. Every exec then refuses if an inheritable fd shows up again.
+    // benches) start here. Every start then refuses if an inheritable fd shows up again.
     closeInheritedFds();
     const root = process.getuid?.() === 0;
     const group = cgroupGroup(config.data_dir);
     const cgroupReason = config.sandbox.cgroups === 'off' ? 'disabled by config' : CgroupV1.unavailableReason();
     this.cgroupNote = cgroupReason ? `off (${cgroupReason})` : `v1 (${group})`;
+    const log = opts.log ?? createLogger('silent');
+    const cgroup = cgroupReason ? undefined : new CgroupV1(group);
     this.host = {
       bwrap: config.sandbox.bwrap_path,
       etcDir: path.join(config.data_dir, 'bwrap', 'etc'),
-      sandboxesDir: path.join(config.data_dir, 'sandboxes'),
-      cgroup: cgroupReason ? undefined : new CgroupV1(group),
-      timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined,
+      agentPath: agentBinaryPath(),
+      cgroup,
+      log: log.child({ driver: 'bwrap' }),
+    };
+    this.capabilities = {
+      isolation: 'namespaces',
+      strength: 10,
+      network: ['none'],
+      images: true,
+      persistent: true,
+      pause: Boolean(cgroup?.freezer),
+      snapshot: false,
+      fork: false,
     };
     this.imagesDir = config.images_dir;
     this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size, 'sandbox.uid_range_*') : undefined;
-    this.minLimits = this.host.cgroup
-      ? { pids: 1, memory_mb: 4, open_files: 11, disk_mb: 1, cpu_ms: 1 }
-      : { pids: 3, memory_mb: 8, open_files: 11, disk_mb: 1, cpu_ms: 1 };
+    this.minLimits = MIN_LIMITS[cgroup ? 'cgroups' : 'rlimits'];
+    this.pool = new WarmPool(
+      { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
+      (key) => this.startBox(JSON.parse(key) as PoolKey, 'pool', true),
+      (box) => this.remove(box),
+      log.child({ driver: 'bwrap', component: 'pool' }),
+    );
   }
 
   /**
@@ -91,15 +126,17 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   async detect(): Promise<DriverAvailability> {
-    const details: Record<string, string> = { cgroups: this.cgroupNote };
+    const details: Record<string, string> = { cgroups: this.cgroupNote, pool_size: String(this.config.pool.size) };
     try {
       const { stdout } = await run(this.host.bwrap, ['--version']);
       details.version = stdout.trim();
     } catch {
       return { available: false, reason: `${this.host.bwrap} not found (apt-get install bubblewrap)`, details };
     }
+    const noAgent = agentBinaryMissing(this.host.agentPath);
+    if (noAgent) return { available: false, reason: noAgent, details };
     details.host_uids = this.uids
-      ? `${this.uids.start}-${this.uids.end}, one per running sandbox` +
+      ? `${this.uids.start}-${this.uids.end}, one per sandbox (warm ones too)` +
         (this.uids.size < this.config.max_concurrent_jobs ? ` (fewer than max_concurrent_jobs: raise sandbox.uid_range_size)` : '')
       : "off (not root: sandboxes run as the runner's uid and share its per-user limits)";
     details.cpu_rate = !this.host.cgroup
@@ -107,7 +144,8 @@ export class BwrapDriver implements SandboxDriver {
       : this.host.cgroup.cpuRate
         ? 'cgroup v1 cpu quota (limits.cpus)'
         : 'off (cgroup v1 cpu controller not mounted: limits.cpus is not enforced)';
-    details.rusage = this.host.cgroup ? 'cgroup' : this.host.timeBin ? 'GNU time' : 'none (apt-get install time)';
+    details.rusage = this.host.cgroup ? 'cgroup' : "the agent's wait4 of each command";
+    details.pause = this.capabilities.pause ? 'cgroup v1 freezer' : 'unavailable (needs the cgroup v1 freezer, as root)';
     try {
       await this.prepareHost();
       const filter = await this.seccompFilter();
@@ -136,14 +174,17 @@ export class BwrapDriver implements SandboxDriver {
       limits: { timeout_ms: 5000, memory_mb: 64, cpu_ms: 5000, pids: 16, output_bytes: 1024, disk_mb: 1, open_files: 64, cpus: 1 },
     });
     try {
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort('timeout'), 5000);
-      const result = await sandbox.exec({ argv: ['/bin/echo', 'ok'], cwd: WORK_DIR, env: {} }, () => undefined, ac.signal);
-      clearTimeout(timer);
+      const result = await sandbox.exec({ argv: ['/bin/echo', 'ok'], cwd: WORK_DIR, env: {} }, () => undefined, AbortSignal.timeout(5000));
       return result;
     } finally {
       await sandbox.destroy();
     }
+  }
+
+  /** Fills the pool for the most common job (no image, default limits) once the runner starts. */
+  warm(): void {
+    if (!this.seccomp) return; // never detected: the driver is not in use
+    this.pool.fill(poolKey({ rootfs: undefined, limits: this.config.limits.default }));
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
@@ -152,25 +193,56 @@ export class BwrapDriver implements SandboxDriver {
         driver: this.name,
       });
     }
+    const k: PoolKey = { rootfs: spec.image ? this.resolveImage(spec.image) : undefined, limits: spec.limits };
+    const box = this.takeRunning(poolKey(k)) ?? (await this.startBox(k, 'sbx', false));
+    return new BwrapSandbox(spec.id, box, spec, this.host.cgroup, () => this.remove(box));
+  }
+
+  /** A pooled sandbox whose agent is still connected; one that died while idle is removed. */
+  private takeRunning(key: string): Box | undefined {
+    for (let b = this.pool.take(key); b; b = this.pool.take(key)) {
+      if (b.agent.session.error === null && b.proc.alive) return b;
+      void this.remove(b);
+    }
+    return undefined;
+  }
+
+  /**
+   * Starts a sandbox under its own host uid. A warm one leaves max_concurrent_jobs uids of the
+   * range free, so the pool can never take the uids that jobs and sandboxes need.
+   */
+  private async startBox(k: PoolKey, label: string, warm: boolean): Promise<Box> {
     await this.prepareHost();
     const { file: seccompFile } = await this.seccompFilter();
-    const rootfs = spec.image ? this.resolveImage(spec.image) : undefined;
+    // Defence in depth: serve closed what it inherited at start (src/util/fds.ts), and all
+    // Paddock opens is close-on-exec; an fd that is not would reach the sandbox.
+    const leaked = inheritableFds();
+    if (leaked.length) {
+      throw new PaddockError('driver_error', `refusing to start a sandbox: the runner holds ${leaked.length} fd(s) that are not close-on-exec`);
+    }
     const uids = this.uids;
+    if (warm && uids && uids.size - uids.inUse <= this.config.max_concurrent_jobs) {
+      throw new Error('no host uid to spare for a warm sandbox (sandbox.uid_range_size)');
+    }
     const uid = uids?.take();
-    const sandbox = new BwrapSandbox(spec.id, spec, {
-      ...this.host,
-      rootfs,
-      seccompFile,
-      hostUser: uid === undefined ? undefined : { uid, gid: uid },
-      releaseUser: uid === undefined ? undefined : () => uids?.release(uid),
-    });
     try {
-      await sandbox.prepare();
+      return await startBox({ ...this.host, seccompFile }, { limits: k.limits, rootfs: k.rootfs, uid }, label);
     } catch (err) {
-      await sandbox.destroy();
+      if (uid !== undefined) uids?.release(uid);
       throw err;
     }
-    return sandbox;
+  }
+
+  /** Kills a sandbox and, once every process of it is gone, gives its uid back. */
+  private remove(box: Box): Promise<void> {
+    const removal = box
+      .remove()
+      .finally(() => {
+        if (box.spec.uid !== undefined) this.uids?.release(box.spec.uid);
+      })
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
+    return removal;
   }
 
   async checkImage(image: string): Promise<void> {
@@ -187,10 +259,16 @@ export class BwrapDriver implements SandboxDriver {
     throw new PaddockError('image_not_found', `image "${image}" not found for driver bwrap`, { image, available: known });
   }
 
-  /** Synthesized /etc files and the sandboxes dir. */
-  private async prepareHost(): Promise<void> {
-    if (this.prepared) return;
-    this.prepared = true;
+  /** Synthesized /etc files, once (concurrent starts wait for the same one). */
+  private prepareHost(): Promise<void> {
+    this.prepared ??= this.writeEtc().catch((err: unknown) => {
+      this.prepared = undefined;
+      throw err;
+    });
+    return this.prepared;
+  }
+
+  private async writeEtc(): Promise<void> {
     await mkdir(this.host.etcDir, { recursive: true, mode: 0o755 });
     const files: Record<string, string> = {
       passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_UID}:sandbox:${WORK_DIR}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
@@ -207,11 +285,17 @@ export class BwrapDriver implements SandboxDriver {
     for (const dir of [this.config.data_dir, path.dirname(this.host.etcDir), this.host.etcDir]) {
       await chmod(dir, dir === this.host.etcDir ? 0o755 : 0o711);
     }
-    await mkdir(this.host.sandboxesDir, { recursive: true, mode: 0o711 });
   }
 
   async close(): Promise<void> {
+    await this.pool.drain();
+    while (this.removals.size) await Promise.all([...this.removals]);
     await this.host.cgroup?.removeGroup();
+  }
+
+  /** Idle sandboxes ready for jobs like `spec` (tests, benches). */
+  poolReady(spec: Pick<SandboxSpec, 'image' | 'limits'>): number {
+    return this.pool.ready(poolKey({ rootfs: spec.image ? this.resolveImage(spec.image) : undefined, limits: spec.limits }));
   }
 
   /** Removes sandboxes a previous process of this runner left behind. Only a starting runner may call it. */
@@ -222,9 +306,8 @@ export class BwrapDriver implements SandboxDriver {
       await this.host.cgroup?.reap(id);
       reaped++;
     }
-    await rm(this.host.sandboxesDir, { recursive: true, force: true });
-    await mkdir(this.host.sandboxesDir, { recursive: true, mode: 0o711 });
-    await chmod(this.host.sandboxesDir, 0o711);
+    // Input files used to be staged there; sandboxes now get them through their agent.
+    await rm(path.join(this.config.data_dir, 'sandboxes'), { recursive: true, force: true });
     return reaped;
   }
 }

@@ -1,253 +1,161 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Writable } from 'node:stream';
 import { PaddockError } from '../../errors.js';
+import { AgentError } from '../agent/errors.js';
+import type { AgentClient } from '../agent/agent-client.js';
+import { execOnAgent, type HostAccounting } from '../agent-exec.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
-import { inheritableFds } from '../../util/fds.js';
-import { signalOfExitCode } from '../signals.js';
-import { bwrapArgs } from './args.js';
-import { buildChain, parseRusage } from './chain.js';
+import { sandboxPath } from './args.js';
+import { type Box, limitTooSmall } from './box.js';
 import type { CgroupV1 } from './cgroup.js';
-import { BLOCK_FD, killMarked, Run, STATUS_FD } from './run.js';
+import { execRlimits } from './chain.js';
 
-export interface BwrapHost {
-  bwrap: string;
-  etcDir: string;
-  sandboxesDir: string;
-  /** This sandbox's own host uid/gid (from the driver's UidRange), when Paddock is root. */
-  hostUser?: { uid: number; gid: number } | undefined;
-  /** Gives hostUser back to the range; called once, at destroy. */
-  releaseUser?: (() => void) | undefined;
-  /** The compiled seccomp filter; every sandbox runs under it. */
-  seccompFile: string;
-  cgroup?: CgroupV1 | undefined;
-  timeBin?: string | undefined;
-  rootfs?: string | undefined;
-}
+/** An aborted command whose agent has not answered by then (a hung sandbox): the sandbox is killed. */
+const ABORT_GRACE_MS = 3000;
 
-const SECCOMP_FD = 5;
-const MARKER = 'PADDOCK_SANDBOX';
-const FIRST_FILE_FD = 6;
-const CPU_POLL_MS = 100;
-const FD_SCAN_INTERVAL_MS = 1000;
-let lastFdScan = 0;
-
-/** One bwrap sandbox: host-side state is created up front, the namespace exists only during exec. */
+/**
+ * A started bwrap sandbox whose agent (PID 1) runs every command of it: any number of execs,
+ * also at once, until `destroy`. The job's end, exit status and output come over the agent's
+ * pipes, which the job can neither read nor write (the agent is non-dumpable, PID 1 of the
+ * sandbox's pid namespace; docs/agent-protocol.md). With cgroups, CPU time, peak memory and
+ * OOM kills come from the sandbox's cgroup; without, from the agent's wait4 of each command.
+ */
 export class BwrapSandbox implements Sandbox {
-  private used = false;
+  readonly agent: AgentClient;
+  readonly died: Promise<string>;
   private destroyed = false;
-  private readonly dir: string;
+  private paused = false;
+  /** Set once the sandbox is gone, with why: an exec from then on fails. */
+  private death: string | undefined;
+  private inputs: Promise<void> | undefined;
 
   constructor(
     readonly id: string,
+    private readonly box: Box,
     private readonly spec: SandboxSpec,
-    private readonly host: BwrapHost,
+    private readonly cgroup: CgroupV1 | undefined,
+    private readonly release: () => Promise<void>,
   ) {
-    this.dir = path.join(host.sandboxesDir, id);
+    this.agent = box.agent;
+    box.ctx.sandboxId = id;
+    const gone = box.gone.then((why) => {
+      this.death = why;
+      return why;
+    });
+    this.died = gone.then((why) => (this.destroyed ? new Promise<string>(() => undefined) : why));
   }
 
-  /** Input files are staged there, and GNU time writes rusage there when no cgroup reports it. */
-  private get needsDir(): boolean {
-    return this.spec.files.length > 0 || (!this.host.cgroup && Boolean(this.host.timeBin));
-  }
-
-  /** Host-side state: a private dir only when something must be staged in it (the cgroup is made in exec). */
-  async prepare(): Promise<void> {
-    if (this.needsDir) {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      if (this.host.hostUser) await chown(this.dir, this.host.hostUser.uid, this.host.hostUser.gid);
-    }
-  }
-
-  /** The sandbox's cgroup, with its limits set; undefined when made, else why not. */
-  private createCgroup(cgroup: CgroupV1): Error | undefined {
-    try {
-      cgroup.create(this.id, {
-        // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
-        memoryBytes: this.spec.limits.memory_mb * 1024 * 1024,
-        pids: this.spec.limits.pids,
-        cpus: this.spec.limits.cpus,
-      });
-      return undefined;
-    } catch (err) {
-      return err as Error;
-    }
+  /** The marker in the environment of this sandbox's bwrap and agent (tests look for leftovers by it). */
+  get marker(): string {
+    return this.box.id;
   }
 
   async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
-    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
-    if (this.used) throw new PaddockError('driver_error', 'bwrap sandboxes run one command each');
-    this.used = true;
-
-    // Defence in depth: serve closed what it inherited at start (src/util/fds.ts), and
-    // all Paddock opens is close-on-exec; an fd that is not would reach the job. The scan
-    // reads one /proc file per open fd (~10 µs each), so with many connections open it
-    // runs at most once a second; a leak that stays is still caught on the next jobs.
-    const now = Date.now();
-    const leaked = now - lastFdScan >= FD_SCAN_INTERVAL_MS ? ((lastFdScan = now), inheritableFds()) : [];
-    if (leaked.length) {
-      lastFdScan = 0;
-      throw new PaddockError('driver_error', `refusing to start a sandbox: the runner holds ${leaked.length} fd(s) that are not close-on-exec`);
-    }
-    const staged = await this.stageFiles();
-    let seccompFd: number;
-    try {
-      // Opened per exec: bwrap reads the filter to its end, from a file offset shared with us.
-      seccompFd = openSync(this.host.seccompFile, 'r');
-    } catch (err) {
-      for (const fd of staged) closeSync(fd);
-      throw new PaddockError('driver_error', `cannot read the seccomp filter: ${(err as Error).message}`);
-    }
-    const fileFds = [seccompFd, ...staged];
-    const rusageFile = path.join(this.dir, 'rusage');
-    const args = bwrapArgs(this.spec, req, {
-      rootfs: this.host.rootfs,
-      etcDir: this.host.etcDir,
-      statusFd: STATUS_FD,
-      blockFd: this.host.cgroup ? BLOCK_FD : undefined,
-      seccompFd: SECCOMP_FD,
-      fileFds: staged.map((_, i) => FIRST_FILE_FD + i),
-    });
-    const chain = buildChain(args, {
-      bwrap: this.host.bwrap,
-      limits: this.spec.limits,
-      hostUser: this.host.hostUser,
-      cgroups: Boolean(this.host.cgroup),
-      timeBin: this.host.timeBin,
-      rusageFile,
-    });
-
-    const started = performance.now();
-    let child: ChildProcess;
-    try {
-      child = spawn(chain.file, chain.args, {
-        cwd: '/',
-        // bwrap keeps this env until it execs the command (--clearenv): nothing of the host's,
-        // and a marker by which a child bwrap orphaned before reporting it can be found.
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', [MARKER]: this.id },
-        // No stdin: /dev/null rather than a pipe we would close at once (one socketpair less per job).
-        // The block fd is only needed to hold the command until it is in its cgroup.
-        stdio: [
-          req.stdin?.length ? 'pipe' : 'ignore',
-          'pipe',
-          'pipe',
-          'pipe',
-          this.host.cgroup ? 'pipe' : 'ignore',
-          ...fileFds,
-        ],
-        ...(chain.uid !== undefined ? { uid: chain.uid, gid: chain.gid } : {}),
-      });
-    } finally {
-      for (const fd of fileFds) closeSync(fd);
-    }
-    const run = new Run(child, this.spec.limits.output_bytes, sink);
-    run.onLostChild = () => killMarked(`${MARKER}=${this.id}`, chain.uid ?? process.getuid?.() ?? 0);
-    const cgroup = this.host.cgroup;
-    // Made while bwrap starts up (on another core) rather than before the spawn, where it
-    // added to every job's latency: nothing runs in the sandbox before it is entered (block fd).
-    const cgroupError = cgroup && this.createCgroup(cgroup);
-    if (cgroupError) run.abort('cgroup_setup', () => cgroup?.killAll(this.id));
-    const onAbort = () => run.abort(String(signal.reason ?? 'aborted'), () => this.host.cgroup?.killAll(this.id));
+    this.usable();
+    if (this.paused) throw new PaddockError('conflict', `sandbox ${this.id} is paused`);
+    await this.writeInputs();
+    const cgroup = this.cgroup;
+    const boxId = this.box.id;
+    const oomBefore = cgroup?.stats(boxId).oomKills ?? 0;
+    const accounting: HostAccounting | undefined = cgroup && {
+      stats: () => {
+        const s = cgroup.stats(boxId);
+        return { cpuMs: s.cpuMs, maxRssKb: s.maxRssKb, oomKilled: s.oomKills > oomBefore };
+      },
+    };
+    // The agent kills the command's group on an abort; a sandbox whose agent cannot answer is killed.
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      grace ??= setTimeout(() => this.box.kill(), ABORT_GRACE_MS);
+    };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
-
-    run.onChildPid = cgroup
-      ? async (pid) => {
-          await cgroup.enter(this.id, pid);
-          (child.stdio[BLOCK_FD] as Writable).end('go');
-        }
-      : undefined;
-    if (req.stdin?.length) (child.stdin as Writable).end(req.stdin);
-
-    // RLIMIT_CPU bounds each process; the cgroup counts the whole tree, so a job
-    // cannot dodge cpu_ms by spreading work over many short-lived processes.
-    let cpuExceeded = false;
-    const watchdog = cgroup
-      ? setInterval(() => {
-          const { cpuMs } = cgroup.stats(this.id);
-          if (cpuExceeded || run.abortedReason || cpuMs === null || cpuMs < this.spec.limits.cpu_ms) return;
-          cpuExceeded = true;
-          run.abort('cpu_limit', () => cgroup.killAll(this.id));
-        }, CPU_POLL_MS)
-      : undefined;
-
-    const exit = await run.done;
-    clearInterval(watchdog);
-    signal.removeEventListener('abort', onAbort);
-    const wallMs = Math.round(performance.now() - started);
-
-    if (exit.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
-    if (cgroupError) throw new PaddockError('driver_error', `cannot set up the sandbox's cgroup: ${cgroupError.message}`);
-    // bwrap runs under the job's rlimits: out of fds (EMFILE, errno 24; ld.so says "Error 24")
-    // before its sandbox existed, the job's open_files is what is too small. bwrap holds
-    // the fds we pass (one per input file among them) plus five of its own.
-    if (!run.started && /Too many open files|: Error 24$/m.test(run.stderr.text())) {
-      throw new PaddockError(
-        'limit_too_small',
-        `limits.open_files = ${this.spec.limits.open_files} is too small for driver bwrap to start this sandbox ` +
-          `(${this.spec.files.length} input file(s)): ${run.stderr.text().trim().split('\n').at(-1)}`,
-        { field: 'limits.open_files', driver: 'bwrap' },
-      );
+    try {
+      // PWD as bwrap's --chdir used to set it (the agent sets exactly the env it is given).
+      const env = 'PWD' in req.env ? req.env : { ...req.env, PWD: req.cwd };
+      return await execOnAgent(this.agent, { ...req, env }, sink, signal, {
+        limits: this.spec.limits,
+        accounting,
+        rlimits: execRlimits(this.spec.limits, Boolean(cgroup)),
+        // The cgroup outlives its processes until destroy, so it can still be asked.
+        diedOfMemory: async () => (cgroup?.stats(boxId).oomKills ?? 0) > oomBefore,
+      });
+    } catch (err) {
+      throw await this.failure(err);
+    } finally {
+      clearTimeout(grace);
+      signal.removeEventListener('abort', onAbort);
     }
-    let cpuMs: number | null = null;
-    let maxRssKb: number | null = null;
-    let oom = false;
-    if (cgroup) {
-      const stats = cgroup.stats(this.id);
-      ({ cpuMs, maxRssKb } = stats);
-      oom = stats.oomKilled;
-    } else if (this.host.timeBin) {
-      const usage = parseRusage(await readFile(rusageFile, 'utf8').catch(() => ''));
-      cpuMs = usage?.cpuMs ?? null;
-      maxRssKb = usage?.maxRssKb ?? null;
-    }
-    // bwrap reports a command killed by signal N as exit code 128+N, like a shell.
-    const signalName = exit.signal ?? signalOfExitCode(exit.code);
-    const cpuLimitHit =
-      signalName === 'SIGXCPU' ||
-      cpuExceeded ||
-      // Without a cgroup, RLIMIT_CPU's hard limit ends a process that ignored SIGXCPU.
-      (signalName === 'SIGKILL' && !run.abortedReason && cpuMs !== null && cpuMs >= this.spec.limits.cpu_ms);
-    return {
-      exitCode: exit.signal ? null : exit.code,
-      signal: signalName,
-      stdout: run.stdout.text(),
-      stderr: run.stderr.text(),
-      stdoutTruncated: run.stdout.truncated,
-      stderrTruncated: run.stderr.truncated,
-      wallMs,
-      cpuMs,
-      maxRssKb,
-      limit: oom
-        ? 'memory'
-        : cpuLimitHit
-          ? 'cpu'
-          : // We closed its pipe at the cap, so the writer died of SIGPIPE.
-            signalName === 'SIGPIPE' && (run.stdout.truncated || run.stderr.truncated)
-            ? 'output'
-            : undefined,
-      aborted: cpuExceeded ? undefined : run.abortedReason,
-    };
   }
 
-  /** Writes each input file to the host dir and opens it; bwrap copies it into the tmpfs. */
-  private async stageFiles(): Promise<number[]> {
-    const fds: number[] = [];
-    for (const [i, file] of this.spec.files.entries()) {
-      const staged = path.join(this.dir, `in-${i}`);
-      await writeFile(staged, file.content, { mode: 0o600 });
-      fds.push(openSync(staged, 'r'));
-    }
-    return fds;
+  /** Freezes every process of the sandbox (cgroup v1 freezer); execs fail with `conflict` until resume. */
+  async pause(): Promise<void> {
+    this.usable();
+    if (this.paused) return;
+    await this.freeze(true);
+    this.paused = true;
   }
 
+  async resume(): Promise<void> {
+    this.usable();
+    if (!this.paused) return;
+    await this.freeze(false);
+    this.paused = false;
+  }
+
+  private async freeze(frozen: boolean): Promise<void> {
+    if (!this.cgroup?.freezer) {
+      throw new PaddockError('driver_unavailable', 'driver bwrap pauses sandboxes only with the cgroup v1 freezer (as root)', { driver: 'bwrap' });
+    }
+    await this.cgroup.setFrozen(this.box.id, frozen).catch((err: Error) => {
+      throw new PaddockError('driver_error', `cannot ${frozen ? 'pause' : 'resume'} sandbox ${this.id}: ${err.message}`);
+    });
+  }
+
+  /** Kills every process of the sandbox, removes its cgroup and gives its uid back; idempotent. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.host.cgroup?.destroy(this.id);
-    if (this.needsDir) await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
-    this.host.releaseUser?.();
+    await this.release();
+  }
+
+  private usable(): void {
+    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
+    if (this.death !== undefined) throw new PaddockError('driver_error', `sandbox ${this.id} is dead: ${this.death}`);
+  }
+
+  /**
+   * The spec's files, written by the agent before the first command runs (once, whatever runs
+   * at once); one after another, as each holds an fd of the agent's, which open_files bounds.
+   */
+  private writeInputs(): Promise<void> {
+    this.inputs ??= (async () => {
+      for (const f of this.spec.files) {
+        let target: string;
+        try {
+          target = sandboxPath(f.path);
+        } catch (err) {
+          throw new PaddockError('validation_failed', `file path ${JSON.stringify(f.path)}: ${(err as Error).message}`);
+        }
+        await this.agent.writeFile(target, f.content, { mode: f.mode ?? 0o644, mkdirs: true }).catch((err: unknown) => {
+          // The agent refusing a file (no space within disk_mb, …) is the input's fault, not the driver's.
+          if (err instanceof AgentError) {
+            throw limitTooSmall(err.message, this.spec.limits, 'write input files') ?? new PaddockError('validation_failed', `cannot write input file ${f.path}: ${err.message}`);
+          }
+          throw err;
+        });
+      }
+    })();
+    return this.inputs.catch(async (err: unknown) => {
+      throw await this.failure(err);
+    });
+  }
+
+  /** A lost agent connection is the driver's failure, named by what happened to the sandbox. */
+  private async failure(err: unknown): Promise<unknown> {
+    // An agent that cannot start the command for lack of fds or processes: the sandbox's limits are too small.
+    if (err instanceof AgentError) return limitTooSmall(err.message, this.spec.limits, 'run a command in this sandbox') ?? err;
+    if (!(err instanceof PaddockError) || (err.code !== 'agent_died' && err.code !== 'agent_protocol_error')) return err;
+    const why = await this.box.gone;
+    if (this.destroyed) return new PaddockError('driver_error', `sandbox ${this.id} was destroyed under the command`);
+    return new PaddockError('driver_error', `the sandbox died under the command: ${why}`, undefined, { cause: err });
   }
 }

@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import type { Limits } from '../../config/schema.js';
+import { PaddockError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+import { AgentClient } from '../agent/agent-client.js';
+import { lineLogger } from '../agent-diagnostics.js';
+import { bwrapArgs } from './args.js';
+import type { CgroupV1 } from './cgroup.js';
+import { buildChain } from './chain.js';
+import { BwrapProcess, killMarked, SECCOMP_FD } from './process.js';
+
+/** How long a started sandbox's agent has to say HELLO. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** How long a killed sandbox gets to be gone (its pid namespace torn down) before its uid is reused anyway. */
+const EXIT_WAIT_MS = 5000;
+export const MARKER = 'PADDOCK_SANDBOX';
+
+export interface BoxHost {
+  bwrap: string;
+  etcDir: string;
+  agentPath: string;
+  seccompFile: string;
+  cgroup?: CgroupV1 | undefined;
+  log: Logger;
+}
+
+export interface BoxSpec {
+  limits: Limits;
+  rootfs?: string | undefined;
+  /** This sandbox's own host uid (the gid is the same), when Paddock is root. */
+  uid?: number | undefined;
+}
+
+/** Who a box serves, for its log lines (a pooled one learns its sandbox when it is taken). */
+export interface BoxContext {
+  box: string;
+  sandboxId?: string;
+}
+
+/**
+ * A started bwrap sandbox whose agent said HELLO: the process, its cgroup (named by `id`),
+ * and the session. `kill` ends every process of it; `exited` settles once they are gone.
+ */
+export class Box {
+  /** Settles (never rejects) once the sandbox is gone: bwrap exited or the agent's session failed. */
+  readonly gone: Promise<string>;
+
+  constructor(
+    readonly id: string,
+    readonly spec: BoxSpec,
+    readonly proc: BwrapProcess,
+    readonly agent: AgentClient,
+    readonly ctx: BoxContext,
+    private readonly cgroup: CgroupV1 | undefined,
+  ) {
+    this.gone = Promise.race([proc.exited, agent.session.closed]).then(async () => {
+      const lost = agent.session.error?.message ?? 'the agent is gone';
+      // The pipes close as the processes die; give bwrap a moment to say how its child ended.
+      const exit = await Promise.race([proc.exited, within(1000)]);
+      const oom = (cgroup?.stats(id).oomKills ?? 0) > 0 ? `, out of memory (limits.memory_mb ${spec.limits.memory_mb})` : '';
+      if (!exit) return `${lost}${oom}`;
+      // bwrap exits 128+N when its child, the agent, died of signal N: nothing inside can signal PID 1.
+      const how = exit.signal
+        ? `bwrap was killed (${exit.signal})`
+        : exit.code !== null && exit.code > 128
+          ? `the agent was killed by signal ${exit.code - 128} (from outside Paddock)`
+          : `the agent exited with status ${exit.code}`;
+      return `${how}${oom}; ${lost}`;
+    });
+  }
+
+  /** Kills every process of the sandbox (the cgroup's, PID 1 and bwrap) and closes the session. */
+  kill(): void {
+    this.cgroup?.killAll(this.id);
+    this.proc.kill();
+    this.agent.close();
+  }
+
+  /** Kills the sandbox and waits until its processes are gone, then removes its cgroup. */
+  async remove(): Promise<void> {
+    this.kill();
+    await Promise.race([this.proc.exited, within(EXIT_WAIT_MS)]);
+    // PID 1's death tore the namespace down; what the cgroup still lists is killed again and waited out.
+    this.cgroup?.destroy(this.id);
+  }
+}
+
+/**
+ * Starts one sandbox: the chain (setpriv → prlimit → bwrap → agent) under the host uid,
+ * its child held on the block fd until it is in its cgroup, then the agent's HELLO.
+ * A start that fails is cleaned up here (nothing is left) and thrown as limit_too_small
+ * when the sandbox's own limits are what is too small, else as driver_error.
+ */
+export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Promise<Box> {
+  const id = `${label}-${randomBytes(6).toString('hex')}`;
+  const ctx: BoxContext = { box: id };
+  let seccompFd: number;
+  try {
+    // Opened per sandbox: bwrap reads the filter to its end, from a file offset shared with us.
+    seccompFd = openSync(host.seccompFile, 'r');
+  } catch (err) {
+    throw new PaddockError('driver_error', `cannot read the seccomp filter: ${(err as Error).message}`);
+  }
+  const cgroup = host.cgroup;
+  let cgroupError: Error | undefined;
+  const args = bwrapArgs(spec.limits, {
+    rootfs: spec.rootfs,
+    etcDir: host.etcDir,
+    agentPath: host.agentPath,
+    statusFd: 3,
+    blockFd: cgroup ? 4 : undefined,
+    seccompFd: SECCOMP_FD,
+    marker: { name: MARKER, value: id },
+  });
+  const chain = buildChain(args, {
+    bwrap: host.bwrap,
+    limits: spec.limits,
+    hostUser: spec.uid === undefined ? undefined : { uid: spec.uid, gid: spec.uid },
+  });
+  const diagnostics = lineLogger((line) => host.log.warn({ ...ctx, agent: line }, 'sandbox agent says'));
+  let proc: BwrapProcess;
+  try {
+    proc = new BwrapProcess({
+      chain,
+      // Nothing of the host's, and a marker by which a child bwrap orphaned before reporting it can be found.
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', [MARKER]: id },
+      seccompFd,
+      block: Boolean(cgroup),
+      onChildPid: cgroup ? (pid) => cgroup.enter(id, pid) : undefined,
+      onLostChild: () => killMarked(`${MARKER}=${id}`, chain.uid ?? process.getuid?.() ?? 0),
+      onStderr: diagnostics,
+    });
+  } finally {
+    closeSync(seccompFd);
+  }
+  // Made while bwrap starts up (on another core): nothing runs in the sandbox before it is entered (block fd).
+  if (cgroup) {
+    try {
+      cgroup.create(id, {
+        // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
+        memoryBytes: spec.limits.memory_mb * 1024 * 1024,
+        pids: spec.limits.pids,
+        cpus: spec.limits.cpus,
+      });
+    } catch (err) {
+      cgroupError = err as Error;
+      proc.kill();
+    }
+  }
+  try {
+    const agent = await AgentClient.connect(proc.transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
+    return new Box(id, spec, proc, agent, ctx, cgroup);
+  } catch (err) {
+    proc.kill();
+    const exit = await Promise.race([proc.exited, within(EXIT_WAIT_MS)]);
+    const oom = cgroup?.stats(id).oomKilled ?? false;
+    cgroup?.destroy(id);
+    if (exit?.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
+    if (cgroupError) throw new PaddockError('driver_error', `cannot set up the sandbox's cgroup: ${cgroupError.message}`);
+    throw startFailure(proc, spec.limits, oom, (err as Error).message);
+  }
+}
+
+/**
+ * Why a sandbox did not start. The chain runs under the sandbox's RLIMIT_NOFILE: out of fds
+ * (EMFILE, errno 24; ld.so says "Error 24") bwrap fails before its sandbox exists, and the
+ * agent cannot start either; out of pids or memory (its cgroup), the agent's runtime cannot.
+ * Those are the job's limits being too small, not a broken driver.
+ */
+function startFailure(proc: BwrapProcess, limits: Limits, oom: boolean, lost: string): PaddockError {
+  const stderr = proc.stderr.trim();
+  const last = stderr.split('\n').at(-1) ?? '';
+  const small = limitTooSmall(stderr, limits, 'start this sandbox') ?? (oom ? tooSmall('memory_mb', limits, 'start this sandbox', last || lost) : undefined);
+  if (small) return small;
+  return new PaddockError('driver_error', `the sandbox did not start: ${last || lost}${proc.started ? '' : ' (bwrap failed before the sandbox existed)'}`);
+}
+
+/**
+ * The sandbox's own limits, named, when `text` (bwrap's or the agent's error) says they are what
+ * ran out: fds (EMFILE; ld.so says "Error 24") or processes (EAGAIN from clone, the Go runtime's
+ * "failed to create new OS thread"). Also for an agent that started but cannot start a command.
+ */
+export function limitTooSmall(text: string, limits: Limits, what: string): PaddockError | undefined {
+  const last = text.trim().split('\n').at(-1) ?? '';
+  if (/Too many open files|: Error 24$/im.test(text)) return tooSmall('open_files', limits, what, last);
+  if (/failed to create new OS thread|resource temporarily unavailable|pthread_create failed/i.test(text)) return tooSmall('pids', limits, what, last);
+  return undefined;
+}
+
+function tooSmall(field: 'open_files' | 'pids' | 'memory_mb', limits: Limits, what: string, why: string): PaddockError {
+  return new PaddockError('limit_too_small', `limits.${field} = ${limits[field]} is too small for driver bwrap to ${what}: ${why}`, {
+    field: `limits.${field}`,
+    driver: 'bwrap',
+  });
+}
+
+/** Resolves with undefined after `ms` (to race a promise that may never settle). */
+function within(ms: number): Promise<undefined> {
+  return new Promise((r) => setTimeout(() => r(undefined), ms).unref());
+}
