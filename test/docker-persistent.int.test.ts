@@ -131,6 +131,21 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     expect((await run(s, 'echo after')).stdout).toBe('after\n');
   }, 60_000);
 
+  it('a command aborted while its sandbox is paused ends once it resumes; the sandbox is not killed for it', async () => {
+    const s = await create();
+    const ac = new AbortController();
+    let settled = false;
+    const running = run(s, 'sleep 30', {}, ac.signal).finally(() => (settled = true));
+    await sleep(300);
+    await s.pause!();
+    ac.abort('cancel');
+    await sleep(4000); // past the grace after which an agent that does not answer loses its container
+    expect(settled).toBe(false);
+    await s.resume!();
+    expect(await running).toMatchObject({ aborted: 'cancel', signal: 'SIGKILL' });
+    expect((await run(s, 'echo alive')).stdout).toBe('alive\n');
+  }, 60_000);
+
   it('an abort kills the command, not the sandbox', async () => {
     const s = await create();
     const t0 = performance.now();

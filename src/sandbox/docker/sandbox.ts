@@ -45,6 +45,8 @@ export class DockerSandbox implements Sandbox {
   /** Settles once the agent is gone, whatever the cause (destroy included). */
   private readonly end: Promise<{ why: string; oom: boolean }>;
   private inputs: Promise<void> | undefined;
+  /** Why Paddock itself killed the container, when it did. */
+  private killed: string | undefined;
   private readonly container: Dockerode.Container;
 
   constructor(
@@ -82,9 +84,15 @@ export class DockerSandbox implements Sandbox {
       },
     };
     // The agent kills the command's group on an abort; one that cannot answer loses its container.
+    // A paused sandbox cannot answer until it is resumed (or destroyed): that is not a hang.
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      grace ??= setTimeout(() => void this.container.kill({ signal: 'SIGKILL' }).catch(() => undefined), ABORT_GRACE_MS);
+      const expire = () => {
+        if (this.paused) return void (grace = setTimeout(expire, ABORT_GRACE_MS));
+        this.killed = `its agent did not answer an abort within ${ABORT_GRACE_MS} ms, so Paddock killed the container`;
+        void this.container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+      };
+      grace ??= setTimeout(expire, ABORT_GRACE_MS);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -163,8 +171,9 @@ export class DockerSandbox implements Sandbox {
     const state = await within(this.container.inspect().then((i) => i.State, () => undefined), DEATH_SETTLE_MS, undefined);
     if (!state) return { why: `${lost}; the Docker Engine does not answer for the container`, oom: false };
     if (state.OOMKilled) return { why: `the container ran out of memory (limits.memory_mb ${this.spec.limits.memory_mb})`, oom: true };
+    if (this.killed) return { why: this.killed, oom: false };
     if (stopped || !state.Running) {
-      // The agent is PID 1: nothing inside can kill it, so a signal came from outside Paddock.
+      // The agent is PID 1 and another user than the job: nothing inside can kill it, so a signal came from outside.
       const how = state.ExitCode > 128 ? ` (signal ${state.ExitCode - 128}, from outside Paddock)` : '';
       return { why: `the container stopped with status ${state.ExitCode}${how}; ${lost}`, oom: false };
     }
