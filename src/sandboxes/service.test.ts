@@ -229,6 +229,20 @@ describe('SandboxService', () => {
     });
   });
 
+  it('forgets sandboxes that ended longer than retention.max_age ago, not live or recent ones', async () => {
+    const config = loadConfig({ env: {}, flags: { data_dir: '/tmp/unused', log_level: 'silent', retention: { max_age: 60_000 } } });
+    const svc = new SandboxService({ config, store, drivers, log: createLogger('silent') });
+    const live = await svc.create(SandboxCreate.parse({}), { tokenId: 'alice' });
+    services.push(svc);
+    const base = { ...live, state: 'destroyed' as const, reason: 'idle_timeout' as const };
+    const old = await store.insertSandbox({ ...base, id: live.id.slice(0, -1) + (live.id.endsWith('0') ? '1' : '0'), ended_at: new Date(Date.now() - 120_000).toISOString() });
+    const recent = await store.insertSandbox({ ...base, id: live.id.slice(0, -1) + (live.id.endsWith('2') ? '3' : '2'), ended_at: new Date().toISOString() });
+    await svc.prune();
+    expect(await store.getSandbox(old.id)).toBeUndefined();
+    expect((await store.getSandbox(recent.id))!.state).toBe('destroyed');
+    expect((await store.getSandbox(live.id))!.state).toBe('running');
+  });
+
   it('stop ends every sandbox (runner_stopped); a start records leftovers of this host as runner_restarted', async () => {
     const { svc } = await started();
     const row = await create(svc);

@@ -12,10 +12,14 @@ import type { Logger } from '../util/log.js';
 import { admitSandbox, boundedLifetime } from './admission.js';
 import { selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
+import { PreviewTokens } from './preview-tokens.js';
 import { recordRestarted } from './recovery.js';
 import type { ExecRun } from './exec-run.js';
 import { LiveSandbox, owns } from './live.js';
 import type { SandboxCreate, SandboxReason } from './spec.js';
+
+/** Ended sandboxes deleted per statement when pruning. */
+const PRUNE_BATCH = 500;
 
 export interface SandboxServiceDeps {
   config: Config;
@@ -48,12 +52,16 @@ export interface SandboxTenant {
  */
 export class SandboxService {
   readonly events = new SandboxEvents();
+  /** Per-sandbox preview credentials (src/server/routes/sandboxes/previews.ts); they end with their sandbox. */
+  readonly previewTokens = new PreviewTokens(this.events);
   private readonly live = new Map<string, LiveSandbox>();
   /** Creations past admission, not yet live: they count against the caps. */
   private readonly creating = new Map<Promise<unknown>, string | null>();
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private lastPrune = 0;
+  private pruning: Promise<void> | undefined;
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
@@ -202,6 +210,14 @@ export class SandboxService {
     });
   }
 
+  /**
+   * The live sandbox `id`, whoever owns it: for a caller let in by a credential that names this one
+   * sandbox (a preview token) rather than by its API token.
+   */
+  liveById(id: string): LiveSandbox | undefined {
+    return this.live.get(id);
+  }
+
   /** An exec of a sandbox of this principal's (running, or among the last ended ones kept). */
   async findExec(id: string, p: Principal | undefined, execId: string): Promise<ExecRun> {
     await this.get(id, p);
@@ -330,8 +346,28 @@ export class SandboxService {
     return live.ending;
   }
 
-  /** Ends sandboxes past their lifetime, and idle ones past their TTL. */
+  /**
+   * Forgets sandboxes that ended on their own longer than `retention.max_age` ago
+   * (0: kept until deleted), in batches, as finished jobs are pruned.
+   */
+  prune(now = Date.now()): Promise<void> {
+    const maxAge = this.deps.config.retention.max_age;
+    if (maxAge === 0) return Promise.resolve();
+    this.pruning ??= (async () => {
+      const before = new Date(now - maxAge).toISOString();
+      while ((await this.deps.store.pruneSandboxes(before, PRUNE_BATCH)) === PRUNE_BATCH);
+    })()
+      .catch((err: unknown) => this.deps.log.warn({ err }, 'pruning ended sandboxes failed'))
+      .finally(() => (this.pruning = undefined));
+    return this.pruning;
+  }
+
+  /** Ends sandboxes past their lifetime, and idle ones past their TTL; prunes old records now and then. */
   sweep(now = Date.now()): void {
+    if (now - this.lastPrune >= this.deps.config.retention.interval_ms) {
+      this.lastPrune = now;
+      void this.prune(now);
+    }
     for (const live of this.live.values()) {
       const reason = !live.ending && live.due(now);
       if (!reason) continue;

@@ -17,6 +17,7 @@ import {
   insertSandbox,
   listLiveSandboxes,
   listSandboxes,
+  pruneSandboxes,
   updateSandbox,
 } from './ops/sandboxes.js';
 import { getToken, insertToken, listTokens, revokeToken } from './ops/tokens.js';
@@ -54,6 +55,7 @@ const OPS = {
   listLiveSandboxes,
   updateSandbox,
   deleteSandbox,
+  pruneSandboxes,
 };
 
 /**

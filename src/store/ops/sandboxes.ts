@@ -119,3 +119,22 @@ export async function deleteSandbox(db: Kysely<Database>, id: string): Promise<b
   const res = await db.deleteFrom('sandboxes').where('id', '=', id).executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
+
+/** Deletes up to `limit` destroyed sandboxes that ended before `endedBefore` (ISO); returns how many went. */
+export async function pruneSandboxes(db: Kysely<Database>, endedBefore: string, limit: number): Promise<number> {
+  const res = await db
+    .deleteFrom('sandboxes')
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('sandboxes')
+        .select('id')
+        .where('state', '=', 'destroyed')
+        .where('ended_at', '<', endedBefore)
+        .orderBy('ended_at')
+        .limit(limit),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
