@@ -61,7 +61,8 @@ export class DockerSandbox implements Sandbox {
       this.death = err.message; // at once: an exec from now on fails, whatever the state says
       // Destroyed: nobody asks why, so the Engine is not asked either.
       if (this.destroyed) return { why: 'destroyed', oom: false };
-      const end = await this.whyDead(err.message);
+      // A protocol error is the reason itself; the container stops because the runner let go of its agent.
+      const end = err.code === 'agent_protocol_error' ? { why: err.message, oom: false } : await this.whyDead(err.message);
       this.death = end.why;
       return end;
     });
