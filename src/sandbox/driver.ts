@@ -19,8 +19,8 @@ export interface DriverCapabilities {
   images: boolean;
   /** Can keep a sandbox alive across several execs, also at once (interactive sandboxes). */
   persistent: boolean;
-  /** Can freeze a sandbox and thaw it (`Sandbox.pause`/`resume`, cgroup freezer). Optional until every driver says. */
-  pause?: boolean;
+  /** Can freeze a sandbox and thaw it (`Sandbox.pause`/`resume`, cgroup freezer). */
+  pause: boolean;
   snapshot: boolean;
   fork: boolean;
 }
@@ -86,23 +86,25 @@ export interface ExecResult {
 }
 
 /**
- * A created sandbox. Drivers that are not `persistent` accept exactly one exec; persistent ones
- * any number, also at once. The optional members are there on drivers whose sandboxes run the
- * in-sandbox agent (docs/agent-protocol.md); they become required once every driver does.
+ * A created sandbox: its agent (docs/agent-protocol.md) runs any number of execs, also at once,
+ * until `destroy`.
  */
 export interface Sandbox {
   readonly id: string;
   exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult>;
   /** The sandbox's agent: files, TCP forwarding and raw execs beyond `exec`. */
-  readonly agent?: AgentClient;
+  readonly agent: AgentClient;
   /**
    * Settles with a reason once the sandbox is dead other than by `destroy` (its agent gone,
    * the container died, a protocol error); never rejects, stays pending after `destroy`.
    */
-  readonly died?: Promise<string>;
-  /** Freezes every process of the sandbox; `exec` then fails with `conflict` until `resume`. */
-  pause?(): Promise<void>;
-  resume?(): Promise<void>;
+  readonly died: Promise<string>;
+  /**
+   * Freezes every process of the sandbox; `exec` then fails with `conflict` until `resume`.
+   * Both throw `driver_unavailable` where the driver cannot (capabilities.pause is false).
+   */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   /** Idempotent; releases everything the sandbox holds. */
   destroy(): Promise<void>;
 }

@@ -13,6 +13,10 @@ export function ensureAgentBuilt(): void {
   if (!existsSync(AGENT)) execFileSync('bash', ['scripts/build-agent.sh'], { stdio: 'inherit' });
 }
 
+const unavailable = async (): Promise<void> => {
+  throw new PaddockError('driver_unavailable', 'this hostagent driver was made without pause');
+};
+
 export interface HostAgentSandbox extends Sandbox {
   /** The host directory mounted at /work inside this sandbox. */
   workDir: string;
@@ -35,6 +39,7 @@ export class HostAgentDriver implements SandboxDriver {
     network: ['none', 'egress'] as const,
     images: false,
     persistent: true,
+    pause: false,
     snapshot: false,
     fork: false,
   };
@@ -43,6 +48,7 @@ export class HostAgentDriver implements SandboxDriver {
   private readonly agent = path.join(this.root, 'paddock-agent');
 
   constructor(private readonly opts: { pause?: boolean } = {}) {
+    this.capabilities.pause = Boolean(opts.pause);
     ensureAgentBuilt();
     // Outside /work, which each sandbox mounts over.
     copyFileSync(AGENT, this.agent);
@@ -79,6 +85,8 @@ export class HostAgentDriver implements SandboxDriver {
       exec(): Promise<ExecResult> {
         throw new Error('hostagent sandboxes are used through their agent');
       },
+      pause: unavailable,
+      resume: unavailable,
       async destroy() {
         destroyed = true;
         child.kill('SIGKILL');
