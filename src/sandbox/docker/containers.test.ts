@@ -49,7 +49,7 @@ function fakeEngine(fail?: 'create' | 'start' | 'hello') {
   };
   const docker = {
     createContainer: async (opts: Dockerode.ContainerCreateOptions) => {
-      calls.push(`create ${opts.Cmd?.join(" ")}`);
+      calls.push(`create ${opts.Cmd?.join(' ')}`);
       if (fail === 'create') throw new Error('no such runtime');
       return container;
     },
@@ -79,7 +79,7 @@ describe('Containers', () => {
     const e = fakeEngine();
     const box = await e.containers.start(key, { job: 'job_1' }, undefined);
     // Attached before the start: the agent's HELLO is its first output and Docker keeps no log.
-    expect(e.calls).toEqual([`create --run-as=${box.uid}`, "attach", "start"]);
+    expect(e.calls).toEqual([`create --run-as=${box.uid}`, 'attach', 'start']);
     expect(box.agent.session.agent).toEqual({ version: 'test', pid: 1 });
     expect(e.logged).toContainEqual(expect.objectContaining({ containerId: 'c1', sandboxId: 'job_1', agent: 'agent diagnostics' }));
     expect(e.uids.inUse).toBe(1);
