@@ -195,3 +195,39 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     expect(settled).toBe(false); // `died` is for deaths other than destroy
   }, 60_000);
 });
+
+describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s driver: warm pool of agents', (name) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-pool-'));
+  const config = loadConfig({ env: {}, flags: { data_dir: dataDir, log_level: 'silent', docker: UIDS, pool: { size: 1 }, storage: { reserve_mb: 0 } } });
+  const driver = new DockerDriver(config, { name, runtime: RUNTIME[name], log: createLogger('silent') });
+  const spec = () => ({ id: `pooled-${Date.now()}`, network: 'none' as const, files: [], limits: config.limits.default });
+  const hostname = async (s: Sandbox) => (await s.exec({ argv: ['hostname'], cwd: '/work', env: ENV }, () => undefined, AbortSignal.timeout(30_000))).stdout.trim();
+  const pooled = () => runnerContainers(dataDir, { pool: true });
+  afterAll(async () => {
+    await driver.close();
+    await removeRunnerContainers(dataDir);
+    removeRunnerState(dataDir);
+  }, 60_000);
+
+  it('hands out a container whose agent already said HELLO; one that died while idle is dropped', async () => {
+    if (missing) throw new Error(`pool tests cannot run: ${missing}`);
+    const first = await driver.create(spec()); // nothing pooled yet: started for it, and the pool fills behind it
+    await first.destroy();
+    const [idle] = await pollUntil(pooled, (l) => l.length === 1 && l[0]!.running, 30_000, 'pool filled');
+    const t0 = performance.now();
+    const warm = await driver.create(spec());
+    const took = performance.now() - t0;
+    expect(idle!.id.startsWith(await hostname(warm))).toBe(true);
+    expect(took).toBeLessThan(100); // no Engine call on the way: the pooled session is handed over
+    await warm.destroy();
+
+    const [next] = await pollUntil(pooled, (l) => l.length === 1 && l[0]!.id !== idle!.id && l[0]!.running, 30_000, 'pool refilled');
+    await docker.getContainer(next!.id).kill({ signal: 'SIGKILL' });
+    await sleep(500); // its attach stream ends
+    const fresh = await driver.create(spec());
+    const host = await hostname(fresh);
+    expect(next!.id.startsWith(host)).toBe(false);
+    await fresh.destroy();
+    await pollUntil(() => runnerContainers(dataDir), (l) => !l.some((c) => c.id === next!.id), 10_000, 'dead pooled container removed');
+  }, 90_000);
+});
