@@ -10,6 +10,8 @@ import type { SandboxFilter, SandboxRow, Store, StoredQuotas } from '../store/st
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { admitSandbox, boundedLifetime } from './admission.js';
+import { SandboxPruner } from './prune.js';
+import { type Controlled, pauseSandbox, resumeSandbox, setIdleTimeout } from './controls.js';
 import { selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
 import { PreviewTokens } from './preview-tokens.js';
@@ -17,9 +19,6 @@ import { recordRestarted } from './recovery.js';
 import type { ExecRun } from './exec-run.js';
 import { LiveSandbox, owns } from './live.js';
 import type { SandboxCreate, SandboxReason } from './spec.js';
-
-/** Ended sandboxes deleted per statement when pruning. */
-const PRUNE_BATCH = 500;
 
 export interface SandboxServiceDeps {
   config: Config;
@@ -60,10 +59,11 @@ export class SandboxService {
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private lastPrune = 0;
-  private pruning: Promise<void> | undefined;
+  private readonly pruner: SandboxPruner;
 
-  constructor(private readonly deps: SandboxServiceDeps) {}
+  constructor(private readonly deps: SandboxServiceDeps) {
+    this.pruner = new SandboxPruner(deps.store, deps.config, deps.log);
+  }
 
   private get config() {
     return this.deps.config.sandboxes;
@@ -267,47 +267,29 @@ export class SandboxService {
       });
   }
 
-  async setTimeout(id: string, p: Principal | undefined, timeoutMs: number): Promise<SandboxRow> {
-    const live = this.live.get(id);
-    if (!live || live.ending) return this.conflictOrMissing(id, p);
-    await this.get(id, p);
-    const timeout = boundedLifetime(this.deps.config, 'timeout_ms', timeoutMs);
-    live.row = { ...live.row, spec: { ...live.row.spec, timeout_ms: timeout } };
-    this.touch(live);
-    return live.row;
+  setTimeout(id: string, p: Principal | undefined, timeoutMs: number): Promise<SandboxRow> {
+    return setIdleTimeout(this.controlled, id, p, timeoutMs);
   }
 
-  async pause(id: string, p: Principal | undefined): Promise<SandboxRow> {
-    const live = await this.running(id, p);
-    if (!live.sandbox.pause) {
-      throw new PaddockError('driver_unavailable', `driver ${live.row.driver} cannot pause a sandbox`, { driver: live.row.driver });
-    }
-    await live.sandbox.pause();
-    return this.recordState(live, 'paused');
+  pause(id: string, p: Principal | undefined): Promise<SandboxRow> {
+    return pauseSandbox(this.controlled, id, p);
   }
 
-  async resume(id: string, p: Principal | undefined): Promise<SandboxRow> {
-    const live = this.live.get(id);
-    const row = await this.get(id, p);
-    if (!live || live.ending || row.state !== 'paused') {
-      throw new PaddockError('conflict', `sandbox ${id} is ${live?.ending ? 'destroyed' : row.state}, not paused`, { state: row.state });
-    }
-    await live.sandbox.resume!();
-    live.touch();
-    return this.recordState(live, 'running');
+  resume(id: string, p: Principal | undefined): Promise<SandboxRow> {
+    return resumeSandbox(this.controlled, id, p);
   }
 
-  private async recordState(live: LiveSandbox, state: 'running' | 'paused'): Promise<SandboxRow> {
-    live.row = { ...live.row, state };
-    const { last_used_at, expires_at } = live.row;
-    await this.deps.store.updateSandbox(live.id, { state, last_used_at, expires_at });
-    this.events.publish(live.id, state === 'paused' ? 'paused' : 'resumed');
-    return live.row;
-  }
-
-  private async conflictOrMissing(id: string, p: Principal | undefined): Promise<never> {
-    const row = await this.get(id, p);
-    throw new PaddockError('conflict', `sandbox ${id} is destroyed`, { state: 'destroyed', ...(row.reason ? { reason: row.reason } : {}) });
+  /** What controls.ts works with. */
+  private get controlled(): Controlled {
+    return {
+      config: this.deps.config,
+      store: this.deps.store,
+      events: this.events,
+      liveOf: (id) => this.live.get(id),
+      get: (id, p) => this.get(id, p),
+      running: (id, p) => this.running(id, p),
+      touch: (live) => this.touch(live),
+    };
   }
 
   /** DELETE: ends the sandbox if it is live, then forgets it (a later GET is `404`). */
@@ -346,28 +328,14 @@ export class SandboxService {
     return live.ending;
   }
 
-  /**
-   * Forgets sandboxes that ended on their own longer than `retention.max_age` ago
-   * (0: kept until deleted), in batches, as finished jobs are pruned.
-   */
+  /** Forgets sandboxes that ended on their own longer than `retention.max_age` ago. */
   prune(now = Date.now()): Promise<void> {
-    const maxAge = this.deps.config.retention.max_age;
-    if (maxAge === 0) return Promise.resolve();
-    this.pruning ??= (async () => {
-      const before = new Date(now - maxAge).toISOString();
-      while ((await this.deps.store.pruneSandboxes(before, PRUNE_BATCH)) === PRUNE_BATCH);
-    })()
-      .catch((err: unknown) => this.deps.log.warn({ err }, 'pruning ended sandboxes failed'))
-      .finally(() => (this.pruning = undefined));
-    return this.pruning;
+    return this.pruner.run(now);
   }
 
   /** Ends sandboxes past their lifetime, and idle ones past their TTL; prunes old records now and then. */
   sweep(now = Date.now()): void {
-    if (now - this.lastPrune >= this.deps.config.retention.interval_ms) {
-      this.lastPrune = now;
-      void this.prune(now);
-    }
+    this.pruner.maybe(now);
     for (const live of this.live.values()) {
       const reason = !live.ending && live.due(now);
       if (!reason) continue;
