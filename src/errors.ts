@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   agent_protocol_error: { status: 502, title: 'The sandbox agent broke its protocol', exit: 1 },
   agent_died: { status: 502, title: 'The sandbox agent is gone', exit: 1 },
   preview_unreachable: { status: 502, title: 'Nothing answers on that port in the sandbox', exit: 1 },
+  preview_timeout: { status: 504, title: 'The server in the sandbox did not answer in time', exit: 1 },
   shutting_down: { status: 503, title: 'Runner is shutting down', exit: 1 },
   unreachable: { status: 503, title: 'Server could not be reached', exit: 1 },
   internal: { status: 500, title: 'Internal error', exit: 1 },

@@ -12,6 +12,9 @@ const Duration = z.preprocess((v) => {
   return Math.round(Number(m[1]) * unit);
 }, z.number().int().min(0));
 
+/** A DNS name (letters, digits, inner hyphens per label), lower case; `localhost` resolves `*.localhost` locally. */
+const DOMAIN_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
 /** Resource limits for one job. The same shape is used for defaults, maxima and job requests. */
 export const limitsShape = {
   timeout_ms: z.number().int().positive(),
@@ -170,6 +173,17 @@ export const ConfigSchema = z.strictObject({
       max_upload_bytes: z.number().int().min(1).default(512 * 1024 * 1024),
       /** How often sandboxes past their idle TTL or lifetime are destroyed. */
       sweep_ms: z.number().int().min(50).default(1000),
+      /**
+       * Host-name previews: `<port>-<sandbox id>.<preview_domain>` is proxied to that port of the sandbox
+       * (a wildcard DNS name pointing at the runner). Empty: only `/v1/sandboxes/:id/ports/:port/…`.
+       */
+      preview_domain: z
+        .string()
+        .transform((d) => d.trim().toLowerCase().replace(/^\.+|\.+$/g, ''))
+        .pipe(z.union([z.literal(''), z.string().max(200).regex(DOMAIN_RE, 'must be a DNS name such as preview.example.com')]))
+        .default(''),
+      /** A preview connection with no bytes either way for this long is closed (before any answer: `504 preview_timeout`). */
+      preview_idle_ms: z.number().int().min(100).default(120_000),
     })
     .default({
       default_timeout_ms: 300_000,
@@ -178,6 +192,8 @@ export const ConfigSchema = z.strictObject({
       max_live: 32,
       max_upload_bytes: 512 * 1024 * 1024,
       sweep_ms: 1000,
+      preview_domain: '',
+      preview_idle_ms: 120_000,
     }),
   /** `network: "egress"` sandboxes reach the public internet only (see src/sandbox/docker/network.ts). */
   egress: z
