@@ -9,6 +9,7 @@ import { installRequestLane, RequestLane } from './request-lane.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
 import { jobRoutes } from './routes/jobs.js';
+import { previewHostRewrite } from './routes/sandboxes/preview-host.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { storageRoutes } from './routes/storage.js';
 import { systemRoutes } from './routes/system.js';
@@ -21,6 +22,8 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
     bodyLimit: rt.config.body_limit_bytes,
     // Let a waiting request or an SSE stream stay open; the wait itself is capped.
     requestTimeout: 0,
+    // `<port>-<id>.<sandboxes.preview_domain>` goes to that sandbox port's preview route, whatever its path.
+    rewriteUrl: previewHostRewrite(rt.config.sandboxes.preview_domain),
   });
   // The API takes JSON only; Fastify's built-in text/plain parser would turn a 415 into a confusing 400.
   app.removeContentTypeParser('text/plain');

@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Scope a route requires; routes without one (health, metrics, openapi) are public. */
     scope?: Scope;
+    /** Previews: without an Authorization header the route's own hook checks a preview token instead. */
+    preview?: boolean;
   }
 }
 
@@ -19,6 +21,7 @@ export function installAuth(app: FastifyInstance, store: Store): void {
     const scope = request.routeOptions.config.scope;
     if (!scope) return;
     const header = request.headers.authorization;
+    if (header === undefined && request.routeOptions.config.preview) return;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = await verifyToken(store, token);
     requireScope(principal, scope);
