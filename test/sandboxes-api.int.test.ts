@@ -496,6 +496,43 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
     });
   });
 
+  describe.skipIf(skip)('a reader that stops reading', () => {
+    test('is cut off after http.stall_ms and its exec killed; the runner did not buffer for it', async () => {
+      const slow = await backend.start({ http: { stall_ms: 1000 }, docker: { uid_range_start: 260_250, uid_range_size: 50 } });
+      try {
+        const id = (await slow.api('POST', '/v1/sandboxes', {})).body.id as string;
+        const res = await fetch(`${slow.url}/v1/sandboxes/${id}/exec`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${slow.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ command: ['yes', 'y'] }),
+        });
+        const reader = res.body!.getReader();
+        const first = new TextDecoder().decode((await reader.read()).value);
+        const execId = /"exec_id":"([^"]+)"/.exec(first)![1]!;
+        // Read nothing more: the runner stops feeding the socket, then resets it.
+        const state = async () => (await slow.api('GET', `/v1/sandboxes/${id}/execs/${execId}`)).body;
+        await waitFor(async () => (await state()).state === 'exited', 15_000);
+        expect((await state()).result).toMatchObject({ signal: 'SIGKILL' });
+        let received = first.length;
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            received += value.length;
+          }
+        } catch {
+          // the reset
+        }
+        // What reached the client is what sat in socket buffers, not what `yes` could write in seconds.
+        expect(received).toBeLessThan(64 * 1024 * 1024);
+        expect((await slow.api('GET', `/v1/sandboxes/${id}`)).body.state).toBe('running');
+      } finally {
+        await slow.close();
+        await backend.cleanup(slow);
+      }
+    });
+  });
+
   describe.skipIf(skip)('stopping', () => {
     test('stopping the runner ends open exec and event streams (sandboxes end first), then the server closes', async () => {
       // Container uids of its own: `r` is still up.
