@@ -167,12 +167,15 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   private async probe() {
-    const sandbox = await this.create({
+    // Never from the pool, and it fills none: `paddock doctor` probes too, and runs no jobs.
+    const spec: SandboxSpec = {
       id: `probe-${process.pid}-${Date.now()}`,
       network: 'none',
       files: [],
       limits: { timeout_ms: 5000, memory_mb: 64, cpu_ms: 5000, pids: 16, output_bytes: 1024, disk_mb: 1, open_files: 64, cpus: 1 },
-    });
+    };
+    const box = await this.startBox({ rootfs: undefined, limits: spec.limits }, 'probe', false);
+    const sandbox = new BwrapSandbox(spec.id, box, spec, this.host.cgroup, () => this.remove(box));
     try {
       const result = await sandbox.exec({ argv: ['/bin/echo', 'ok'], cwd: WORK_DIR, env: {} }, () => undefined, AbortSignal.timeout(5000));
       return result;

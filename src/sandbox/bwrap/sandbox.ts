@@ -88,24 +88,29 @@ export class BwrapSandbox implements Sandbox {
 
   /** Freezes every process of the sandbox (cgroup v1 freezer); execs fail with `conflict` until resume. */
   async pause(): Promise<void> {
-    this.usable();
+    const cgroup = this.freezer();
     if (this.paused) return;
-    await this.freeze(true);
+    await this.freeze(cgroup, true);
     this.paused = true;
   }
 
   async resume(): Promise<void> {
-    this.usable();
+    const cgroup = this.freezer();
     if (!this.paused) return;
-    await this.freeze(false);
+    await this.freeze(cgroup, false);
     this.paused = false;
   }
 
-  private async freeze(frozen: boolean): Promise<void> {
+  private freezer(): CgroupV1 {
     if (!this.cgroup?.freezer) {
       throw new PaddockError('driver_unavailable', 'driver bwrap pauses sandboxes only with the cgroup v1 freezer (as root)', { driver: 'bwrap' });
     }
-    await this.cgroup.setFrozen(this.box.id, frozen).catch((err: Error) => {
+    this.usable();
+    return this.cgroup;
+  }
+
+  private async freeze(cgroup: CgroupV1, frozen: boolean): Promise<void> {
+    await cgroup.setFrozen(this.box.id, frozen).catch((err: Error) => {
       throw new PaddockError('driver_error', `cannot ${frozen ? 'pause' : 'resume'} sandbox ${this.id}: ${err.message}`);
     });
   }
