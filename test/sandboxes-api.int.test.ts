@@ -9,14 +9,16 @@ import { dockerMissing, removeRunnerContainers, runnerContainers } from './helpe
 import { HostAgentDriver } from './helpers/host-agent-driver.js';
 import type { TestRunner } from './helpers/runner.js';
 import { startServerProcess, stopServerProcess } from './helpers/server-process.js';
-import { dockerBackend, hostAgentBackend, parseSse, type SandboxBackend, startSandboxRunner } from './helpers/sandbox-runner.js';
+import { bwrapBackend, dockerBackend, hostAgentBackend, parseSse, type SandboxBackend, startSandboxRunner } from './helpers/sandbox-runner.js';
 
-// The sandboxes API against a real runner (store, HTTP, auth), the same tests on two backends: Docker
-// (runc) containers with the agent as PID 1, and the real agent on this host (test/helpers/host-agent-driver.ts).
+// The sandboxes API against a real runner (store, HTTP, auth), the same tests on three backends: Docker
+// (runc) containers and bwrap sandboxes with the agent as PID 1, and the real agent on this host
+// (test/helpers/host-agent-driver.ts).
 // Without Docker the docker half is skipped locally and fails under CI=true, as the other Docker tests.
 const missing = await dockerMissing();
 const backends: { name: string; backend: SandboxBackend; skip: boolean }[] = [
   { name: 'hostagent', backend: hostAgentBackend, skip: false },
+  { name: 'bwrap', backend: bwrapBackend, skip: false },
   { name: 'docker', backend: dockerBackend, skip: !!missing && process.env.CI !== 'true' },
 ];
 
@@ -204,7 +206,7 @@ describe.each(backends)('sandboxes API on $name', ({ backend, skip }) => {
     test('validation: a bad body, a relative path, NUL, a path over 4096 bytes are 400', async () => {
       expectProblem(await r.api('POST', '/v1/sandboxes', { bogus: 1 }), 400, 'validation_failed');
       expectProblem(await r.api('POST', '/v1/sandboxes', { image: 'no-such-image' }), 422, 'image_not_found');
-      expectProblem(await r.api('POST', '/v1/sandboxes', { driver: 'bwrap' }), 422, 'driver_unavailable');
+      expectProblem(await r.api('POST', '/v1/sandboxes', { driver: backend.name === 'bwrap' ? 'gvisor' : 'bwrap' }), 422, 'driver_unavailable');
       expectProblem(await r.api('POST', '/v1/sandboxes', { limits: { memory_mb: 10 ** 9 } }), 422, 'limit_exceeded');
       const sbx = await create();
       expectProblem(await exec(sbx.id, { command: ['true'], script: 'true' }), 400, 'validation_failed');

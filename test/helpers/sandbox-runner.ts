@@ -70,7 +70,7 @@ export function parseSse(text: string): SseFrame[] {
 
 /** Where the sandboxes API tests run: the same tests against each. */
 export interface SandboxBackend {
-  name: 'hostagent' | 'docker';
+  name: 'hostagent' | 'docker' | 'bwrap';
   /** What a sandbox created without `image` reports. */
   image: string | null;
   /** A runner on this backend (`data_dir` in flags reuses one). */
@@ -96,4 +96,13 @@ export const dockerBackend: SandboxBackend = {
   image: 'base',
   start: (flags = {}) => startSandboxRunner(undefined, { drivers: ['docker'], docker: DOCKER_UIDS, pool: { size: 0 }, ...flags }),
   cleanup: (r) => removeRunnerContainers(r.dataDir),
+};
+
+/** bwrap sandboxes (the agent as PID 1 of each), host uids disjoint from other test files', no warm pool. */
+export const bwrapBackend: SandboxBackend = {
+  name: 'bwrap',
+  image: 'base',
+  start: (flags = {}) =>
+    startSandboxRunner(undefined, { drivers: ['bwrap'], sandbox: { uid_range_start: 61_270, uid_range_size: 8 }, pool: { size: 0 }, ...flags }),
+  cleanup: async () => undefined,
 };
