@@ -269,7 +269,7 @@ describe.skipIf(skip)('sandbox previews', () => {
     const second = await r.api('POST', '/v1/sandboxes', { image: 'python', driver: 'docker' });
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${second.body.id}/ports/8080/`, { 'x-paddock-preview-token': token })), 401, 'unauthorized');
     // A token for any port, and its end with its sandbox.
-    const any = await r.api('POST', `/v1/sandboxes/${second.body.id}/preview-tokens`, {});
+    const any = await r.api('POST', `/v1/sandboxes/${second.body.id}/preview-tokens`); // no body at all
     expect(any.body).toMatchObject({ port: null, url: null });
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${second.body.id}/ports/7001/`, { 'x-paddock-preview-token': any.body.token })), 502, 'preview_unreachable');
     // Its server's open WebSocket ends with it, too.

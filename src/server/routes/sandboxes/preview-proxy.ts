@@ -53,31 +53,38 @@ export async function connectPort(agent: AgentClient, t: PreviewTarget): Promise
         { port: t.port },
       );
     }
+    if (err instanceof AgentError && err.agentCode === 'too_many') {
+      throw new PaddockError('too_many_streams', `sandbox ${t.id} has as many agent connections open as it can (execs, files and previews)`, {
+        retry_after_s: 1,
+      });
+    }
     throw err;
   } finally {
     clearTimeout(timer);
   }
 }
 
+const unreachable = (t: PreviewTarget, what: string) =>
+  new PaddockError('preview_unreachable', `the server on port ${t.port} in sandbox ${t.id} ${what}`, { port: t.port });
+
 /** What failing before any answer means for the client: our timeout, the agent's own error, or a hang-up. */
-function beforeAnswer(err: unknown, t: PreviewTarget): PaddockError {
+export function beforeAnswer(err: unknown, t: PreviewTarget): PaddockError {
   if (err instanceof PaddockError) return err;
-  return new PaddockError(
-    'preview_unreachable',
-    `the server on port ${t.port} in sandbox ${t.id} closed the connection without answering (${(err as Error).message})`,
-    { port: t.port },
-  );
+  return unreachable(t, `closed the connection without answering (${(err as Error).message})`);
 }
 
 /** An upstream request over the agent's connection (no keep-alive: one connection per request). */
 export function upstreamRequest(socket: Duplex, request: FastifyRequest, t: PreviewTarget, upgrade: boolean) {
-  return httpRequest({
+  const req = httpRequest({
     method: request.method,
     path: t.path,
     headers: upstreamHeaders(request.raw, t, upgrade),
     // The http client takes any Duplex as its connection; it only calls Socket methods that exist.
     createConnection: () => socket as Socket,
   });
+  // Callers wait for the first error themselves; a later one (a destroy after the answer) must not go unheard.
+  req.on('error', () => undefined);
+  return req;
 }
 
 /**
@@ -124,12 +131,11 @@ export async function proxyHttp(
     if (!request.raw.readableEnded) reply.header('connection', 'close');
     throw beforeAnswer(err, t);
   }
-  upstream.on('error', () => undefined);
   res.once('end', () => idle.stop());
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 599) {
     res.destroy();
-    throw new PaddockError('preview_unreachable', `the server on port ${t.port} answered with status ${status}`, { port: t.port });
+    throw unreachable(t, `answered with status ${status}`);
   }
   reply.code(status).headers(downstreamHeaders(res, t));
   reply.send(relayed(res, reply, t));
@@ -147,7 +153,7 @@ export function relayed(res: IncomingMessage, reply: FastifyReply, t: PreviewTar
   const body = new PassThrough();
   res.once('error', () => {
     if (reply.raw.headersSent) body.destroy();
-    else body.destroy(new PaddockError('preview_unreachable', `the server on port ${t.port} in sandbox ${t.id} broke off its answer`, { port: t.port }));
+    else body.destroy(unreachable(t, 'broke off its answer'));
   });
   return res.pipe(body);
 }

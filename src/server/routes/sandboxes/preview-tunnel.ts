@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PaddockError } from '../../../errors.js';
 import type { AgentClient } from '../../../sandbox/agent/agent-client.js';
 import { PROBLEM_TYPE, problemOf } from '../../problem.js';
-import { connectPort, IdleWatch, previewTimeout, relayed, upstreamRequest } from './preview-proxy.js';
+import { beforeAnswer, connectPort, IdleWatch, previewTimeout, relayed, upstreamRequest } from './preview-proxy.js';
 import { downstreamHeaders, type PreviewTarget, switchingHead } from './preview-wire.js';
 
 /** An HTTP Upgrade the server handed over: the client's socket and what it sent after the request head. */
@@ -46,7 +46,8 @@ export function routeUpgrades(app: FastifyInstance): Set<Duplex> {
     upgrades.set(req, { socket, head });
     app.routing(req, res);
   });
-  app.addHook('onClose', async () => {
+  // preClose: the server's close waits for every socket, and a tunnel's socket is one.
+  app.addHook('preClose', async () => {
     for (const t of tunnels) t.destroy();
   });
   return tunnels;
@@ -107,18 +108,22 @@ export async function proxyUpgrade(
   }).catch((err: unknown) => {
     idle.stop();
     up.destroy();
-    throw err instanceof PaddockError ? err : new PaddockError('preview_unreachable', `the server on port ${t.port} closed the connection without answering`, { port: t.port });
+    throw beforeAnswer(err, t);
   });
 
   if (answer !== 'tunnel') {
     // Not upgraded: relay the answer; the connection ends after it (see routeUpgrades).
-    upstream.on('error', () => undefined);
     answer.once('end', () => idle.stop());
     const sent = new Promise<void>((resolve) => {
       reply.raw.once('finish', resolve);
       reply.raw.once('close', resolve);
     });
-    reply.code(answer.statusCode ?? 502).headers(downstreamHeaders(answer, t));
+    const status = answer.statusCode ?? 0;
+    if (status < 200 || status > 599) {
+      up.destroy();
+      throw beforeAnswer(new Error(`status ${status}`), t);
+    }
+    reply.code(status).headers(downstreamHeaders(answer, t));
     reply.send(relayed(answer, reply, t));
     await Promise.race([sent, over]);
     up.destroy();

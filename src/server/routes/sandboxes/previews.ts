@@ -32,6 +32,26 @@ function targetOf(request: FastifyRequest): PreviewTarget {
   return { id, port: parsePort(port)!, path, prefix };
 }
 
+/** Preview connections open at once per sandbox: the agent's 1024 streams are shared with execs and files. */
+export const MAX_PREVIEWS = 512;
+const open = new Map<string, number>();
+
+/** `withSandbox` within MAX_PREVIEWS per sandbox (beyond: `429 too_many_streams`). */
+async function counted<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  const n = open.get(id) ?? 0;
+  if (n >= MAX_PREVIEWS) {
+    throw new PaddockError('too_many_streams', `sandbox ${id} has ${MAX_PREVIEWS} previews open`, { limit: MAX_PREVIEWS, retry_after_s: 1 });
+  }
+  open.set(id, n + 1);
+  try {
+    return await fn();
+  } finally {
+    const left = open.get(id)! - 1;
+    if (left === 0) open.delete(id);
+    else open.set(id, left);
+  }
+}
+
 /**
  * Runs `fn` with the sandbox's agent, the sandbox in use meanwhile (its idle
  * TTL starts again before and after, and it is not idle while a preview is
@@ -84,13 +104,15 @@ export function sandboxPreviewRoutes(app: FastifyInstance, rt: Runtime): void {
             'Nobody listening: `502 preview_unreachable`; no bytes for `sandboxes.preview_idle_ms` before an answer: `504 preview_timeout`.',
           tags: ['sandbox previews'],
           params: PreviewParams,
-          response: { 401: ProblemView, 404: ProblemView, 409: ProblemView, 502: ProblemView, 504: ProblemView },
+          response: { 401: ProblemView, 404: ProblemView, 409: ProblemView, 429: ProblemView, 502: ProblemView, 504: ProblemView },
         },
         handler: async (request, reply) => {
           const t = targetOf(request);
           const upgrade = upgradeOf(request.raw);
           return withSandbox(rt, request, t.id, (agent) =>
-            upgrade ? proxyUpgrade(agent, request, reply, t, idleMs, upgrade, tunnels) : proxyHttp(agent, request, reply, t, idleMs),
+            counted(t.id, () =>
+              upgrade ? proxyUpgrade(agent, request, reply, t, idleMs, upgrade, tunnels) : proxyHttp(agent, request, reply, t, idleMs),
+            ),
           );
         },
       });
@@ -109,7 +131,7 @@ export function sandboxPreviewRoutes(app: FastifyInstance, rt: Runtime): void {
           'becomes a cookie); without `port` it is null.',
         tags: ['sandbox previews'],
         params: SandboxParams,
-        body: z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ttl_ms: z.number().int().min(1000).optional() }),
+        body: z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ttl_ms: z.number().int().min(1000).optional() }).nullish(),
         response: {
           201: z.object({ token: z.string(), port: z.number().int().nullable(), url: z.string().nullable(), expires_at: z.string() }),
           409: ProblemView,
@@ -121,7 +143,7 @@ export function sandboxPreviewRoutes(app: FastifyInstance, rt: Runtime): void {
     async (request, reply) => {
       const { id } = request.params;
       const live = await rt.sandboxes.running(id, request.principal);
-      const { port, ttl_ms } = request.body;
+      const { port, ttl_ms } = request.body ?? {};
       const end = Date.parse(live.row.max_lifetime_at);
       const expiresAt = ttl_ms === undefined ? end : Math.min(end, Date.now() + ttl_ms);
       const { token } = rt.sandboxes.previewTokens.issue(id, port ?? null, expiresAt);
