@@ -10,8 +10,8 @@ import type { TestRunner } from './helpers/runner.js';
 import { startSandboxRunner } from './helpers/sandbox-runner.js';
 import { openWebSocket } from './helpers/ws-raw.js';
 
-// Previews (HTTP and WebSocket into a sandbox port) against a real runner whose sandboxes are Docker (runc)
-// containers of the python image, with test/helpers/preview-server.py listening inside.
+// Previews (HTTP and WebSocket into a sandbox port) against a real runner whose sandboxes are containers of the
+// python image, with test/helpers/preview-server.py listening inside.
 const missing = await dockerMissing();
 const skip = !!missing && process.env.CI !== 'true';
 const DOMAIN = 'preview.test';
@@ -25,7 +25,13 @@ interface Raw {
   body: Buffer;
 }
 
-describe.skipIf(skip)('sandbox previews', () => {
+// Docker (runc) and gVisor (runsc): the same tests, each on a runner of its own.
+const drivers = [
+  { driver: 'docker', uids: 270_000 },
+  { driver: 'gvisor', uids: 270_100 },
+];
+
+describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, uids }) => {
   let r: TestRunner;
   let other: string; // another tenant's token
   let reader: string; // sandboxes:read only
@@ -58,14 +64,14 @@ describe.skipIf(skip)('sandbox previews', () => {
   beforeAll(async () => {
     if (missing) throw new Error(`preview tests cannot run: ${missing}`);
     r = await startSandboxRunner(undefined, {
-      drivers: ['docker'],
-      docker: { uid_range_start: 270_000, uid_range_size: 100 },
+      drivers: [driver],
+      docker: { uid_range_start: uids, uid_range_size: 100 },
       pool: { size: 0 },
       sandboxes: { preview_domain: DOMAIN, preview_idle_ms: IDLE_MS },
     });
     other = (await createToken(r.rt.store, 'other', ['sandboxes:read', 'sandboxes:write'])).token;
     reader = (await createToken(r.rt.store, 'reader', ['sandboxes:read'])).token;
-    const created = await r.api('POST', '/v1/sandboxes', { image: 'python', driver: 'docker' });
+    const created = await r.api('POST', '/v1/sandboxes', { image: 'python', driver });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     id = created.body.id;
     prefix = `/v1/sandboxes/${id}/ports/8080`;
@@ -266,7 +272,7 @@ describe.skipIf(skip)('sandbox previews', () => {
     // Another port of the same sandbox is not this token's.
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${id}/ports/8081/`, { 'x-paddock-preview-token': token })), 401, 'unauthorized');
     // Nor is another sandbox.
-    const second = await r.api('POST', '/v1/sandboxes', { image: 'python', driver: 'docker' });
+    const second = await r.api('POST', '/v1/sandboxes', { image: 'python', driver });
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${second.body.id}/ports/8080/`, { 'x-paddock-preview-token': token })), 401, 'unauthorized');
     // A token for any port, and its end with its sandbox.
     const any = await r.api('POST', `/v1/sandboxes/${second.body.id}/preview-tokens`); // no body at all

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, test } from 'vitest';
+import { loadConfig } from '../../../config/load.js';
 import { BAD_PREVIEW_HOST_PATH, hostTarget, parsePort, previewHostRewrite } from './preview-host.js';
 import { downstreamHeaders, previewCookies, splitPreviewQuery, upstreamHeaders, withoutPreviewCookie } from './preview-wire.js';
 
@@ -91,5 +92,19 @@ describe('preview host names', () => {
     expect([parsePort('1'), parsePort('65535'), parsePort('65536'), parsePort('0'), parsePort('01'), parsePort('+1'), parsePort('1e3')]).toEqual([
       1, 65535, undefined, undefined, undefined, undefined, undefined,
     ]);
+  });
+});
+
+describe('sandboxes.preview_domain', () => {
+  const load = (preview_domain: string) => loadConfig({ env: {}, flags: { sandboxes: { preview_domain } } }).sandboxes.preview_domain;
+
+  test('a DNS name, lower-cased, without outer dots; empty is off; anything else names the key', () => {
+    expect(load(' .Preview.Example.COM. ')).toBe('preview.example.com');
+    expect(load('localhost')).toBe('localhost');
+    expect(load('')).toBe('');
+    expect(loadConfig({ env: {} }).sandboxes.preview_domain).toBe('');
+    for (const bad of ['a_b.example', 'a..b', '-a.example', 'a.example/x', 'a.example:80']) {
+      expect(() => load(bad), bad).toThrow(/sandboxes\.preview_domain/);
+    }
   });
 });
