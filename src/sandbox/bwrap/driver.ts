@@ -240,6 +240,7 @@ export class BwrapDriver implements SandboxDriver {
   private remove(box: Box): Promise<void> {
     const removal = box
       .remove()
+      .catch((err: unknown) => this.host.log.warn({ err, ...box.ctx }, 'could not remove a sandbox'))
       .finally(() => {
         if (box.spec.uid !== undefined) this.uids?.release(box.spec.uid);
       })

@@ -115,11 +115,16 @@ export class BwrapSandbox implements Sandbox {
     });
   }
 
-  /** Kills every process of the sandbox, removes its cgroup and gives its uid back; idempotent. */
+  /**
+   * Kills every process of the sandbox at once; removing its cgroup and giving its uid back
+   * once they are gone is off the caller's path (a job's result does not wait for it; the
+   * driver's close does). Idempotent.
+   */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    await this.release();
+    this.box.kill();
+    void this.release();
   }
 
   private usable(): void {
