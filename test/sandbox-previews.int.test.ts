@@ -326,6 +326,7 @@ describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, ui
     expect(first.headers.location).toBe('/');
     expect(first.headers['set-cookie']![0]).toMatch(/; Path=\/; /);
     expect((await raw('GET', '/echo', { host, cookie: `paddock_preview_token=${token}` })).status).toBe(200);
+    expect((await raw('GET', `//elsewhere.example/x?paddock_preview_token=${token}`, { host })).headers.location).toBe('/elsewhere.example/x');
 
     for (const bad of [`99999-${id}`, `0-${id}`, `8080-sbx_nope`, `8080-${id}x`, `a.8080-${id}`, 'www']) {
       expectProblem(await asApi(raw('GET', '/', { ...bearer(), host: `${bad}.${DOMAIN}` })), 400, 'validation_failed');

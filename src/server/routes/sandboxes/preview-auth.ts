@@ -48,7 +48,8 @@ export function installPreviewAuth(app: FastifyInstance, tokens: PreviewTokens, 
     return reply
       .code(302)
       .header('set-cookie', `${PREVIEW_COOKIE}=${token}; Path=${prefixOf(request) || '/'}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`)
-      .header('location', fromQuery.url)
+      // One leading slash: `//host/…` would be a redirect off the preview (by host name the path is the client's).
+      .header('location', fromQuery.url.replace(/^\/+/, '/'))
       .header('cache-control', 'no-store')
       .send();
   });
