@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_CAPS, type ContainerPlan, containerCreateOptions } from './container-spec.js';
+import { AGENT_CAPS, type ContainerPlan, containerCreateOptions, GVISOR_HOST_THREADS } from './container-spec.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 2500, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1.5 };
 const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, agentPath: '/opt/paddock/agent' };
@@ -22,6 +22,10 @@ describe('containerCreateOptions', () => {
     expect([...AGENT_CAPS].sort()).toEqual(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID']);
     expect(o.HostConfig?.Sysctls).toBeUndefined();
     expect(() => containerCreateOptions({ ...plan, uid: 0 })).toThrow(/uid/);
+  });
+
+  it("gives gVisor's own host threads room on top of the job's pids", () => {
+    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(128 + GVISOR_HOST_THREADS);
   });
 
   it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, starting commands as the uid', () => {

@@ -40,6 +40,15 @@ export interface ContainerPlan {
  * signal, ptrace nor open /proc/1/* of it — on gVisor too, whose PID 1 a process of
  * the same uid can SIGKILL, and whose /proc/1/fd it can open, non-dumpable or not.
  */
+/**
+ * gVisor's own host threads (sentry, gofer) live in the container's pids cgroup: 44 with an
+ * idle `sleep`, 116 under a shell loop of short pipelines, more with the agent forwarding
+ * output (measured Dec 2026). So on runsc the job's `pids` gets this much on top, or an
+ * ordinary script under the default 128 killed the whole sandbox. Guest processes still
+ * count (each address space has a host stub), so `pids` still bounds a fork bomb.
+ */
+export const GVISOR_HOST_THREADS = 256;
+
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
   const mb = 1024 * 1024;
   const disk = plan.limits.disk_mb * mb;
@@ -83,7 +92,7 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       // Files in the tmpfs dirs are memory too and count here; no swap on top.
       Memory: memory,
       MemorySwap: memory,
-      PidsLimit: plan.limits.pids,
+      PidsLimit: plan.limits.pids + (plan.runtime === 'runsc' ? GVISOR_HOST_THREADS : 0),
       NanoCpus: Math.round(plan.limits.cpus * 1e9),
       LogConfig: { Type: 'none', Config: {} },
       // These bind the agent too (it forwards output, so it uses a little CPU of its own): with one
