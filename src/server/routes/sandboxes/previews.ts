@@ -153,9 +153,12 @@ export function sandboxPreviewRoutes(app: FastifyInstance, rt: Runtime): void {
   );
 
   // Host names under the preview domain that name no sandbox port (see previewHostRewrite).
-  app.all(BAD_PREVIEW_HOST_PATH, { schema: { hide: true } }, async (request) => {
-    throw new PaddockError('validation_failed', `host ${request.headers.host} is not <port>-<sandbox id>.${rt.config.sandboxes.preview_domain}`);
-  });
+  const domain = rt.config.sandboxes.preview_domain;
+  if (domain) {
+    app.all(BAD_PREVIEW_HOST_PATH, { schema: { hide: true } }, async (request) => {
+      throw new PaddockError('validation_failed', `host ${request.headers.host} is not <port>-<sandbox id>.${domain}`);
+    });
+  }
 }
 
 /** The preview's origin and prefix: by host name when a domain is set (same scheme and runner port), else by path. */
