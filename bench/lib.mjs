@@ -95,6 +95,8 @@ export async function startRunner(flags, maxSockets = 64) {
     rt,
     config,
     dataDir,
+    port,
+    token,
     request: (method, p, body) => request(agent, port, token, method, p, body),
     async close() {
       if (closed) return;
