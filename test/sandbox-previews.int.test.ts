@@ -25,13 +25,15 @@ interface Raw {
   body: Buffer;
 }
 
-// Docker (runc) and gVisor (runsc): the same tests, each on a runner of its own.
+// Docker (runc), gVisor (runsc) and bwrap: the same tests, each on a runner of its own with host uids of its own.
 const drivers = [
-  { driver: 'docker', uids: 270_000 },
-  { driver: 'gvisor', uids: 270_100 },
+  { driver: 'docker', image: 'python', uids: { docker: { uid_range_start: 270_000, uid_range_size: 100 } } },
+  { driver: 'gvisor', image: 'python', uids: { docker: { uid_range_start: 270_100, uid_range_size: 100 } } },
+  // bwrap without an image has the host's /usr, python3 included.
+  { driver: 'bwrap', image: undefined, uids: { sandbox: { uid_range_start: 61_290, uid_range_size: 8 } } },
 ];
 
-describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, uids }) => {
+describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, image, uids }) => {
   let r: TestRunner;
   let other: string; // another tenant's token
   let reader: string; // sandboxes:read only
@@ -65,13 +67,13 @@ describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, ui
     if (missing) throw new Error(`preview tests cannot run: ${missing}`);
     r = await startSandboxRunner(undefined, {
       drivers: [driver],
-      docker: { uid_range_start: uids, uid_range_size: 100 },
+      ...uids,
       pool: { size: 0 },
       sandboxes: { preview_domain: DOMAIN, preview_idle_ms: IDLE_MS },
     });
     other = (await createToken(r.rt.store, 'other', ['sandboxes:read', 'sandboxes:write'])).token;
     reader = (await createToken(r.rt.store, 'reader', ['sandboxes:read'])).token;
-    const created = await r.api('POST', '/v1/sandboxes', { image: 'python', driver });
+    const created = await r.api('POST', '/v1/sandboxes', { image, driver });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     id = created.body.id;
     prefix = `/v1/sandboxes/${id}/ports/8080`;
@@ -272,7 +274,7 @@ describe.skipIf(skip).each(drivers)('sandbox previews on $driver', ({ driver, ui
     // Another port of the same sandbox is not this token's.
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${id}/ports/8081/`, { 'x-paddock-preview-token': token })), 401, 'unauthorized');
     // Nor is another sandbox.
-    const second = await r.api('POST', '/v1/sandboxes', { image: 'python', driver });
+    const second = await r.api('POST', '/v1/sandboxes', { image, driver });
     expectProblem(await asApi(raw('GET', `/v1/sandboxes/${second.body.id}/ports/8080/`, { 'x-paddock-preview-token': token })), 401, 'unauthorized');
     // A token for any port, and its end with its sandbox.
     const any = await r.api('POST', `/v1/sandboxes/${second.body.id}/preview-tokens`); // no body at all
