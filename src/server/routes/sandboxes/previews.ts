@@ -15,7 +15,7 @@ import { errors, SandboxParams } from './view.js';
 const PortParam = z.string().refine((p) => parsePort(p) !== undefined, 'must be a port, 1–65535');
 const PreviewParams = SandboxParams.extend({ port: PortParam, '*': z.string().optional() });
 
-/** `/v1/sandboxes/:id/ports/:port` as the client wrote it (the path of its cookie), and the rest of the URL. */
+/** `/v1/sandboxes/:id/ports/:port` as the client wrote it (also its cookie's path); what follows is the sandbox's path. */
 const MOUNT_RE = /^\/v1\/sandboxes\/[^/?]+\/ports\/[^/?]+/;
 
 /** The client's path prefix: '' by host name (the path is the sandbox's own). */
@@ -34,21 +34,21 @@ function targetOf(request: FastifyRequest): PreviewTarget {
 
 /** Preview connections open at once per sandbox: the agent's 1024 streams are shared with execs and files. */
 export const MAX_PREVIEWS = 512;
-const open = new Map<string, number>();
+const openPreviews = new Map<string, number>();
 
-/** `withSandbox` within MAX_PREVIEWS per sandbox (beyond: `429 too_many_streams`). */
+/** Runs `fn` as one of at most MAX_PREVIEWS open previews of the sandbox (beyond: `429 too_many_streams`). */
 async function counted<T>(id: string, fn: () => Promise<T>): Promise<T> {
-  const n = open.get(id) ?? 0;
+  const n = openPreviews.get(id) ?? 0;
   if (n >= MAX_PREVIEWS) {
     throw new PaddockError('too_many_streams', `sandbox ${id} has ${MAX_PREVIEWS} previews open`, { limit: MAX_PREVIEWS, retry_after_s: 1 });
   }
-  open.set(id, n + 1);
+  openPreviews.set(id, n + 1);
   try {
     return await fn();
   } finally {
-    const left = open.get(id)! - 1;
-    if (left === 0) open.delete(id);
-    else open.set(id, left);
+    const left = openPreviews.get(id)! - 1;
+    if (left === 0) openPreviews.delete(id);
+    else openPreviews.set(id, left);
   }
 }
 
@@ -131,7 +131,9 @@ export function sandboxPreviewRoutes(app: FastifyInstance, rt: Runtime): void {
           'becomes a cookie); without `port` it is null.',
         tags: ['sandbox previews'],
         params: SandboxParams,
-        body: z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ttl_ms: z.number().int().min(1000).optional() }).nullish(),
+        body: z
+          .strictObject({ port: z.number().int().min(1).max(65535).optional(), ttl_ms: z.number().int().min(1000).optional() })
+          .nullish(),
         response: {
           201: z.object({ token: z.string(), port: z.number().int().nullable(), url: z.string().nullable(), expires_at: z.string() }),
           409: ProblemView,
