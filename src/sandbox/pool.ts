@@ -33,9 +33,14 @@ export class WarmPool<T> {
     private readonly log: Logger,
   ) {}
 
-  take(key: string): T | undefined {
+  /**
+   * Hands out a ready item, if any, and refills — unless `refill` is false: then the caller
+   * calls fill(key) itself, e.g. once the job that took the item no longer waits on this thread
+   * (starting an item does synchronous work: a spawn, cgroup files).
+   */
+  take(key: string, opts: { refill?: boolean } = {}): T | undefined {
     const item = this.idle.get(key)?.shift();
-    this.fill(key);
+    if (opts.refill !== false) this.fill(key);
     return item;
   }
 

@@ -45,6 +45,8 @@ export interface BoxContext {
 export class Box {
   /** Settles (never rejects) once the sandbox is gone: bwrap exited or the agent's session failed. */
   readonly gone: Promise<string>;
+  /** Why Paddock killed it, once it did. */
+  private killedBecause: string | undefined;
 
   constructor(
     readonly id: string,
@@ -55,6 +57,8 @@ export class Box {
     private readonly cgroup: CgroupV1 | undefined,
   ) {
     this.gone = Promise.race([proc.exited, agent.session.closed]).then(async () => {
+      // Killed here (destroyed, or its agent did not answer): nothing to find out.
+      if (this.killedBecause) return this.killedBecause;
       const lost = agent.session.error?.message ?? 'the agent is gone';
       // The pipes close as the processes die; give bwrap a moment to say how its child ended.
       const exit = await Promise.race([proc.exited, within(1000)]);
@@ -70,9 +74,13 @@ export class Box {
     });
   }
 
-  /** Kills every process of the sandbox (the cgroup's, PID 1 and bwrap) and closes the session. */
-  kill(): void {
-    this.cgroup?.killAll(this.id);
+  /**
+   * Kills PID 1 (the kernel then kills every process of its pid namespace) and bwrap, and closes
+   * the session; the cgroup's own sweep follows in remove().
+   */
+  kill(because = 'Paddock killed the sandbox'): void {
+    this.killedBecause ??= because;
+    this.cgroup?.thaw(this.id);
     this.proc.kill();
     this.agent.close();
   }

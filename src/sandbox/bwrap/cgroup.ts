@@ -1,4 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, write, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -44,6 +45,8 @@ export class CgroupV1 {
   private readonly controllers: readonly string[];
   /** Open cgroup.procs files (close-on-exec) per sandbox, from `create` until `enter` or `destroy`. */
   private readonly procsFds = new Map<string, number[]>();
+  /** Sandboxes frozen (or being frozen) by setFrozen. */
+  private readonly frozen = new Set<string>();
 
   constructor(private readonly group: string) {
     this.cpuRate = CgroupV1.cpuRateAvailable();
@@ -130,7 +133,9 @@ export class CgroupV1 {
     if (!this.freezer) throw new Error('the cgroup v1 freezer is not mounted');
     const file = path.join(this.dir(FREEZER, id), 'freezer.state');
     const want = frozen ? 'FROZEN' : 'THAWED';
+    if (frozen) this.frozen.add(id);
     writeFileSync(file, want);
+    if (!frozen) this.frozen.delete(id);
     // FREEZING until every task has stopped (a task in an uninterruptible sleep takes a moment).
     for (const deadline = Date.now() + FREEZE_TIMEOUT_MS; readFileSync(file, 'utf8').trim() !== want; ) {
       if (Date.now() > deadline) throw new Error(`cgroup ${id} did not become ${want} within ${FREEZE_TIMEOUT_MS} ms`);
@@ -138,16 +143,19 @@ export class CgroupV1 {
     }
   }
 
+  /** A frozen task dies of SIGKILL only once thawed: so a sandbox being killed is thawed first. */
+  thaw(id: string): void {
+    if (!this.frozen.delete(id)) return;
+    try {
+      writeFileSync(path.join(this.dir(FREEZER, id), 'freezer.state'), 'THAWED');
+    } catch {
+      // No such cgroup (any more).
+    }
+  }
+
   /** SIGKILLs every process in the sandbox's cgroup; returns how many it signalled. */
   killAll(id: string): number {
-    // A frozen task is killed only once thawed: thaw first (a no-op when it is not frozen).
-    if (this.freezer) {
-      try {
-        writeFileSync(path.join(this.dir(FREEZER, id), 'freezer.state'), 'THAWED');
-      } catch {
-        // No such cgroup (any more).
-      }
-    }
+    this.thaw(id);
     let procs = '';
     try {
       procs = readFileSync(path.join(this.dir('pids', id), 'cgroup.procs'), 'utf8');
@@ -174,12 +182,14 @@ export class CgroupV1 {
    */
   destroy(id: string): void {
     this.closeProcsFds(id);
-    const attempt = (n: number) => {
+    // rmdir of a memory cgroup can take milliseconds: off this thread, through libuv's pool.
+    const attempt = async (n: number): Promise<void> => {
       this.killAll(id);
-      if (this.tryRemove(id) || n >= 12) return;
-      setTimeout(() => attempt(n + 1), 2 ** n).unref();
+      const left = await Promise.all(this.controllers.map((c) => rmdir(this.dir(c, id)).then(() => 0, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 0 : 1))));
+      if (left.every((x) => x === 0) || n >= 12) return;
+      setTimeout(() => void attempt(n + 1), 2 ** n).unref();
     };
-    attempt(0);
+    void attempt(0);
   }
 
   /** Removes every controller's directory; true when none is left. */

@@ -44,6 +44,11 @@ const MIN_LIMITS: Record<'cgroups' | 'rlimits', Partial<Limits>> = {
   rlimits: { pids: 3, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
 };
 
+/** A taken warm sandbox is replaced by then at the latest, if its first command has not started it. */
+const REFILL_DELAY_MS = 20;
+const FD_SCAN_INTERVAL_MS = 1000;
+let lastFdScan = 0;
+
 export interface BwrapDriverOptions {
   log?: Logger | undefined;
 }
@@ -197,13 +202,22 @@ export class BwrapDriver implements SandboxDriver {
       });
     }
     const k: PoolKey = { rootfs: spec.image ? this.resolveImage(spec.image) : undefined, limits: spec.limits };
-    const box = this.takeRunning(poolKey(k)) ?? (await this.startBox(k, 'sbx', false));
-    return new BwrapSandbox(spec.id, box, spec, this.host.cgroup, () => this.remove(box));
+    const key = poolKey(k);
+    // The pool is refilled once the first command is on its way (the agent runs it meanwhile)
+    // or shortly after, whichever is first: starting a sandbox blocks this thread for a moment.
+    let refilled = false;
+    const refill = () => {
+      if (!refilled) this.pool.fill(key);
+      refilled = true;
+    };
+    setTimeout(refill, REFILL_DELAY_MS).unref();
+    const box = this.takeRunning(key) ?? (await this.startBox(k, 'sbx', false));
+    return new BwrapSandbox(spec.id, box, spec, this.host.cgroup, () => this.remove(box), refill);
   }
 
   /** A pooled sandbox whose agent is still connected; one that died while idle is removed. */
   private takeRunning(key: string): Box | undefined {
-    for (let b = this.pool.take(key); b; b = this.pool.take(key)) {
+    for (let b = this.pool.take(key, { refill: false }); b; b = this.pool.take(key, { refill: false })) {
       if (b.agent.session.error === null && b.proc.alive) return b;
       void this.remove(b);
     }
@@ -218,9 +232,13 @@ export class BwrapDriver implements SandboxDriver {
     await this.prepareHost();
     const { file: seccompFile } = await this.seccompFilter();
     // Defence in depth: serve closed what it inherited at start (src/util/fds.ts), and all
-    // Paddock opens is close-on-exec; an fd that is not would reach the sandbox.
-    const leaked = inheritableFds();
+    // Paddock opens is close-on-exec; an fd that is not would reach the sandbox. The scan
+    // reads one /proc file per open fd (~10 µs each), so with many connections open it runs
+    // at most once a second; a leak that stays is still caught on the next starts.
+    const now = Date.now();
+    const leaked = now - lastFdScan >= FD_SCAN_INTERVAL_MS ? ((lastFdScan = now), inheritableFds()) : [];
     if (leaked.length) {
+      lastFdScan = 0;
       throw new PaddockError('driver_error', `refusing to start a sandbox: the runner holds ${leaked.length} fd(s) that are not close-on-exec`);
     }
     const uids = this.uids;

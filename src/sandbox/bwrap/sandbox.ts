@@ -33,6 +33,8 @@ export class BwrapSandbox implements Sandbox {
     private readonly spec: SandboxSpec,
     private readonly cgroup: CgroupV1 | undefined,
     private readonly release: () => Promise<void>,
+    /** Called once the first command is on its way to the agent (the driver refills its pool then). */
+    private onFirstExec: (() => void) | undefined = undefined,
   ) {
     this.agent = box.agent;
     box.ctx.sandboxId = id;
@@ -54,30 +56,42 @@ export class BwrapSandbox implements Sandbox {
     await this.writeInputs();
     const cgroup = this.cgroup;
     const boxId = this.box.id;
-    const oomBefore = cgroup?.stats(boxId).oomKills ?? 0;
+    // OOM kills before this command (an earlier one's) are not its: counted from the first read.
+    let oomBefore: number | undefined;
     const accounting: HostAccounting | undefined = cgroup && {
       stats: () => {
         const s = cgroup.stats(boxId);
+        oomBefore ??= s.oomKills;
         return { cpuMs: s.cpuMs, maxRssKb: s.maxRssKb, oomKilled: s.oomKills > oomBefore };
       },
     };
-    // The agent kills the command's group on an abort; a sandbox whose agent cannot answer is killed.
+    // The agent kills the command's group on an abort; a sandbox whose agent cannot answer is
+    // killed. A paused one cannot answer until it is resumed, and is not killed for that.
     let grace: NodeJS.Timeout | undefined;
+    const arm = () => {
+      grace = setTimeout(() => {
+        if (this.paused) return arm();
+        this.box.kill(`Paddock killed the sandbox: its agent did not answer an abort within ${ABORT_GRACE_MS} ms`);
+      }, ABORT_GRACE_MS);
+    };
     const onAbort = () => {
-      grace ??= setTimeout(() => this.box.kill(), ABORT_GRACE_MS);
+      if (!grace) arm();
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
       // PWD as bwrap's --chdir used to set it (the agent sets exactly the env it is given).
       const env = 'PWD' in req.env ? req.env : { ...req.env, PWD: req.cwd };
-      return await execOnAgent(this.agent, { ...req, env }, sink, signal, {
+      const result = execOnAgent(this.agent, { ...req, env }, sink, signal, {
         limits: this.spec.limits,
         accounting,
         rlimits: execRlimits(this.spec.limits, Boolean(cgroup)),
         // The cgroup outlives its processes until destroy, so it can still be asked.
-        diedOfMemory: async () => (cgroup?.stats(boxId).oomKills ?? 0) > oomBefore,
+        diedOfMemory: async () => (cgroup?.stats(boxId).oomKills ?? 0) > (oomBefore ?? 0),
       });
+      this.onFirstExec?.();
+      this.onFirstExec = undefined;
+      return await result;
     } catch (err) {
       throw await this.failure(err);
     } finally {
@@ -123,7 +137,7 @@ export class BwrapSandbox implements Sandbox {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.box.kill();
+    this.box.kill('destroyed');
     void this.release();
   }
 
