@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config, Limits } from '../../config/schema.js';
@@ -19,9 +18,9 @@ import {
 import { WarmPool } from '../pool.js';
 import { cgroupGroup } from '../runner-id.js';
 import { UidRange } from '../uid-range.js';
-import { SANDBOX_UID } from './args.js';
 import { type Box, type BoxHost, startBox } from './box.js';
 import { CgroupV1 } from './cgroup.js';
+import { imageRootfs, writeEtc } from './host-files.js';
 import { type PoolKey, poolKey } from './pool-key.js';
 import { BwrapSandbox } from './sandbox.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
@@ -272,41 +271,16 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   private resolveImage(image: string): string {
-    const rootfs = path.join(this.imagesDir, image, 'rootfs');
-    if (/^[a-z0-9][a-z0-9._-]*$/i.test(image) && existsSync(rootfs)) return rootfs;
-    // Only complete images: dot-entries are the image builder's work dirs and locks.
-    const known = existsSync(this.imagesDir)
-      ? readdirSync(this.imagesDir).filter((n) => !n.startsWith('.') && existsSync(path.join(this.imagesDir, n, 'rootfs')))
-      : [];
-    throw new PaddockError('image_not_found', `image "${image}" not found for driver bwrap`, { image, available: known });
+    return imageRootfs(this.imagesDir, image);
   }
 
   /** Synthesized /etc files, once (concurrent starts wait for the same one). */
   private prepareHost(): Promise<void> {
-    this.prepared ??= this.writeEtc().catch((err: unknown) => {
+    this.prepared ??= writeEtc(this.config.data_dir, this.host.etcDir).catch((err: unknown) => {
       this.prepared = undefined;
       throw err;
     });
     return this.prepared;
-  }
-
-  private async writeEtc(): Promise<void> {
-    await mkdir(this.host.etcDir, { recursive: true, mode: 0o755 });
-    const files: Record<string, string> = {
-      passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_UID}:sandbox:${WORK_DIR}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
-      group: `root:x:0:\nsandbox:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`,
-      hosts: '127.0.0.1 localhost sandbox\n::1 localhost\n',
-      hostname: 'sandbox\n',
-    };
-    for (const [name, text] of Object.entries(files)) {
-      const file = path.join(this.host.etcDir, name);
-      await writeFile(file, text);
-      await chmod(file, 0o644);
-    }
-    // Paths bwrap opens as the sandbox host user must be traversable (not listable).
-    for (const dir of [this.config.data_dir, path.dirname(this.host.etcDir), this.host.etcDir]) {
-      await chmod(dir, dir === this.host.etcDir ? 0o755 : 0o711);
-    }
   }
 
   async close(): Promise<void> {
