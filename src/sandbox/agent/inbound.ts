@@ -64,7 +64,7 @@ export class Inbound {
       this.sealSlab();
       this.queue.push(data);
     } else {
-      if (this.slab === null || SLAB - this.slabUsed < data.length) {
+      if (this.slab === null || this.slab.length - this.slabUsed < data.length) {
         this.sealSlab();
         this.slab = Buffer.allocUnsafeSlow(SLAB);
       }
