@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Host packages Paddock needs: bubblewrap (sandboxes), python3-seccomp (libseccomp, which
 # compiles the bwrap sandboxes' seccomp filter; without it bwrap jobs are refused), util-linux (prlimit, setpriv),
-# time (rusage without cgroups), golang-go (builds the in-sandbox agent, agent/), and a C toolchain for better-sqlite3 when no
+# golang-go (builds the in-sandbox agent, agent/), and a C toolchain for better-sqlite3 when no
 # prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v prlimit >/dev/null || need+=(util-linux)
-[ -x /usr/bin/time ] || need+=(time)
 command -v go >/dev/null || need+=(golang-go)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
