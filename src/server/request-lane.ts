@@ -13,8 +13,9 @@ export const LANE_BATCH = 16;
  * and nothing more; routes without a scope (/health, /metrics) never wait. One
  * caller's burst delays another caller by a turn, not by the burst.
  *
- * Callers are keyed by their Authorization header as sent (before it is checked:
- * checking is part of the work being queued); a bad token only queues behind itself.
+ * Callers are keyed by their Authorization (or preview-token) header as sent, before it
+ * is checked (checking is part of the work being queued): a bad token only queues
+ * behind itself.
  */
 export class RequestLane {
   private readonly queues = new Map<string, Array<() => void>>();
@@ -69,7 +70,8 @@ export class RequestLane {
 export function installRequestLane(app: FastifyInstance, lane: RequestLane): void {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!request.routeOptions.config.scope) return;
-    await lane.enter(request.headers.authorization ?? '');
+    const preview = request.headers['x-paddock-preview-token'];
+    await lane.enter(request.headers.authorization ?? (typeof preview === 'string' ? `preview:${preview}` : ''));
     // Gone while it waited: no work for nobody (a submit nobody got an id for is not stored).
     if (request.raw.socket?.destroyed) throw new PaddockError('overloaded', 'client went away while waiting');
   });
