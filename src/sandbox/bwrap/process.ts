@@ -11,6 +11,8 @@ export const SECCOMP_FD = 5;
 
 /** What is kept of the chain's stderr (bwrap's errors, then the agent's diagnostics) to say why a start failed. */
 const STDERR_KEEP = 4096;
+/** How long bwrap gets to reap its killed child and exit before it is killed as well. */
+const BWRAP_EXIT_MS = 1000;
 
 export interface SpawnOptions {
   chain: Chain;
@@ -112,19 +114,25 @@ export class BwrapProcess {
   private killed = false;
 
   /**
-   * SIGKILLs the sandbox's PID 1 (whose death takes every process of its pid namespace with
-   * it) and bwrap. Its child is not bound by --die-with-parent until it is set up, and a bwrap
-   * killed before reporting it would leave it behind, blocked and holding our pipes: so it is
-   * killed directly, found first if unreported.
+   * SIGKILLs the sandbox's PID 1, whose death takes every process of its pid namespace with it;
+   * bwrap reaps it and exits (killed first, bwrap would leave it to the host's init, a zombie
+   * for as long as that takes to reap: seconds here, forever where there is none). bwrap is
+   * killed too if it has not exited a moment later. Before bwrap reported its child, that child
+   * is not bound by --die-with-parent, and a bwrap killed then would leave it behind, blocked
+   * and holding our pipes: so it is found and killed directly, and bwrap with it.
    */
   kill(): void {
     this.killed = true;
     const pid = this.child.pid;
-    if (this.sandboxPid === undefined && pid !== undefined && this.alive) {
+    if (this.sandboxPid !== undefined) {
+      trySigkill(this.sandboxPid);
+      if (this.alive) setTimeout(() => this.alive && this.child.kill('SIGKILL'), BWRAP_EXIT_MS).unref();
+      return;
+    }
+    if (pid !== undefined && this.alive) {
       for (const c of stoppedChildrenOf(pid)) trySigkill(c);
     }
     this.child.kill('SIGKILL');
-    if (this.sandboxPid !== undefined) trySigkill(this.sandboxPid);
   }
 }
 
