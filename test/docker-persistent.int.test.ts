@@ -156,6 +156,32 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     expect((await run(s, 'echo alive')).stdout).toBe('alive\n');
   }, 60_000);
 
+  it('an agent that does not answer an abort (stopped from the host) loses its container; the command ends aborted', async () => {
+    const s = await create();
+    const host = (await run(s, 'hostname')).stdout.trim();
+    const mine = (await runnerContainers(dataDir)).find((c) => c.id.startsWith(host))!;
+    const ac = new AbortController();
+    const running = run(s, 'sleep 30', {}, ac.signal);
+    await sleep(300);
+    // runc: State.Pid is the agent; runsc: the sandbox's host process, which runs the whole sandbox.
+    process.kill(mine.info.State.Pid, 'SIGSTOP');
+    try {
+      const t0 = performance.now();
+      ac.abort('timeout');
+      expect(await running).toMatchObject({ aborted: 'timeout', signal: 'SIGKILL' });
+      expect(performance.now() - t0).toBeGreaterThan(2500);
+      // runc: the kill ends it after the grace; runsc cannot kill a stopped sandbox, so the runner lets go after another.
+      expect(performance.now() - t0).toBeLessThan(9000);
+      expect(await s.died).toMatch(/did not answer an abort within 3000 ms, so Paddock killed the container/);
+    } finally {
+      try {
+        process.kill(mine.info.State.Pid, 'SIGCONT');
+      } catch {
+        // gone already
+      }
+    }
+  }, 60_000);
+
   it('kill -9 1 from inside does nothing: the agent and the command go on', async () => {
     const s = await create();
     const r = await run(s, 'kill -9 1 2>/dev/null; echo "kill=$?"; kill -TERM 1 2>/dev/null; kill -KILL -1 2>/dev/null; sleep 0.5; echo still here');

@@ -84,7 +84,8 @@ export class DockerSandbox implements Sandbox {
         };
       },
     };
-    // The agent kills the command's group on an abort; one that cannot answer loses its container.
+    // The agent kills the command's group on an abort; one that cannot answer loses its container,
+    // and if even that does not end the channel (a sentry that hangs), the runner lets go of it.
     // A paused sandbox cannot answer until it is resumed (or destroyed): that is not a hang.
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -92,6 +93,7 @@ export class DockerSandbox implements Sandbox {
         if (this.paused) return void (grace = setTimeout(expire, ABORT_GRACE_MS));
         this.killed = `its agent did not answer an abort within ${ABORT_GRACE_MS} ms, so Paddock killed the container`;
         void this.container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+        grace = setTimeout(() => this.agent.close(), ABORT_GRACE_MS);
       };
       grace ??= setTimeout(expire, ABORT_GRACE_MS);
     };
@@ -168,11 +170,11 @@ export class DockerSandbox implements Sandbox {
 
   /** Why the agent is gone, from the container's state once it has stopped (or after a short wait). */
   private async whyDead(lost: string): Promise<{ why: string; oom: boolean }> {
+    if (this.killed) return { why: this.killed, oom: false };
     const stopped = await within(this.container.wait().then(() => true, () => false), DEATH_SETTLE_MS, false);
     const state = await within(this.container.inspect().then((i) => i.State, () => undefined), DEATH_SETTLE_MS, undefined);
     if (!state) return { why: `${lost}; the Docker Engine does not answer for the container`, oom: false };
     if (state.OOMKilled) return { why: `the container ran out of memory (limits.memory_mb ${this.spec.limits.memory_mb})`, oom: true };
-    if (this.killed) return { why: this.killed, oom: false };
     if (stopped || !state.Running) {
       // The agent is PID 1 and another user than the job: nothing inside can kill it, so a signal came from outside.
       const how = state.ExitCode > 128 ? ` (signal ${state.ExitCode - 128}, from outside Paddock)` : '';
