@@ -160,6 +160,16 @@ describe.each(['auto', 'off'] as const)('bwrap persistent sandboxes (cgroups %s)
     expect((await run(s, 'echo alive')).stdout).toBe('alive\n');
   }, 60_000);
 
+  it('a fork bomb stays within limits.pids and leaves the agent room: the sandbox lives on', async () => {
+    const s = await create({ limits: { ...config.limits.default, pids: 32 } });
+    const r = await run(s, 'b(){ b|b& }; b; sleep 60', {}, AbortSignal.timeout(2000));
+    expect(r.aborted).toBeDefined();
+    await expect(Promise.race([s.died, sleep(200).then(() => 'alive')])).resolves.toBe('alive');
+    // The agent made threads while the bomb held every process the commands may have, and still starts commands.
+    const after = await run(s, 'echo alive');
+    expect(after.stdout).toBe('alive\n');
+  }, 60_000);
+
   it.runIf(cgroups === 'auto')('pauses (exec refused with conflict, running commands frozen) and resumes', async () => {
     const s = await create();
     const ticks: string[] = [];

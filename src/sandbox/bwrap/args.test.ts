@@ -76,8 +76,8 @@ describe('buildChain', () => {
 });
 
 describe('execRlimits', () => {
-  it('sets CPU seconds, file size, fds and no core per exec; memory and processes only without cgroups', () => {
-    expect(execRlimits(limits, true)).toEqual({ cpu: 2, fsize: 8 * 1024 * 1024, nofile: 32, core: 0 });
+  it('sets CPU seconds, file size, fds, processes and no core per exec; memory only without cgroups', () => {
+    expect(execRlimits(limits, true)).toEqual({ cpu: 2, fsize: 8 * 1024 * 1024, nofile: 32, core: 0, nproc: 16 });
     expect(execRlimits(limits, false)).toEqual({ cpu: 2, fsize: 8 * 1024 * 1024, nofile: 32, core: 0, as: 64 * 1024 * 1024, nproc: 16 });
   });
 });

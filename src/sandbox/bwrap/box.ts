@@ -15,6 +15,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** How long a killed sandbox gets to be gone (its pid namespace torn down) before its uid is reused anyway. */
 const EXIT_WAIT_MS = 5000;
 export const MARKER = 'PADDOCK_SANDBOX';
+/** The agent's runtime threads (6 idle) and its rlimit shims' (a Go runtime each, briefly), with room to spare. */
+const AGENT_PIDS = 16;
 
 export interface BoxHost {
   bwrap: string;
@@ -148,7 +150,9 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
       cgroup.create(id, {
         // Files the job keeps in its tmpfs dirs are memory too and count here, as in Docker.
         memoryBytes: spec.limits.memory_mb * 1024 * 1024,
-        pids: spec.limits.pids,
+        // Room for the agent's own threads beyond what its commands may use (RLIMIT_NPROC, chain.ts):
+        // a fork bomb inside must not leave the agent unable to make a thread, which kills it.
+        pids: spec.limits.pids + AGENT_PIDS,
         cpus: spec.limits.cpus,
       });
     } catch (err) {

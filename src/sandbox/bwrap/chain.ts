@@ -32,9 +32,12 @@ export function buildChain(bwrapArgs: string[], o: ChainOptions): Chain {
 
 /**
  * What the agent sets on each command before it execs: CPU seconds (hard = soft + 1 s, so
- * SIGXCPU names the limit), file size, fds, no core. Without cgroups memory and processes
- * are rlimits too (RLIMIT_AS and RLIMIT_NPROC, per process and per host uid); with them
- * the cgroup bounds the whole tree instead.
+ * SIGXCPU names the limit), file size, fds, no core, and processes: RLIMIT_NPROC counts the
+ * tasks of the sandbox's uid in its own user namespace (the agent's threads too), so the
+ * commands stop at limits.pids while the pids cgroup, set a little higher, keeps room for the
+ * agent (which it alone would not: a fork bomb would leave the agent no thread, and kill it).
+ * Without cgroups memory is an rlimit too (RLIMIT_AS, per process); with them the cgroup
+ * bounds the whole tree instead.
  */
 export function execRlimits(limits: Limits, cgroups: boolean): NonNullable<AgentExecOptions['rlimits']> {
   const r: NonNullable<AgentExecOptions['rlimits']> = {
@@ -42,7 +45,8 @@ export function execRlimits(limits: Limits, cgroups: boolean): NonNullable<Agent
     fsize: limits.disk_mb * 1024 * 1024,
     nofile: limits.open_files,
     core: 0,
+    nproc: limits.pids,
   };
-  if (!cgroups) Object.assign(r, { as: limits.memory_mb * 1024 * 1024, nproc: limits.pids });
+  if (!cgroups) r.as = limits.memory_mb * 1024 * 1024;
   return r;
 }

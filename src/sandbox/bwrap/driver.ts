@@ -28,19 +28,20 @@ import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 const run = promisify(execFile);
 
 /**
- * The smallest limits a sandbox starts `/bin/echo ok` with, measured through this driver
- * (create + exec, one limit lowered at a time from the defaults) with the agent as PID 1, on
- * Debian 12 (kernel 6.18, bwrap 0.8.0), cgroup v1, 2 cores, Dec 2026 — then rounded up:
+ * The smallest limits a sandbox starts a command with, measured through this driver (create +
+ * exec, one limit lowered at a time from the defaults) with the agent as PID 1, on Debian 12
+ * (kernel 6.18, bwrap 0.8.0), cgroup v1, 2 cores, Dec 2026 — then rounded up:
  * - open_files 17 (16: the agent, holding 8 fds idle, cannot start the command; 10 and below:
- *   bwrap itself fails), in both modes; exact, as test/bwrap-fd-limit.int.test.ts shows (16 fails).
- * - with cgroups: pids 11 (8 of 8; 10 failed 1 of 8): the agent's 6 runtime threads, and its
- *   rlimit shim is Go too; memory_mb 2 (1 is OOM-killed).
- * - without: pids and memory are rlimits of the command alone (the agent is not bound by them),
- *   so 1 and 4 start; the old floors (3, 8) are kept.
+ *   bwrap itself fails), in both modes; exact, as test/bwrap-fd-limit.int.test.ts shows.
+ * - pids 10: RLIMIT_NPROC counts the agent's 6-7 threads with the commands', so `/bin/echo`
+ *   starts under 1 but a shell that forks needs 8 (7 failed 4 of 5), as for containers (the
+ *   pids cgroup has room for the agent beyond that, box.ts).
+ * - memory_mb: with cgroups 2 starts (1 is OOM-killed), floored at 4; without, RLIMIT_AS binds
+ *   the command alone and 4 starts, floored at 8.
  */
 const MIN_LIMITS: Record<'cgroups' | 'rlimits', Partial<Limits>> = {
-  cgroups: { pids: 14, memory_mb: 4, open_files: 17, disk_mb: 1, cpu_ms: 1 },
-  rlimits: { pids: 3, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
+  cgroups: { pids: 10, memory_mb: 4, open_files: 17, disk_mb: 1, cpu_ms: 1 },
+  rlimits: { pids: 10, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
 };
 
 /** A taken warm sandbox is replaced by then at the latest, if its first command has not started it. */
