@@ -61,9 +61,10 @@ describe('bwrapArgs', () => {
 });
 
 describe('buildChain', () => {
-  it('dies with Paddock and binds the agent only by what bounds the whole sandbox (no CPU, memory or process limit)', () => {
-    const c = buildChain(['--'], { bwrap: 'bwrap', limits });
-    expect([c.file, ...c.args.slice(0, 4)]).toEqual(['setpriv', '--pdeathsig', 'KILL', '--', 'prlimit']);
+  it('binds the agent only by what bounds the whole sandbox (no CPU, memory or process limit), then is bwrap', () => {
+    const c = buildChain(['--die-with-parent'], { bwrap: 'bwrap', limits });
+    expect(c.file).toBe('prlimit');
+    expect(c.args.slice(-3)).toEqual(['--', 'bwrap', '--die-with-parent']);
     expect(c.args).toContain('--nofile=32');
     expect(c.args).toContain(`--fsize=${8 * 1024 * 1024}`);
     expect(c.args.join(' ')).not.toMatch(/--cpu=|--as=|--nproc=/);

@@ -97,7 +97,7 @@ export class Box {
 }
 
 /**
- * Starts one sandbox: the chain (setpriv → prlimit → bwrap → agent) under the host uid,
+ * Starts one sandbox: the chain (prlimit → bwrap → agent) under the host uid,
  * its child held on the block fd until it is in its cgroup, then the agent's HELLO.
  * A start that fails is cleaned up here (nothing is left) and thrown as limit_too_small
  * when the sandbox's own limits are what is too small, else as driver_error.
