@@ -6,7 +6,7 @@ const LINE_BYTES = 512;
 /**
  * Splits bytes into lines (each cut at LINE_BYTES) and passes on the first DIAGNOSTICS_LINES of
  * them, from at most DIAGNOSTICS_BYTES (a Go runtime crash prints a long trace; its head says why).
- * The same bound as the container drivers' (docker/agent-attach.ts), for the bwrap driver.
+ * Every driver logs its agent's stderr through it (bwrap/box.ts, docker/agent-attach.ts).
  */
 export function lineLogger(emit: (line: string) => void): (chunk: Buffer) => void {
   let bytes = DIAGNOSTICS_BYTES;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineLogger } from './agent-attach.js';
+import { lineLogger } from '../agent-diagnostics.js';
 
 describe('lineLogger (the agent\'s stderr)', () => {
   it('logs whole lines, however the bytes are cut, and stops after a bounded number', () => {
