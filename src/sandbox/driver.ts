@@ -4,6 +4,16 @@ import type { AgentClient } from './agent/agent-client.js';
 /** Where a job's files and cwd live inside every sandbox, whatever the driver. */
 export const WORK_DIR = '/work';
 
+/** What every command sees before the job's or sandbox's own env is applied, whatever the driver. */
+export const BASE_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
+  HOME: WORK_DIR,
+  USER: 'sandbox',
+  LOGNAME: 'sandbox',
+  TMPDIR: '/tmp',
+  LANG: 'C.UTF-8',
+};
+
 export type NetworkMode = 'none' | 'egress';
 
 /** What a driver can do; the scheduler filters and ranks drivers by this. */

@@ -1,19 +1,10 @@
 import type { Principal } from '../auth/tokens.js';
 import type { Config } from '../config/schema.js';
 import { PaddockError } from '../errors.js';
-import { WORK_DIR } from '../sandbox/driver.js';
+import { BASE_ENV } from '../sandbox/driver.js';
 import { ExecRun } from './exec-run.js';
 import type { SandboxService } from './service.js';
 
-/** What every exec sees before the sandbox's and the exec's own env (as for jobs). */
-const BASE_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
-  HOME: WORK_DIR,
-  USER: 'sandbox',
-  LOGNAME: 'sandbox',
-  TMPDIR: '/tmp',
-  LANG: 'C.UTF-8',
-};
 
 export interface ExecRequestBody {
   command?: string[] | undefined;

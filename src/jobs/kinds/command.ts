@@ -1,19 +1,10 @@
-import { type SandboxFile, WORK_DIR } from '../../sandbox/driver.js';
+import { BASE_ENV, type SandboxFile } from '../../sandbox/driver.js';
 import { networkAllow, networkMode } from '../../sandbox/egress/job-network.js';
 import type { JobContext, JobKind, JobOutcome } from '../kind.js';
 import { outcomeOfExec } from '../kind.js';
 import { CommandResult } from '../result.js';
 import type { CommandJobSpec } from '../spec.js';
 
-/** What every command sees before the job's own env is applied. */
-const BASE_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
-  HOME: WORK_DIR,
-  USER: 'sandbox',
-  LOGNAME: 'sandbox',
-  TMPDIR: '/tmp',
-  LANG: 'C.UTF-8',
-};
 
 const decode = (text: string, encoding: 'utf8' | 'base64') => Buffer.from(text, encoding);
 

@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { JobResultView } from '../../job-view.js';
 import { toPaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import type { ExecRun } from '../../../sandboxes/exec-run.js';
@@ -37,19 +38,8 @@ export const ExecBody = z
   })
   .refine((b) => !(b.stdin !== undefined && b.stdin_stream), { message: 'give "stdin" or "stdin_stream", not both', path: ['stdin'] });
 
-export const ExecResultView = z.object({
-  exec_id: z.string(),
-  exit_code: z.number().int().nullable(),
-  signal: z.string().nullable(),
-  stdout: z.string(),
-  stderr: z.string(),
-  stdout_truncated: z.boolean(),
-  stderr_truncated: z.boolean(),
-  timed_out: z.boolean(),
-  wall_ms: z.number(),
-  cpu_ms: z.number().nullable(),
-  max_rss_kb: z.number().nullable(),
-});
+/** A job's result shape (src/server/job-view.ts), plus which exec it was. */
+export const ExecResultView = JobResultView.omit({ limit: true }).extend({ exec_id: z.string() });
 
 export const ExecParams = SandboxParams.extend({ exec_id: z.string().min(1).max(100) });
 
