@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import type { Config } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
-import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
+import { AGENT_IN_SANDBOX, agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
 import { WarmPool } from '../pool.js';
 import { type Box, Containers } from './containers.js';
@@ -51,6 +51,20 @@ const MIN_LIMITS: Record<'runc' | 'runsc', Partial<SandboxSpec['limits']>> = {
   runc: { pids: 10, memory_mb: 12, open_files: 20, disk_mb: 1 },
   runsc: { pids: 80, memory_mb: 24, open_files: 20, disk_mb: 1 },
 };
+
+/** How long a pooled container's warm-up command may take; one that fails is pooled all the same. */
+const WARM_UP_MS = 5000;
+
+/**
+ * Runs one throw-away command in a pooled container (the agent binary itself, which every image has:
+ * on stdin /dev/null it says HELLO and ends): a container's first command pays for its first fork,
+ * exec and cgroup charges (measured: echo 5.3 → 3.5 ms median under runc, 26 → 19 ms under gVisor),
+ * and in the pool that is off every job's path.
+ */
+async function warmUp(box: Box): Promise<Box> {
+  await box.agent.exec({ argv: [AGENT_IN_SANDBOX], env: {}, cwd: '/' }, {}, AbortSignal.timeout(WARM_UP_MS)).result.catch(() => undefined);
+  return box;
+}
 
 /**
  * Containers through the Docker Engine API: `docker` runs them with runc,
@@ -102,7 +116,7 @@ export class DockerDriver implements SandboxDriver {
     });
     this.pool = new WarmPool(
       { size: config.pool.size, maxKeys: config.pool.max_classes, idleMs: config.pool.idle_ms },
-      (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }),
+      (key) => this.startContainer(JSON.parse(key) as PoolKey, { pool: poolLabel(key) }).then(warmUp),
       async (b) => this.containers.discard(b),
       opts.log.child({ driver: opts.name, component: 'pool' }),
     );
