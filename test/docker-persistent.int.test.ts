@@ -239,7 +239,9 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     if (missing) throw new Error(`pool tests cannot run: ${missing}`);
     const first = await driver.create(spec()); // nothing pooled yet: started for it, and the pool fills behind it
     await first.destroy();
-    const [idle] = await pollUntil(pooled, (l) => l.length === 1 && l[0]!.running, 30_000, 'pool filled');
+    // Ready once the pool holds it (its warm-up command done), not when Docker first lists it.
+    await pollUntil(() => driver.poolReady(spec()), (n) => n === 1, 30_000, 'pool filled');
+    const [idle] = await pooled();
     const t0 = performance.now();
     const warm = await driver.create(spec());
     const took = performance.now() - t0;
@@ -247,7 +249,8 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     expect(took).toBeLessThan(100); // no Engine call on the way: the pooled session is handed over
     await warm.destroy();
 
-    const [next] = await pollUntil(pooled, (l) => l.length === 1 && l[0]!.id !== idle!.id && l[0]!.running, 30_000, 'pool refilled');
+    await pollUntil(() => driver.poolReady(spec()), (n) => n === 1, 30_000, 'pool refilled');
+    const [next] = await pollUntil(pooled, (l) => l.length === 1 && l[0]!.id !== idle!.id, 10_000, 'used container removed');
     await docker.getContainer(next!.id).kill({ signal: 'SIGKILL' });
     await sleep(500); // its attach stream ends
     const fresh = await driver.create(spec());

@@ -279,7 +279,10 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     afterAll(() => stopRunner(p), 120_000);
 
     it('fills to pool.size; each job takes a container that is then removed, and the pool refills', async () => {
-      const before = await pollUntil(poolIds, (ids) => ids.length === SIZE, 60_000, 'pool filled');
+      // Ready once the pool holds them (their warm-up command done), not when Docker first lists them.
+      const d = p!.rt.drivers.get(driver) as unknown as { poolReady(s: { limits: unknown; network: string }): Promise<number> };
+      await pollUntil(() => d.poolReady({ limits: p!.rt.config.limits.default, network: 'none' }), (n) => n === SIZE, 60_000, 'pool ready');
+      const before = await poolIds();
       const first = (await submitJob(p!.api, { driver, command: ['hostname'] })).result!.stdout.trim();
       const second = (await submitJob(p!.api, { driver, command: ['hostname'] })).result!.stdout.trim();
       expect(first).not.toBe(second);
