@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeWithin } from './helpers/api.js';
-import { runCli } from './helpers/cli.js';
+import { CLI, cliEnv, runCli } from './helpers/cli.js';
 import { startTestRunner, type TestRunner } from './helpers/runner.js';
 
 // The job commands, which go through the typed client (src/client/) the package exports.
@@ -21,6 +21,15 @@ describe('paddock run / jobs through the client', () => {
     expect(res.stdout.toString()).toBe('from stdin\n');
     expect(res.stderr).toBe('err\n');
     expect(res.code).toBe(7);
+  });
+
+  it('run | head: the CLI ends with 141, as SIGPIPE would, without a stack trace', async () => {
+    // stderr goes to a file and is printed after the status: it must be empty.
+    const pipeline =
+      `E=$(mktemp); "${process.execPath}" "${CLI}" run -- yes paddock 2>"$E" | head -n 2; ` +
+      'echo "status ${PIPESTATUS[0]}"; cat "$E"; rm -f "$E"';
+    const { stdout } = await promisify(execFile)('bash', ['-c', pipeline], { env: cliEnv(r.url, r.token), timeout: 30_000 });
+    expect(stdout).toBe('paddock\npaddock\nstatus 141\n');
   });
 
   it('run --detach prints the id; jobs logs -f, show and ls find the job', async () => {

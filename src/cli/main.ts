@@ -30,6 +30,16 @@ if (process.argv[2] === 'serve' || process.argv[2] === 'doctor') {
   if (closed > 0) process.stderr.write(`paddock: closed ${closed} inherited file descriptor(s) that were not close-on-exec\n`);
 }
 
+// Whoever reads our output went away (`paddock run … | head`): end as SIGPIPE would (141), not
+// with an unhandled 'error' event and a stack trace. Commands that must stop remote work first
+// (sandbox exec) listen too; leaving drops their connection, which stops it on the runner.
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(128 + 13);
+  });
+}
+
 const program = new Command('paddock')
   .description('Run untrusted work in sandboxes behind an authenticated HTTP job API')
   .version(VERSION)
