@@ -14,7 +14,7 @@ export interface AgentExecOptions {
   limits: Limits;
   /** Host-side figures win over the agent's: the job cannot touch them. */
   accounting?: HostAccounting | undefined;
-  /** Set (soft = hard) on the command's process by the agent before it execs; never on the agent. */
+  /** Set on the command's process by the agent before it execs (docs/agent-protocol.md), never on the agent. */
   rlimits?: AgentExecRequest['rlimits'];
   /**
    * The agent's connection failed under the command (the sandbox died). Says whether the
