@@ -7,7 +7,8 @@ import type { Sandbox, SandboxDriver, SandboxSpec } from '../sandbox/driver.js';
 import { networkAllow, networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { SandboxFilter, SandboxRow, Store, StoredQuotas } from '../store/store.js';
-import { newId, nowIso } from '../util/ids.js';
+import { newId } from '../util/ids.js';
+import { newRecord } from './record.js';
 import type { Logger } from '../util/log.js';
 import { admitSandbox, boundedLifetime } from './admission.js';
 import { SandboxPruner } from './prune.js';
@@ -16,6 +17,8 @@ import { selectPersistentDriver } from './driver-choice.js';
 import { SandboxEvents } from './events.js';
 import { PreviewTokens } from './preview-tokens.js';
 import { recordRestarted } from './recovery.js';
+import { recordUse } from './use-record.js';
+import { endSandbox } from './end.js';
 import type { ExecRun } from './exec-run.js';
 import { LiveSandbox, owns } from './live.js';
 import type { SandboxCreate, SandboxReason } from './spec.js';
@@ -121,26 +124,10 @@ export class SandboxService {
         files: [],
       });
       try {
-        if (!sandbox.agent) throw new PaddockError('driver_unavailable', `driver ${driver.name} gave a sandbox without an agent`);
         if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
-        const now = Date.now();
-        const row = await this.deps.store.insertSandbox({
-          id,
-          token_id: tenant.tokenId,
-          state: 'running',
-          reason: null,
-          detail: null,
-          driver: driver.name,
-          image: image ?? null,
-          spec: { limits, env: req.env, network: req.network, cwd: req.cwd, timeout_ms: timeout, max_lifetime_ms: maxLifetime },
-          labels: req.labels,
-          host_id: config.host_id,
-          created_at: new Date(now).toISOString(),
-          last_used_at: new Date(now).toISOString(),
-          expires_at: new Date(now + timeout).toISOString(),
-          max_lifetime_at: new Date(now + maxLifetime).toISOString(),
-          ended_at: null,
-        });
+        const row = await this.deps.store.insertSandbox(
+          newRecord({ id, tokenId: tenant.tokenId, driver: driver.name, image, req, limits, timeout, maxLifetime, hostId: config.host_id }),
+        );
         const live = new LiveSandbox(row, sandbox, sandbox.agent);
         this.live.set(id, live);
         this.watch(live, sandbox.agent, sandbox.died);
@@ -171,12 +158,12 @@ export class SandboxService {
   }
 
   /** A sandbox that dies on its own (agent connection gone, container gone) is recorded `died`. */
-  private watch(live: LiveSandbox, agent: AgentClient, died: Promise<string> | undefined): void {
+  private watch(live: LiveSandbox, agent: AgentClient, died: Promise<string>): void {
     const gone = (detail: string) => {
       if (!live.ending) void this.end(live, 'died', detail);
     };
     void agent.session.closed.then((err) => gone(err.message));
-    died?.then(gone, (err: unknown) => gone(String(err)));
+    died.then(gone, (err: unknown) => gone(String(err)));
   }
 
   /** The sandbox as it is now; someone else's is `404`, as is one that was deleted. */
@@ -243,28 +230,7 @@ export class SandboxService {
   touch(live: LiveSandbox): void {
     if (live.ending) return;
     live.touch();
-    this.save(live);
-  }
-
-  private save(live: LiveSandbox): void {
-    if (live.saving) {
-      live.dirty = true;
-      return;
-    }
-    const { last_used_at, expires_at, spec } = live.row;
-    live.saving = this.deps.store
-      .updateSandbox(live.id, { last_used_at, expires_at, spec })
-      .then(
-        () => undefined,
-        (err: unknown) => this.deps.log.warn({ err, sandboxId: live.id }, 'recording sandbox use failed'),
-      )
-      .finally(() => {
-        live.saving = undefined;
-        if (live.dirty && !live.ending) {
-          live.dirty = false;
-          this.save(live);
-        }
-      });
+    recordUse(this.deps.store, this.deps.log, live);
   }
 
   setTimeout(id: string, p: Principal | undefined, timeoutMs: number): Promise<SandboxRow> {
@@ -301,31 +267,9 @@ export class SandboxService {
     this.events.forget(id);
   }
 
-  /**
-   * Ends a live sandbox once, whoever asks first: running execs are cancelled,
-   * the driver destroys the sandbox, the end is recorded, `destroyed` published.
-   */
+  /** Ends a live sandbox once, whoever asks first (end.ts). */
   end(live: LiveSandbox, reason: SandboxReason, detail?: string): Promise<void> {
-    live.ending ??= (async () => {
-      // A running exec's answer is the sandbox's end, not the kill that follows from it.
-      const because = new PaddockError('conflict', `sandbox ${live.id} was destroyed while the exec ran (${reason})`, {
-        state: 'destroyed',
-        reason,
-      });
-      for (const run of live.execs.values()) if (!run.ended) run.cancel(because);
-      await live.sandbox.destroy().catch((err: unknown) => this.deps.log.warn({ err, sandboxId: live.id }, 'destroying a sandbox failed'));
-      live.agent.close();
-      const ended_at = nowIso();
-      live.row = { ...live.row, state: 'destroyed', reason, detail: detail?.slice(0, 4096) ?? null, ended_at };
-      await live.saving;
-      await this.deps.store
-        .updateSandbox(live.id, { state: 'destroyed', reason, detail: live.row.detail, ended_at })
-        .catch((err: unknown) => this.deps.log.error({ err, sandboxId: live.id }, 'recording a sandbox end failed'));
-      this.live.delete(live.id);
-      this.events.publish(live.id, 'destroyed', { reason, ...(detail ? { detail } : {}) });
-      this.deps.log.info({ sandboxId: live.id, reason }, 'sandbox destroyed');
-    })();
-    return live.ending;
+    return endSandbox({ store: this.deps.store, log: this.deps.log, events: this.events, live: this.live }, live, reason, detail);
   }
 
   /** Forgets sandboxes that ended on their own longer than `retention.max_age` ago. */

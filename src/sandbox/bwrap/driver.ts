@@ -20,29 +20,13 @@ import { cgroupGroup } from '../runner-id.js';
 import { UidRange } from '../uid-range.js';
 import { type Box, type BoxHost, startBox } from './box.js';
 import { CgroupV1 } from './cgroup.js';
+import { hostDetails, MIN_LIMITS } from './details.js';
 import { imageRootfs, writeEtc } from './host-files.js';
 import { type PoolKey, poolKey } from './pool-key.js';
 import { BwrapSandbox } from './sandbox.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
 
 const run = promisify(execFile);
-
-/**
- * The smallest limits a sandbox starts a command with, measured through this driver (create +
- * exec, one limit lowered at a time from the defaults) with the agent as PID 1, on Debian 12
- * (kernel 6.18, bwrap 0.8.0), cgroup v1, 2 cores, Dec 2026 — then rounded up:
- * - open_files 17 (16: the agent, holding 8 fds idle, cannot start the command; 10 and below:
- *   bwrap itself fails), in both modes; exact, as test/bwrap-fd-limit.int.test.ts shows.
- * - pids 10: RLIMIT_NPROC counts the agent's 6-7 threads with the commands', so `/bin/echo`
- *   starts under 1 but a shell that forks needs 8 (7 failed 4 of 5), as for containers (the
- *   pids cgroup has room for the agent beyond that, box.ts).
- * - memory_mb: with cgroups 2 starts (1 is OOM-killed), floored at 4; without, RLIMIT_AS binds
- *   the command alone and 4 starts, floored at 8.
- */
-const MIN_LIMITS: Record<'cgroups' | 'rlimits', Partial<Limits>> = {
-  cgroups: { pids: 10, memory_mb: 4, open_files: 17, disk_mb: 1, cpu_ms: 1 },
-  rlimits: { pids: 10, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
-};
 
 /** A taken warm sandbox is replaced by then at the latest, if its first command has not started it. */
 const REFILL_DELAY_MS = 20;
@@ -140,17 +124,10 @@ export class BwrapDriver implements SandboxDriver {
     }
     const noAgent = agentBinaryMissing(this.host.agentPath);
     if (noAgent) return { available: false, reason: noAgent, details };
-    details.host_uids = this.uids
-      ? `${this.uids.start}-${this.uids.end}, one per sandbox (warm ones too)` +
-        (this.uids.size < this.config.max_concurrent_jobs ? ` (fewer than max_concurrent_jobs: raise sandbox.uid_range_size)` : '')
-      : "off (not root: sandboxes run as the runner's uid and share its per-user limits)";
-    details.cpu_rate = !this.host.cgroup
-      ? 'off (no cgroups: limits.cpus is not enforced, cpu_ms still is)'
-      : this.host.cgroup.cpuRate
-        ? 'cgroup v1 cpu quota (limits.cpus)'
-        : 'off (cgroup v1 cpu controller not mounted: limits.cpus is not enforced)';
-    details.rusage = this.host.cgroup ? 'cgroup' : "the agent's wait4 of each command";
-    details.pause = this.capabilities.pause ? 'cgroup v1 freezer' : 'unavailable (needs the cgroup v1 freezer, as root)';
+    Object.assign(
+      details,
+      hostDetails({ uids: this.uids, maxConcurrentJobs: this.config.max_concurrent_jobs, cgroup: this.host.cgroup, pause: this.capabilities.pause }),
+    );
     try {
       await this.prepareHost();
       const filter = await this.seccompFilter();
