@@ -122,6 +122,58 @@ describe.skipIf(skip)('input grammar (property test against a real paddock serve
     expect(seen[400] ?? 0).toBeGreaterThan(100);
   }, 240_000);
 
+  it(`hostile strings in the sandboxes API (create, paths, exec, ports) are refused cleanly (seed ${SEED})`, async () => {
+    const port = (canary.address() as net.AddressInfo).port;
+    const rand = prng(SEED + 1);
+    const next = hostileStrings(rand, port);
+    const create: Record<string, (v: string) => Record<string, unknown>> = {
+      image: (v) => ({ image: v, driver: 'bwrap' }),
+      driver: (v) => ({ driver: v }),
+      label_key: (v) => ({ labels: { [v]: 'x' }, driver: 'bwrap' }),
+      label_value: (v) => ({ labels: { team: v }, driver: 'bwrap' }),
+      env_name: (v) => ({ env: { [v]: 'x' }, driver: 'bwrap' }),
+      env_value: (v) => ({ env: { X: v }, driver: 'bwrap' }),
+      cwd: (v) => ({ cwd: v, driver: 'bwrap' }),
+      network: (v) => ({ network: v, driver: 'bwrap' }),
+    };
+    const sbx = await server.api('POST', '/v1/sandboxes', { driver: 'bwrap' });
+    expect(sbx.status, JSON.stringify(sbx.body)).toBe(201);
+    const id = sbx.body.id as string;
+    // Every byte percent-encoded (encodeURIComponent throws on a lone surrogate).
+    const q = (v: string) => [...Buffer.from(v, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+    const onLive: Array<(v: string) => Promise<{ status: number; headers: Headers; body: any }>> = [
+      (v) => server.api('GET', `/v1/sandboxes/${id}/files/stat?path=${q(v)}`),
+      (v) => server.api('GET', `/v1/sandboxes/${id}/files/list?path=${q(v)}&depth=2`),
+      (v) => server.api('POST', `/v1/sandboxes/${id}/files/mkdir`, { path: v }),
+      (v) => server.api('POST', `/v1/sandboxes/${id}/files/move`, { from: '/work/none', to: v }),
+      (v) => server.api('POST', `/v1/sandboxes/${id}/exec`, { command: ['/bin/echo', v], cwd: v }),
+      (v) => server.api('POST', `/v1/sandboxes/${id}/exec`, { command: ['true'], env: { [v]: v } }),
+      (v) => server.api('GET', `/v1/sandboxes/${q(v)}`),
+      (v) => server.api('GET', `/v1/sandboxes/${id}/ports/${q(v)}/x`),
+    ];
+    const keys = Object.keys(create);
+    for (let i = 0; i < 160; i++) {
+      const value = next();
+      const res =
+        i % 2 === 0
+          ? await server.api('POST', '/v1/sandboxes', create[keys[(i / 2) % keys.length]!]!(value))
+          : await onLive[((i - 1) / 2) % onLive.length]!(value);
+      const ctx = JSON.stringify({ i, value, status: res.status, body: res.body });
+      expect([200, 201, 204, 400, 404, 409, 414, 422, 502, 503], ctx).toContain(res.status);
+      if (res.status === 201 && res.body?.id?.startsWith('sbx_') && res.body.id !== id) {
+        expect((await server.api('DELETE', `/v1/sandboxes/${res.body.id}`)).status).toBe(204);
+      }
+      if (res.status >= 400) expect(res.headers.get('content-type'), ctx).toMatch(/^application\/problem\+json/);
+    }
+    // The sandbox still answers, the runner is alive, nobody was called on the canary's behalf.
+    const alive = await server.api('POST', `/v1/sandboxes/${id}/exec`, { command: ['echo', 'ok'] });
+    expect({ status: alive.status, out: alive.body.stdout }).toEqual({ status: 200, out: 'ok\n' });
+    expect(server.proc.exitCode).toBe(null);
+    expect(connections).toBe(0);
+    expect(server.stderr()).not.toMatch(/uncaught|unhandled/i);
+    expect((await server.api('DELETE', `/v1/sandboxes/${id}`)).status).toBe(204);
+  }, 240_000);
+
   it('the image names that once reached the Engine as a path are 400 validation_failed', async () => {
     const port = (canary.address() as net.AddressInfo).port;
     for (const image of [`../127.0.0.1:${port}/x`, `../../127.0.0.1:${port}/x/../y`]) {

@@ -4,7 +4,8 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
-import { installErrorHandling } from './problem.js';
+import { PaddockError } from '../errors.js';
+import { installErrorHandling, sendProblem } from './problem.js';
 import { installRequestLane, RequestLane } from './request-lane.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
@@ -22,6 +23,9 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
     bodyLimit: rt.config.body_limit_bytes,
     // Let a waiting request or an SSE stream stay open; the wait itself is capped.
     requestTimeout: 0,
+    // What the router refuses before any hook (a bad URL, a path parameter past its length) is a problem too.
+    frameworkErrors: (err, _request, reply) =>
+      sendProblem(reply, new PaddockError('validation_failed', err.message, undefined, err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? { status: 414 } : undefined)),
     // `<port>-<id>.<sandboxes.preview_domain>` goes to that sandbox port's preview route, whatever its path.
     rewriteUrl: previewHostRewrite(rt.config.sandboxes.preview_domain),
   });
