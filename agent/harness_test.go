@@ -17,6 +17,9 @@ import (
 
 var agentBin string
 
+// buildTags are this test binary's own (goshim_test.go), so the agent under test is built the same way.
+var buildTags = ""
+
 // TestMain builds the real agent binary; every test drives it over its stdin/stdout like the runner does.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "paddock-agent-test")
@@ -25,7 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0755) // the non-dumpable test runs it as nobody
 	agentBin = filepath.Join(dir, "paddock-agent")
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", agentBin, ".")
+	build := exec.Command("go", "build", "-buildvcs=false", "-tags", buildTags, "-o", agentBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
@@ -69,7 +72,12 @@ type client struct {
 // startAgent runs the agent (under prefix, e.g. setpriv, when given) and reads its HELLO.
 func startAgent(t testing.TB, prefix ...string) *client {
 	t.Helper()
-	argv := append(prefix, agentBin)
+	return startAgentCmd(t, append(prefix, agentBin)...)
+}
+
+// startAgentCmd runs argv, which holds the agent and its arguments, and reads its HELLO.
+func startAgentCmd(t testing.TB, argv ...string) *client {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	c := &client{t: t, cmd: cmd, closed: make(chan struct{}), accepted: make(chan *cstream, 16),
 		pongs: make(chan []byte, 4), streams: map[uint32]*cstream{}, next: 1}

@@ -13,8 +13,9 @@ import (
 )
 
 // Go's ForkExec has no hook between fork and exec, and limits set on the agent around a fork would bind the
-// agent too (a lowered hard limit cannot be raised back). So an exec with rlimits starts the agent's own
-// binary in shim mode (shim.go), which sets them on itself and then execs the command in its place.
+// agent too (a lowered hard limit cannot be raised back). So an exec with rlimits starts a shim that sets
+// them on itself and then execs the command in its place: the C one (execshim/shim.c) from a sealed memfd,
+// or, where that cannot run, the agent's own binary in shim mode (shim.go).
 
 // rlimitResources maps the protocol's names to resource numbers (RLIMIT_NPROC: 6 on x86 and arm).
 var rlimitResources = map[string]int{"cpu": syscall.RLIMIT_CPU, "fsize": syscall.RLIMIT_FSIZE,
@@ -29,7 +30,17 @@ const shimTimeout = 10 * time.Second
 
 // selfExe is the agent's binary as it can exec itself: /proc/self/exe works wherever /proc is mounted
 // (bwrap --proc, containers), even from a read-only bind mount.
-var selfExe = "/proc/self/exe"
+const selfExe = "/proc/self/exe"
+
+// shimExe is the shim that forkExec starts: the C one once setupShim has put it in a memfd, else selfExe.
+// Only the reader loop touches it (exec.go), so it needs no lock.
+var shimExe = selfExe
+
+func setupShim() {
+	if p := sealedExecutable("paddock-exec", nativeShim()); p != "" {
+		shimExe = p
+	}
+}
 
 // shimEnv is the shim's own: one P, so its runtime starts no extra threads to run its idle goroutines.
 var shimEnv = []string{"GOMAXPROCS=1"}
@@ -57,14 +68,21 @@ func parseRlimits(raw map[string]json.RawMessage) ([]rlimit, error) {
 	return out, nil
 }
 
-// shimArgv is [argv0, marker, "cpu=10,nofile=64", path, len(argv), argv…, env…]. The env rides in argv, so
-// the shim's Go runtime starts with none of the caller's (GODEBUG, GOGC …) and the command gets it exactly.
+// shimArgv is [argv0, marker, "0=10:11,7=64:64", path, len(argv), argv…, env…]: each limit as its resource
+// number = soft : hard, and the CPU limit's hard one a second past the soft one (as `prlimit --cpu=N:N+1`),
+// so that SIGXCPU comes first and the runner can tell a CPU limit from any other SIGKILL. The env rides in
+// argv, so the Go shim's runtime starts with none of the caller's (GODEBUG, GOGC …) and the command gets it
+// exactly.
 func shimArgv(path string, argv, env []string, lims []rlimit) []string {
 	spec := make([]string, len(lims))
 	for i, l := range lims {
-		spec[i] = l.name + "=" + strconv.FormatUint(l.value, 10)
+		res, hard := rlimitResources[l.name], l.value
+		if res == syscall.RLIMIT_CPU {
+			hard++
+		}
+		spec[i] = strconv.Itoa(res) + "=" + strconv.FormatUint(l.value, 10) + ":" + strconv.FormatUint(hard, 10)
 	}
-	out := append([]string{"paddock-agent", shimMarker, strings.Join(spec, ","), path, strconv.Itoa(len(argv))}, argv...)
+	out := append([]string{"paddock-exec", shimMarker, strings.Join(spec, ","), path, strconv.Itoa(len(argv))}, argv...)
 	return append(out, env...)
 }
 
@@ -82,7 +100,13 @@ func forkExec(rp *reaper, path string, argv []string, attr *syscall.ProcAttr, li
 	shim.Files = append(append([]uintptr{}, attr.Files...), uintptr(w)) // the shim's fd 3 (shimStatus)
 	shim.Env = shimEnv
 	shimArgs := shimArgv(path, argv, attr.Env, lims)
-	pid, exit, err := rp.start(func() (int, error) { return syscall.ForkExec(selfExe, shimArgs, &shim) })
+	pid, exit, err := rp.start(func() (int, error) { return syscall.ForkExec(shimExe, shimArgs, &shim) })
+	if err != nil && shimExe != selfExe {
+		// The C shim's memfd cannot be exec'd here after all (a kernel or sandbox that refuses it):
+		// the Go shim from now on. The command's own exec errors come through the status pipe instead.
+		shimExe = selfExe
+		pid, exit, err = rp.start(func() (int, error) { return syscall.ForkExec(shimExe, shimArgs, &shim) })
+	}
 	syscall.Close(w)
 	if err == nil {
 		err = awaitShim(status, pid, lims)

@@ -242,3 +242,23 @@ func benchExec(b *testing.B, lims map[string]interface{}) {
 		}
 	}
 }
+
+// --limits binds the agent itself (and so all it starts), capped at the hard limit it inherited.
+func TestAgentLimitsItself(t *testing.T) {
+	c := startAgentCmd(t, "prlimit", "--nofile=4096:8192", "--", agentBin, "--limits=nofile=100000,fsize=65536,core=0")
+	lims := agentLimits(t, c)
+	if lims["Max open files"] != "8192 8192" || lims["Max file size"] != "65536 65536" || lims["Max core file size"] != "0 0" {
+		t.Fatalf("agent limits %v", lims)
+	}
+	s := c.open(execOp("sh", "-c", "ulimit -n; ulimit -f"))
+	c.result(s)
+	if s.output(1) != "8192\n128\n" {
+		t.Fatalf("a command's limits: %q", s.output(1))
+	}
+	for _, bad := range []string{"--limits=memlock=1", "--limits=nofile=-1", "--limits=nofile", "--limits=", "--bogus=1"} {
+		out, err := exec.Command(agentBin, bad).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "paddock-agent: ") {
+			t.Errorf("%s: %v %q", bad, err, out)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -16,17 +15,12 @@ import (
 // /proc/1/fd). What the agent creates for them (files, directories) it gives to UID.
 var jobCred *syscall.Credential
 
-func parseRunAs(args []string) error {
-	for _, a := range args {
-		if !strings.HasPrefix(a, "--run-as=") {
-			return fmt.Errorf("unknown argument %q", a)
-		}
-		uid, err := strconv.ParseUint(strings.TrimPrefix(a, "--run-as="), 10, 31)
-		if err != nil || uid == 0 {
-			return fmt.Errorf("--run-as needs a uid above 0, got %q", a)
-		}
-		jobCred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
+func setRunAs(v string) error {
+	uid, err := strconv.ParseUint(v, 10, 31)
+	if err != nil || uid == 0 {
+		return fmt.Errorf("--run-as needs a uid above 0, got %q", v)
 	}
+	jobCred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
 	return nil
 }
 

@@ -59,20 +59,16 @@ func parseShimArgs(args []string) (res []int, lims []rlimit64, path string, argv
 	}
 	if args[0] != "" {
 		for _, kv := range strings.Split(args[0], ",") {
-			name, v, _ := strings.Cut(kv, "=")
-			r, known := rlimitResources[name]
-			n, err := strconv.ParseUint(v, 10, 64)
-			if !known || err != nil || n > maxRlimit {
+			r, v, _ := strings.Cut(kv, "=")
+			soft, hard, _ := strings.Cut(v, ":")
+			rn, err1 := strconv.Atoi(r)
+			sn, err2 := strconv.ParseUint(soft, 10, 64)
+			hn, err3 := strconv.ParseUint(hard, 10, 64)
+			if err1 != nil || err2 != nil || err3 != nil || rn < 0 || sn > maxRlimit+1 || hn > maxRlimit+1 {
 				return
 			}
-			res = append(res, r)
-			hard := n
-			if r == syscall.RLIMIT_CPU {
-				// A second past the soft limit, as `prlimit --cpu=N:N+1`: SIGXCPU first, so the
-				// runner can tell a CPU limit from any other SIGKILL.
-				hard = n + 1
-			}
-			lims = append(lims, rlimit64{n, hard})
+			res = append(res, rn)
+			lims = append(lims, rlimit64{sn, hn})
 		}
 	}
 	n, err := strconv.Atoi(args[2])

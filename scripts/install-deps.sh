@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Host packages Paddock needs: bubblewrap (sandboxes), python3-seccomp (libseccomp, which
 # compiles the bwrap sandboxes' seccomp filter; without it bwrap jobs are refused), util-linux (prlimit, setpriv),
-# golang-go (builds the in-sandbox agent, agent/), and a C toolchain for better-sqlite3 when no
+# golang-go and musl-tools (build the in-sandbox agent, agent/, and its static C exec shim), and a C toolchain for better-sqlite3 when no
 # prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v prlimit >/dev/null || need+=(util-linux)
 command -v go >/dev/null || need+=(golang-go)
+command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v curl >/dev/null || need+=(curl ca-certificates)

@@ -10,8 +10,10 @@ bash scripts/install-docker.sh
 npm run build --silent
 export PADDOCK_IMAGES_DIR="${PADDOCK_IMAGES_DIR:-/var/cache/paddock/images}"
 bash scripts/build-images.sh
-# The in-sandbox agent's own tests (Go) run with the whole suite, not with a file filter.
+# The in-sandbox agent's own tests (Go) run with the whole suite, not with a file filter; its exec tests
+# once more without the C exec shim, against the Go shim it falls back to.
 if [ $# -eq 0 ]; then
-  (cd agent && go vet ./... && test -z "$(gofmt -l .)" && go test -count=1 ./...)
+  (cd agent && go vet ./... && go vet -tags goshim ./... && test -z "$(gofmt -l .)" && go test -count=1 ./... &&
+    go test -count=1 -tags goshim -run 'Exec|Rlimit|Pty' ./...)
 fi
 exec npx vitest run "$@"

@@ -27,10 +27,10 @@ describe.skipIf(skip)('driver downgrade', () => {
     expect(health.body.min_isolation).toEqual({ none: 'gvisor', egress: 'container' });
   });
 
-  // Each side of bwrap's floors too (pids 10, open_files 17: the agent's threads and fds count).
+  // Each side of bwrap's floors too (pids 10: the agent's threads count; open_files 4: a command's own).
   const tiny: Record<string, number>[] = [
     { pids: 1 }, { open_files: 1 }, { memory_mb: 6 }, { pids: 3 }, { memory_mb: 12 },
-    { pids: 9 }, { pids: 10 }, { open_files: 16 }, { open_files: 17 },
+    { pids: 9 }, { pids: 10 }, { open_files: 3 }, { open_files: 4 }, { open_files: 16 }, { open_files: 17 },
   ];
   for (const driver of ['gvisor', 'docker', 'bwrap']) {
     it(`${driver}: limits too small to start a sandbox are refused at submit, never a driver_error`, async () => {

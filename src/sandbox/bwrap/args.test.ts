@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bwrapArgs, sandboxPath, workPath } from './args.js';
-import { buildChain, execRlimits } from './chain.js';
+import { AGENT_FDS, agentLimits, buildChain, execRlimits } from './chain.js';
 
 const limits = { timeout_ms: 1000, memory_mb: 64, cpu_ms: 1500, pids: 16, output_bytes: 100, disk_mb: 8, open_files: 32, cpus: 1 };
 const layout = { etcDir: '/d/etc', agentPath: '/opt/paddock-agent', statusFd: 3, seccompFd: 9, marker: { name: 'M', value: 'box-1' } };
@@ -25,6 +25,7 @@ describe('bwrapArgs', () => {
     // The agent's env is cleared but for the marker, and it is the only command.
     expect(a.join(' ')).toContain('--clearenv --setenv M box-1 --chdir /work -- /.paddock/agent');
     expect(a.at(-1)).toBe('/.paddock/agent');
+    expect(bwrapArgs(limits, { ...layout, agentArgs: ['--limits=core=0'] }).slice(-2)).toEqual(['/.paddock/agent', '--limits=core=0']);
     expect(a.indexOf('--remount-ro')).toBeGreaterThan(a.lastIndexOf('--ro-bind'));
   });
 
@@ -61,18 +62,16 @@ describe('bwrapArgs', () => {
 });
 
 describe('buildChain', () => {
-  it('binds the agent only by what bounds the whole sandbox (no CPU, memory or process limit), then is bwrap', () => {
-    const c = buildChain(['--die-with-parent'], { bwrap: 'bwrap', limits });
-    expect(c.file).toBe('prlimit');
-    expect(c.args.slice(-3)).toEqual(['--', 'bwrap', '--die-with-parent']);
-    expect(c.args).toContain('--nofile=32');
-    expect(c.args).toContain(`--fsize=${8 * 1024 * 1024}`);
-    expect(c.args.join(' ')).not.toMatch(/--cpu=|--as=|--nproc=/);
-  });
-
-  it('drops to the host user when given one', () => {
-    const c = buildChain([], { bwrap: 'bwrap', limits, hostUser: { uid: 61000, gid: 61001 } });
+  it('is bwrap itself, under the host user when given one', () => {
+    expect(buildChain(['--die-with-parent'], { bwrap: 'bwrap' })).toEqual({ file: 'bwrap', args: ['--die-with-parent'] });
+    const c = buildChain([], { bwrap: 'bwrap', hostUser: { uid: 61000, gid: 61001 } });
     expect([c.uid, c.gid]).toEqual([61000, 61001]);
+  });
+});
+
+describe('agentLimits', () => {
+  it("binds the agent only by what bounds the whole sandbox (no CPU, memory or process limit), its fds on top of a command's", () => {
+    expect(agentLimits(limits)).toBe(`--limits=nofile=${32 + AGENT_FDS},fsize=${8 * 1024 * 1024},core=0`);
   });
 });
 

@@ -19,6 +19,8 @@ export interface BwrapLayout {
   seccompFd: number;
   /** Set in the agent's environment (which nothing it starts inherits), to find the sandbox's processes. */
   marker: { name: string; value: string };
+  /** The agent's own arguments (chain.ts agentLimits). */
+  agentArgs?: string[] | undefined;
 }
 
 // Host paths a default (image-less) sandbox sees, read-only. Nothing from /home,
@@ -81,7 +83,7 @@ export function bwrapArgs(limits: Pick<Limits, 'disk_mb'>, layout: BwrapLayout):
   // Everything is set up; the root itself must not be writable by the job.
   a.push('--remount-ro', '/');
   a.push('--clearenv', '--setenv', layout.marker.name, layout.marker.value);
-  a.push('--chdir', WORK_DIR, '--', AGENT_IN_SANDBOX);
+  a.push('--chdir', WORK_DIR, '--', AGENT_IN_SANDBOX, ...(layout.agentArgs ?? []));
   return a;
 }
 

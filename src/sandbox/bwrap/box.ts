@@ -7,7 +7,7 @@ import { AgentClient } from '../agent/agent-client.js';
 import { lineLogger } from '../agent-diagnostics.js';
 import { bwrapArgs } from './args.js';
 import type { CgroupV1 } from './cgroup.js';
-import { buildChain } from './chain.js';
+import { agentLimits, buildChain } from './chain.js';
 import { BwrapProcess, killMarked, SECCOMP_FD } from './process.js';
 
 /** How long a started sandbox's agent has to say HELLO. */
@@ -97,7 +97,7 @@ export class Box {
 }
 
 /**
- * Starts one sandbox: the chain (prlimit → bwrap → agent) under the host uid,
+ * Starts one sandbox: bwrap → agent under the host uid,
  * its child held on the block fd until it is in its cgroup, then the agent's HELLO.
  * A start that fails is cleaned up here (nothing is left) and thrown as limit_too_small
  * when the sandbox's own limits are what is too small, else as driver_error.
@@ -122,10 +122,10 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
     blockFd: cgroup ? 4 : undefined,
     seccompFd: SECCOMP_FD,
     marker: { name: MARKER, value: id },
+    agentArgs: [agentLimits(spec.limits)],
   });
   const chain = buildChain(args, {
     bwrap: host.bwrap,
-    limits: spec.limits,
     hostUser: spec.uid === undefined ? undefined : { uid: spec.uid, gid: spec.uid },
   });
   const diagnostics = lineLogger((line) => host.log.warn({ ...ctx, agent: line }, 'sandbox agent says'));
@@ -175,10 +175,9 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
 }
 
 /**
- * Why a sandbox did not start. The chain runs under the sandbox's RLIMIT_NOFILE: out of fds
- * (EMFILE, errno 24; ld.so says "Error 24") bwrap fails before its sandbox exists, and the
- * agent cannot start either; out of pids or memory (its cgroup), the agent's runtime cannot.
- * Those are the job's limits being too small, not a broken driver.
+ * Why a sandbox did not start. Out of pids or memory (its cgroup), the agent's runtime cannot;
+ * out of fds (EMFILE, errno 24; ld.so says "Error 24") only where the host's own limit is that
+ * low. The first two are the job's limits being too small, not a broken driver.
  */
 function startFailure(proc: BwrapProcess, limits: Limits, oom: boolean, lost: string): PaddockError {
   const stderr = proc.stderr.trim();

@@ -3,7 +3,6 @@ import type { AgentExecOptions } from '../agent-exec.js';
 
 export interface ChainOptions {
   bwrap: string;
-  limits: Pick<Limits, 'open_files' | 'disk_mb'>;
   /** Drop to this host uid/gid before anything runs (set when Paddock is root). */
   hostUser?: { uid: number; gid: number } | undefined;
 }
@@ -16,20 +15,32 @@ export interface Chain {
 }
 
 /**
- * The host-side wrapper around bwrap, exec'd in one process: prlimit → bwrap. bwrap's own
- * --die-with-parent sets PR_SET_PDEATHSIG on bwrap itself as well as on its child, so both die
- * with Paddock (checked: Paddock's parent SIGKILLed → bwrap and the agent gone); the setpriv
- * --pdeathsig link that used to come first cost ~5% of the CPU of a job.
- * - prlimit: only the rlimits that must bind the agent too, because they bound the sandbox as a
- *   whole: its fds (the agent holds one set per exec and connection; bwrap runs out before the
- *   sandbox exists when open_files is too small), the size of a file it writes, no core dumps.
- *   CPU, memory and process counts are set per exec by the agent (execRlimits), or bound the
- *   whole tree through the cgroup: a long-lived agent must not run into one job's CPU limit.
+ * What Paddock spawns: bwrap itself, under the host uid. Its own --die-with-parent sets
+ * PR_SET_PDEATHSIG on bwrap as well as on its child, so both die with Paddock (checked: Paddock's
+ * parent SIGKILLed → bwrap and the agent gone). A setpriv --pdeathsig link and a prlimit link
+ * that used to come first cost ~5% and ~3% of the CPU of a job; the agent now sets the limits
+ * that bound the whole sandbox on itself (agentLimits).
  */
 export function buildChain(bwrapArgs: string[], o: ChainOptions): Chain {
-  const rlimits = [`--nofile=${o.limits.open_files}`, `--fsize=${o.limits.disk_mb * 1024 * 1024}`, '--core=0'];
-  const [file, ...args] = ['prlimit', ...rlimits, '--', o.bwrap, ...bwrapArgs] as [string, ...string[]];
-  return { file, args, ...(o.hostUser ? { uid: o.hostUser.uid, gid: o.hostUser.gid } : {}) };
+  return { file: o.bwrap, args: bwrapArgs, ...(o.hostUser ? { uid: o.hostUser.uid, gid: o.hostUser.gid } : {}) };
+}
+
+/**
+ * Fds the agent may hold beyond a command's open_files: its channel, the runtime's, and a few per
+ * exec, file transfer and forwarded connection (sandboxes.max_execs allows up to 1024 execs).
+ */
+export const AGENT_FDS = 4096;
+
+/**
+ * The agent's own rlimits (`--limits`), which bind everything it starts too: because they bound
+ * the sandbox as a whole, not one command — its fds (open_files is each command's, and the agent's
+ * own come on top, so a job's small open_files starts, and fails, only its own commands), the
+ * size of a file it writes, no core dumps. CPU, memory and process counts are set per exec
+ * (execRlimits), or bound the whole tree through the cgroup: a long-lived agent must not run into
+ * one job's CPU limit.
+ */
+export function agentLimits(limits: Pick<Limits, 'open_files' | 'disk_mb'>): string {
+  return `--limits=nofile=${limits.open_files + AGENT_FDS},fsize=${limits.disk_mb * 1024 * 1024},core=0`;
 }
 
 /**

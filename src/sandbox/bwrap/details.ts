@@ -29,8 +29,8 @@ export function hostDetails(o: {
  * The smallest limits a sandbox starts a command with, measured through this driver (create +
  * exec, one limit lowered at a time from the defaults) with the agent as PID 1, on Debian 12
  * (kernel 6.18, bwrap 0.8.0), cgroup v1, 2 cores, Dec 2026 — then rounded up:
- * - open_files 17 (16: the agent, holding 8 fds idle, cannot start the command; 10 and below:
- *   bwrap itself fails), in both modes; exact, as test/bwrap-fd-limit.int.test.ts shows.
+ * - open_files 4: each command's own (bwrap and the agent have theirs on top, chain.ts); below
+ *   it /bin/echo cannot open libc; exact, as test/bwrap-fd-limit.int.test.ts shows.
  * - pids 10: RLIMIT_NPROC counts the agent's 6-7 threads with the commands', so `/bin/echo`
  *   starts under 1 but a shell that forks needs 8 (7 failed 4 of 5), as for containers (the
  *   pids cgroup has room for the agent beyond that, box.ts).
@@ -38,6 +38,6 @@ export function hostDetails(o: {
  *   the command alone and 4 starts, floored at 8.
  */
 export const MIN_LIMITS: Record<'cgroups' | 'rlimits', Partial<Limits>> = {
-  cgroups: { pids: 10, memory_mb: 4, open_files: 17, disk_mb: 1, cpu_ms: 1 },
-  rlimits: { pids: 10, memory_mb: 8, open_files: 17, disk_mb: 1, cpu_ms: 1 },
+  cgroups: { pids: 10, memory_mb: 4, open_files: 4, disk_mb: 1, cpu_ms: 1 },
+  rlimits: { pids: 10, memory_mb: 8, open_files: 4, disk_mb: 1, cpu_ms: 1 },
 };

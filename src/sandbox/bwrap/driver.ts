@@ -47,8 +47,8 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
   readonly capabilities: DriverCapabilities;
   /**
-   * See MIN_LIMITS. open_files bounds bwrap and the agent (prlimit, chain.ts); below it a start
-   * or the first exec fails promptly with limit_too_small (box.ts). disk_mb and cpu_ms start with 1.
+   * See MIN_LIMITS. open_files is each command's (the agent's own fds come on top, chain.ts);
+   * below it a command cannot start. disk_mb and cpu_ms start with 1.
    */
   readonly minLimits: Partial<Limits>;
   private readonly host: Omit<BoxHost, 'seccompFile'>;
