@@ -43,6 +43,9 @@ func TestNativeShim(t *testing.T) {
 	if !strings.HasPrefix(path, "/proc/self/fd/") {
 		t.Fatalf("memfd: %q", path)
 	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0111 {
+		t.Fatalf("the shim's memfd is not execute-only: %v %v", st.Mode(), err)
+	}
 	// Sealed: not even its owner can write it.
 	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 		_, err = f.Write([]byte("x"))

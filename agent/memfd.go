@@ -21,8 +21,9 @@ const (
 
 // sealedExecutable puts data in a close-on-exec memfd that nothing can change any more and returns a path
 // to exec it by (/proc/self/fd/N: a forked child resolves it in its own copy of the fd table, and execve
-// reads the file before it closes close-on-exec fds). The agent is non-dumpable, so no process of the
-// sandbox can open it through /proc/1/fd. "" when the kernel has no memfd or refuses to exec one.
+// reads the file before it closes close-on-exec fds). The agent is non-dumpable, so no process of its uid
+// can open it through /proc/1/fd, and it is execute-only for the others. "" when the kernel has no memfd or
+// refuses to exec one.
 func sealedExecutable(name string, data []byte) string {
 	if sysMemfdCreate == 0 || len(data) == 0 {
 		return ""
@@ -42,6 +43,12 @@ func sealedExecutable(name string, data []byte) string {
 			return ""
 		}
 		off += n
+	}
+	// Execute-only: gVisor lets a process of another uid open /proc/1/fd/N, and the commands under
+	// --run-as must still exec it (an ELF needs no read permission to run).
+	if syscall.Fchmod(int(fd), 0111) != nil {
+		syscall.Close(int(fd))
+		return ""
 	}
 	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, fAddSeals, sealAll); e != 0 {
 		syscall.Close(int(fd))

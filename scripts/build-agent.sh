@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the in-sandbox agent (agent/, Go standard library only) into dist/agent/paddock-agent: static
-# (CGO_ENABLED=0), stripped, with its C exec shim (agent/execshim/shim.c, static with musl) embedded.
+# (CGO_ENABLED=0), stripped, with its C exec shim (agent/execshim/shim.c, static with musl) embedded; and
+# the runner's bwrap spawner (spawner/) into dist/agent/paddock-spawner.
 # Skipped when the sources and the toolchains hash the same as for the last build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,9 @@ fi
 if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
   export GOCACHE=/tmp/paddock-go-build
 fi
-hash=$( (go version; musl-gcc --version | head -1; find agent -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name '*.c' \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
-if [ -x "$out" ] && [ "$(cat "$out.sha256" 2>/dev/null)" = "$hash" ]; then
-  echo "build-agent: $out is up to date ($(stat -c %s "$out") bytes)"
+hash=$( (go version; musl-gcc --version | head -1; find agent spawner -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name '*.c' \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
+if [ -x "$out" ] && [ -x dist/agent/paddock-spawner ] && [ "$(cat "$out.sha256" 2>/dev/null)" = "$hash" ]; then
+  echo "build-agent: $out (and paddock-spawner) is up to date ($(stat -c %s "$out") bytes)"
   exit 0
 fi
 mkdir -p "$(dirname "$out")"
@@ -28,6 +29,7 @@ musl-gcc -static -Os -s -Wall -Wextra -Werror -o agent/execshim/paddock-exec.tmp
 mv agent/execshim/paddock-exec.tmp agent/execshim/paddock-exec
 # -buildvcs=false: no git lookup (and the same sources give the same binary).
 (cd agent && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w" -o "../$out.tmp" .)
+(cd spawner && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w" -o "../dist/agent/paddock-spawner" .)
 mv "$out.tmp" "$out"
 echo "$hash" >"$out.sha256"
 echo "build-agent: built $out ($(stat -c %s "$out") bytes)"

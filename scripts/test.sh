@@ -15,5 +15,7 @@ bash scripts/build-images.sh
 if [ $# -eq 0 ]; then
   (cd agent && go vet ./... && go vet -tags goshim ./... && test -z "$(gofmt -l .)" && go test -count=1 ./... &&
     go test -count=1 -tags goshim -run 'Exec|Rlimit|Pty' ./...)
+  # The bwrap spawner is exercised by test/bwrap-spawner.int.test.ts and every bwrap test.
+  (cd spawner && go vet ./... && test -z "$(gofmt -l .)")
 fi
 exec npx vitest run "$@"

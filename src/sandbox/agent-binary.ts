@@ -14,12 +14,17 @@ export function agentBinaryPath(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/agent/paddock-agent');
 }
 
+/** The host-side process that forks bwrap sandboxes for the runner (spawner/), built beside the agent. */
+export function spawnerBinaryPath(): string {
+  return path.join(path.dirname(agentBinaryPath()), 'paddock-spawner');
+}
+
 /** Why the agent cannot be used, in words an operator can act on; undefined when it can. */
-export function agentBinaryMissing(file = agentBinaryPath()): string | undefined {
+export function agentBinaryMissing(file = agentBinaryPath(), what = 'the sandbox agent'): string | undefined {
   try {
     accessSync(file, constants.X_OK);
     return undefined;
   } catch {
-    return `the sandbox agent ${file} is not built (bash scripts/build-agent.sh)`;
+    return `${what} ${file} is not built (bash scripts/build-agent.sh)`;
   }
 }

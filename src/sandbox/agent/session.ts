@@ -49,7 +49,10 @@ export class AgentSession implements StreamLink {
   constructor(private readonly transport: AgentTransport) {
     this.closed = new Promise((r) => (this.resolveClosed = r));
     const { readable, writable } = transport;
-    const gone = (why: string) => (err?: unknown) => this.fail(agentDied(err instanceof Error ? err.message : why, err));
+    // Only the first end builds its error (a stack trace each): the others of one close come after it.
+    const gone = (why: string) => (err?: unknown) => {
+      if (!this.failure) this.fail(agentDied(err instanceof Error ? err.message : why, err));
+    };
     readable.on('data', (chunk: Buffer) => this.onData(chunk));
     readable.on('end', gone('the connection ended'));
     readable.on('close', gone('the connection closed'));
@@ -124,7 +127,7 @@ export class AgentSession implements StreamLink {
 
   /** Closes the connection; open operations fail with `agent_died`. */
   close(): void {
-    this.fail(agentDied('the runner closed the connection'));
+    if (!this.failure) this.fail(agentDied('the runner closed the connection'));
   }
 
   sendFrame(stream: number, type: FrameType, payload?: Uint8Array): boolean {

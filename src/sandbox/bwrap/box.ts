@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
 import type { Limits } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
@@ -9,6 +8,7 @@ import { bwrapArgs } from './args.js';
 import type { CgroupV1 } from './cgroup.js';
 import { agentLimits, buildChain } from './chain.js';
 import { BwrapProcess, killMarked, SECCOMP_FD } from './process.js';
+import type { Spawner } from './spawner.js';
 
 /** How long a started sandbox's agent has to say HELLO. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -23,6 +23,7 @@ export interface BoxHost {
   etcDir: string;
   agentPath: string;
   seccompFile: string;
+  spawner: Spawner;
   cgroup?: CgroupV1 | undefined;
   log: Logger;
 }
@@ -105,13 +106,6 @@ export class Box {
 export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Promise<Box> {
   const id = `${label}-${randomBytes(6).toString('hex')}`;
   const ctx: BoxContext = { box: id };
-  let seccompFd: number;
-  try {
-    // Opened per sandbox: bwrap reads the filter to its end, from a file offset shared with us.
-    seccompFd = openSync(host.seccompFile, 'r');
-  } catch (err) {
-    throw new PaddockError('driver_error', `cannot read the seccomp filter: ${(err as Error).message}`);
-  }
   const cgroup = host.cgroup;
   let cgroupError: Error | undefined;
   const args = bwrapArgs(spec.limits, {
@@ -129,21 +123,17 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
     hostUser: spec.uid === undefined ? undefined : { uid: spec.uid, gid: spec.uid },
   });
   const diagnostics = lineLogger((line) => host.log.warn({ ...ctx, agent: line }, 'sandbox agent says'));
-  let proc: BwrapProcess;
-  try {
-    proc = new BwrapProcess({
-      chain,
-      // Nothing of the host's, and a marker by which a child bwrap orphaned before reporting it can be found.
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', [MARKER]: id },
-      seccompFd,
-      block: Boolean(cgroup),
-      onChildPid: cgroup ? (pid) => cgroup.enter(id, pid) : undefined,
-      onLostChild: () => killMarked(`${MARKER}=${id}`, chain.uid ?? process.getuid?.() ?? 0),
-      onStderr: diagnostics,
-    });
-  } finally {
-    closeSync(seccompFd);
-  }
+  const proc = new BwrapProcess({
+    spawner: host.spawner,
+    chain,
+    // Nothing of the host's, and a marker by which a child bwrap orphaned before reporting it can be found.
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', [MARKER]: id },
+    seccompFile: host.seccompFile,
+    block: Boolean(cgroup),
+    onChildPid: cgroup ? (pid) => cgroup.enter(id, pid) : undefined,
+    onLostChild: () => killMarked(`${MARKER}=${id}`, chain.uid ?? process.getuid?.() ?? 0),
+    onStderr: diagnostics,
+  });
   // Made while bwrap starts up (on another core): nothing runs in the sandbox before it is entered (block fd).
   if (cgroup) {
     try {
@@ -161,7 +151,7 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
     }
   }
   try {
-    const agent = await AgentClient.connect(proc.transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
+    const agent = await AgentClient.connect(await proc.transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
     return new Box(id, spec, proc, agent, ctx, cgroup);
   } catch (err) {
     proc.kill();

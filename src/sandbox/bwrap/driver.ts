@@ -6,7 +6,7 @@ import type { Config, Limits } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import { closeInheritedFds, inheritableFds } from '../../util/fds.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
+import { agentBinaryMissing, agentBinaryPath, spawnerBinaryPath } from '../agent-binary.js';
 import {
   type DriverAvailability,
   type DriverCapabilities,
@@ -25,6 +25,7 @@ import { imageRootfs, writeEtc } from './host-files.js';
 import { type PoolKey, poolKey } from './pool-key.js';
 import { BwrapSandbox } from './sandbox.js';
 import { buildSeccompFilter, type SeccompFilter } from './seccomp.js';
+import { Spawner } from './spawner.js';
 
 const run = promisify(execFile);
 
@@ -52,6 +53,7 @@ export class BwrapDriver implements SandboxDriver {
    */
   readonly minLimits: Partial<Limits>;
   private readonly host: Omit<BoxHost, 'seccompFile'>;
+  private readonly spawnerPath = spawnerBinaryPath();
   private readonly imagesDir: string;
   private readonly uids: UidRange | undefined;
   private readonly pool: WarmPool<Box>;
@@ -78,6 +80,7 @@ export class BwrapDriver implements SandboxDriver {
       bwrap: config.sandbox.bwrap_path,
       etcDir: path.join(config.data_dir, 'bwrap', 'etc'),
       agentPath: agentBinaryPath(),
+      spawner: new Spawner(this.spawnerPath, log.child({ driver: 'bwrap', component: 'spawner' })),
       cgroup,
       log: log.child({ driver: 'bwrap' }),
     };
@@ -122,7 +125,7 @@ export class BwrapDriver implements SandboxDriver {
     } catch {
       return { available: false, reason: `${this.host.bwrap} not found (apt-get install bubblewrap)`, details };
     }
-    const noAgent = agentBinaryMissing(this.host.agentPath);
+    const noAgent = agentBinaryMissing(this.host.agentPath) ?? agentBinaryMissing(this.spawnerPath, "bwrap's spawner");
     if (noAgent) return { available: false, reason: noAgent, details };
     Object.assign(
       details,
@@ -264,6 +267,7 @@ export class BwrapDriver implements SandboxDriver {
   async close(): Promise<void> {
     await this.pool.drain();
     while (this.removals.size) await Promise.all([...this.removals]);
+    await this.host.spawner.close();
     await this.host.cgroup?.removeGroup();
   }
 

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { AgentTransport } from '../agent/session.js';
 import type { Chain } from './chain.js';
+import type { Spawner } from './spawner.js';
 
-/** bwrap's --json-status-fd and --block-fd, and the seccomp program, as the child sees them. */
+/** bwrap's --json-status-fd and --block-fd, and the seccomp program, as the child sees them (spawner/main.go). */
 export const STATUS_FD = 3;
 export const BLOCK_FD = 4;
 export const SECCOMP_FD = 5;
@@ -15,10 +15,11 @@ const STDERR_KEEP = 4096;
 const BWRAP_EXIT_MS = 1000;
 
 export interface SpawnOptions {
+  spawner: Spawner;
   chain: Chain;
   /** The host environment of the chain: bwrap keeps it until it execs the agent (--clearenv). */
   env: Record<string, string>;
-  seccompFd: number;
+  seccompFile: string;
   /** Hold bwrap's child on its block fd until `onChildPid` has resolved (it enters the cgroup meanwhile). */
   block: boolean;
   onChildPid?: ((pid: number) => Promise<void>) | undefined;
@@ -28,49 +29,90 @@ export interface SpawnOptions {
   onStderr?: ((chunk: Buffer) => void) | undefined;
 }
 
+type Exit = { code: number | null; signal: string | null; spawnError?: Error };
+
 /**
  * One long-lived bwrap whose child, the sandbox's PID 1, is the agent: its stdin and
- * stdout are the agent's channel, stderr carries bwrap's errors and the agent's diagnostics.
+ * stdout are the agent's channel (a connection of the spawner's socket), stderr carries
+ * bwrap's errors and the agent's diagnostics.
  */
 export class BwrapProcess {
-  readonly transport: AgentTransport;
-  /** Settles once the chain has exited and its pipes are closed. */
-  readonly exited: Promise<{ code: number | null; signal: string | null; spawnError?: Error }>;
+  /** The agent's channel, once the spawner has connected it; rejects if bwrap never started. */
+  readonly transport: Promise<AgentTransport>;
+  /** Settles once bwrap has exited and its stderr and status fd are closed. */
+  readonly exited: Promise<Exit>;
   /** bwrap's child: pid 1 of the sandbox's pid namespace, once bwrap reports it. */
   sandboxPid: number | undefined;
+  /** bwrap's own pid, once the spawner reports it. */
+  pid: number | undefined;
+  private exit: Exit | undefined;
   private stderrText = '';
-  private readonly child: ChildProcess;
+  private status = '';
+  private spawnId: Promise<string>;
+  private channel: Socket | undefined;
+  private killed = false;
 
   constructor(private readonly o: SpawnOptions) {
-    this.child = spawn(o.chain.file, o.chain.args, {
-      cwd: '/',
-      env: o.env,
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', o.block ? 'pipe' : 'ignore', o.seccompFd],
-      ...(o.chain.uid !== undefined ? { uid: o.chain.uid, gid: o.chain.gid } : {}),
+    let resolveExited!: (e: Exit) => void;
+    let resolveChannel!: (t: AgentTransport) => void;
+    let rejectChannel!: (e: Error) => void;
+    this.exited = new Promise((r) => (resolveExited = r));
+    this.transport = new Promise((resolve, reject) => {
+      resolveChannel = resolve;
+      rejectChannel = reject;
     });
-    const child = this.child;
-    this.transport = { readable: child.stdout!, writable: child.stdin! };
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (this.stderrText.length < STDERR_KEEP) this.stderrText += chunk.toString('utf8', 0, STDERR_KEEP - this.stderrText.length);
-      o.onStderr?.(chunk);
+    this.transport.catch(() => undefined);
+    this.spawnId = o.spawner.spawn(
+      {
+        file: o.chain.file,
+        args: o.chain.args,
+        env: o.env,
+        uid: o.chain.uid,
+        gid: o.chain.gid,
+        seccompFile: o.seccompFile,
+        block: o.block,
+      },
+      {
+        onPid: (pid) => {
+          this.pid = pid;
+          if (this.killed) this.kill();
+        },
+        onChannel: (socket) => {
+          this.channel = socket;
+          // Writes to a process that already died must not crash the runner.
+          socket.on('error', () => undefined);
+          if (this.exit) socket.destroy();
+          resolveChannel({ readable: socket, writable: socket });
+        },
+        onStatus: (text) => this.onStatus(text),
+        onStatusEnd: () => {
+          // Only bwrap's outer process holds this fd; its child closes it right after the clone.
+          // So at its end every report has been read, and a child never reported was cloned by a
+          // bwrap that then failed and waits forever for a go it will never get, orphaned,
+          // holding its stderr.
+          if (this.sandboxPid === undefined) this.o.onLostChild?.();
+        },
+        onStderr: (text) => {
+          if (this.stderrText.length < STDERR_KEEP) this.stderrText += text.slice(0, STDERR_KEEP - this.stderrText.length);
+          o.onStderr?.(Buffer.from(text));
+        },
+        onExit: (code, signal, error) => {
+          this.exit = error && this.pid === undefined ? { code, signal, spawnError: error } : { code, signal };
+          rejectChannel(error ?? new Error(`bwrap exited (${signal ?? `status ${code}`}) before its agent connected`));
+          this.channel?.destroy();
+          resolveExited(this.exit);
+        },
+      },
+    );
+    this.spawnId.catch((err: Error) => {
+      this.exit = { code: null, signal: null, spawnError: err };
+      rejectChannel(err);
+      resolveExited(this.exit);
     });
-    child.stderr!.on('error', () => undefined);
-    // Writes to a process that already died must not crash the runner.
-    child.stdin!.on('error', () => undefined);
-    (child.stdio[BLOCK_FD] as Writable | null)?.on('error', () => undefined);
-    this.watchStatus(child.stdio[STATUS_FD] as Readable);
-    this.exited = new Promise((resolve) => {
-      child.once('error', (err) => resolve({ code: null, signal: null, spawnError: err }));
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
   }
 
   get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.exit === undefined;
   }
 
   /** Whether bwrap got as far as reporting its child (so the sandbox was set up). */
@@ -84,34 +126,20 @@ export class BwrapProcess {
   }
 
   /** bwrap's --json-status-fd tells us the sandbox's pid before the agent runs. */
-  private watchStatus(stream: Readable): void {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      buffered += text;
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(buffered);
-      if (!m || this.sandboxPid !== undefined) return;
-      this.sandboxPid = Number(m[1]);
-      if (this.killed) return this.kill();
-      const enter = this.o.onChildPid;
-      if (!enter) return;
-      enter(this.sandboxPid).then(
-        () => (this.child.stdio[BLOCK_FD] as Writable).end('go'),
-        () => this.kill(),
-      );
-    });
-    stream.on('error', () => undefined);
-    // Only bwrap's outer process (and the links above it) hold this fd; its child closes it
-    // right after the clone. So at its end every report has been read, and a child never
-    // reported was cloned by a bwrap that then failed (e.g. EMFILE opening /proc/PID/ns
-    // under a small RLIMIT_NOFILE) and waits forever for a go it will never get,
-    // orphaned, holding our pipes.
-    stream.once('close', () => {
-      if (this.sandboxPid === undefined) this.o.onLostChild?.();
-    });
+  private onStatus(text: string): void {
+    if (this.sandboxPid !== undefined) return;
+    this.status = (this.status + text).slice(-4096);
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(this.status);
+    if (!m) return;
+    this.sandboxPid = Number(m[1]);
+    if (this.killed) return this.kill();
+    const enter = this.o.onChildPid;
+    if (!enter) return;
+    enter(this.sandboxPid).then(
+      () => this.spawnId.then((id) => this.o.spawner.unblock(id)),
+      () => this.kill(),
+    );
   }
-
-  private killed = false;
 
   /**
    * SIGKILLs the sandbox's PID 1, whose death takes every process of its pid namespace with it;
@@ -119,20 +147,20 @@ export class BwrapProcess {
    * for as long as that takes to reap: seconds here, forever where there is none). bwrap is
    * killed too if it has not exited a moment later. Before bwrap reported its child, that child
    * is not bound by --die-with-parent, and a bwrap killed then would leave it behind, blocked
-   * and holding our pipes: so it is found and killed directly, and bwrap with it.
+   * and holding its stderr: so it is found and killed directly, and bwrap with it. Before the
+   * spawner named bwrap's pid, it is killed once the pid comes.
    */
   kill(): void {
     this.killed = true;
-    const pid = this.child.pid;
+    const pid = this.pid;
+    if (pid === undefined || !this.alive) return;
     if (this.sandboxPid !== undefined) {
       trySigkill(this.sandboxPid);
-      if (this.alive) setTimeout(() => this.alive && this.child.kill('SIGKILL'), BWRAP_EXIT_MS).unref();
+      setTimeout(() => this.alive && trySigkill(pid), BWRAP_EXIT_MS).unref();
       return;
     }
-    if (pid !== undefined && this.alive) {
-      for (const c of stoppedChildrenOf(pid)) trySigkill(c);
-    }
-    this.child.kill('SIGKILL');
+    for (const c of stoppedChildrenOf(pid)) trySigkill(c);
+    trySigkill(pid);
   }
 }
 

@@ -1,0 +1,3 @@
+module paddock/spawner
+
+go 1.19
