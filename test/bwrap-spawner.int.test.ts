@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnerBinaryPath } from '../src/sandbox/agent-binary.js';
 import { type SpawnEvents, Spawner } from '../src/sandbox/bwrap/spawner.js';
@@ -6,8 +10,15 @@ import { createLogger } from '../src/util/log.js';
 
 // The process that forks bwrap for the runner (spawner/main.go), driven directly: what it gives
 // the child, what it reports, and what happens when it dies.
-const spawner = new Spawner(spawnerBinaryPath(), createLogger('silent'));
-afterAll(() => spawner.close());
+const dir = mkdtempSync(path.join(os.tmpdir(), 'paddock-spawner-test-'));
+// What a killed runner left: the socket of a pid that is gone.
+const deadPid = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+writeFileSync(path.join(dir, `spawner-${deadPid}.sock`), '');
+const spawner = new Spawner(spawnerBinaryPath(), createLogger('silent'), dir);
+afterAll(async () => {
+  await spawner.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 interface Seen {
   pid?: number;
@@ -92,6 +103,11 @@ describe('bwrap spawner', () => {
     await c.done;
     expect(c.seen.exit).toEqual({ code: null, signal: 'SIGKILL' });
     expect(exits[0]).toMatch(/no such file or directory/);
+  });
+
+  it("keeps its socket in the runner's dir, and removed the one a dead runner left", () => {
+    expect(spawner.socketPath).toBe(path.join(dir, `spawner-${process.pid}.sock`));
+    expect(existsSync(path.join(dir, `spawner-${deadPid}.sock`))).toBe(false);
   });
 
   it('closes a connection that does not bring a token it knows', async () => {

@@ -80,7 +80,7 @@ export class BwrapDriver implements SandboxDriver {
       bwrap: config.sandbox.bwrap_path,
       etcDir: path.join(config.data_dir, 'bwrap', 'etc'),
       agentPath: agentBinaryPath(),
-      spawner: new Spawner(this.spawnerPath, log.child({ driver: 'bwrap', component: 'spawner' })),
+      spawner: new Spawner(this.spawnerPath, log.child({ driver: 'bwrap', component: 'spawner' }), path.join(config.data_dir, 'bwrap')),
       cgroup,
       log: log.child({ driver: 'bwrap' }),
     };

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,9 +61,15 @@ export class Spawner {
   private readonly tokens = new Map<string, string>();
   private nextId = 0;
 
+  /**
+   * `dir`: where the channel socket goes (the runner's data dir), as `spawner-<pid>.sock`; one
+   * a killed runner left there is removed at the next start. A dir whose path would be too long
+   * for a Unix socket (108 bytes) gives way to a private one under the system's tmp dir.
+   */
   constructor(
     private readonly binary: string,
     private readonly log: Logger,
+    private readonly dir: string,
   ) {}
 
   /** The spawner's pid while it runs (tests). */
@@ -72,8 +78,24 @@ export class Spawner {
   }
 
   /** The channel socket's path, once started (tests). */
-  get socketPath(): string | undefined {
-    return this.socketDir && path.join(this.socketDir, 'channels.sock');
+  socketPath: string | undefined;
+
+  /** Picks the socket's path (see the constructor), removing what dead runners left. */
+  private socketFile(): string {
+    const name = `spawner-${process.pid}.sock`;
+    if (path.join(this.dir, name).length <= 100) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      for (const f of readdirSync(this.dir)) {
+        const m = /^spawner-(\d+)\.sock$/.exec(f);
+        if (m && !alive(Number(m[1]))) rmSync(path.join(this.dir, f), { force: true });
+      }
+      this.socketPath = path.join(this.dir, name);
+      rmSync(this.socketPath, { force: true });
+    } else {
+      this.socketDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-spawner-'));
+      this.socketPath = path.join(this.socketDir, name);
+    }
+    return this.socketPath;
   }
 
   /** Starts the spawner and the socket once; again after the spawner died. */
@@ -87,11 +109,11 @@ export class Spawner {
 
   private async start(): Promise<void> {
     if (!this.server) {
-      this.socketDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-spawner-'));
-      const server = net.createServer((socket) => this.accept(socket));
+      const socket = this.socketFile();
+      const server = net.createServer((s) => this.accept(s));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(path.join(this.socketDir!, 'channels.sock'), () => resolve());
+        server.listen(socket, () => resolve());
       });
       server.on('error', (err) => this.log.warn({ err }, 'spawner socket error'));
       this.server = server;
@@ -131,7 +153,7 @@ export class Spawner {
       env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
       uid: req.uid,
       gid: req.gid,
-      socket: path.join(this.socketDir!, 'channels.sock'),
+      socket: this.socketPath,
       token,
       seccomp: req.seccompFile,
       block: req.block,
@@ -198,7 +220,19 @@ export class Spawner {
     // Not waited on: the connections it accepted belong to their sandboxes, which end them.
     this.server?.close();
     this.server = undefined;
+    if (this.socketPath) rmSync(this.socketPath, { force: true });
     if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
     this.socketDir = undefined;
+    this.socketPath = undefined;
+  }
+}
+
+/** Whether a process of this pid exists (EPERM: it does, under another uid). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
