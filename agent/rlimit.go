@@ -101,9 +101,10 @@ func forkExec(rp *reaper, path string, argv []string, attr *syscall.ProcAttr, li
 	shim.Env = shimEnv
 	shimArgs := shimArgv(path, argv, attr.Env, lims)
 	pid, exit, err := rp.start(func() (int, error) { return syscall.ForkExec(shimExe, shimArgs, &shim) })
-	if err != nil && shimExe != selfExe {
+	if shimExe != selfExe && execRefused(err) {
 		// The C shim's memfd cannot be exec'd here after all (a kernel or sandbox that refuses it):
-		// the Go shim from now on. The command's own exec errors come through the status pipe instead.
+		// the Go shim from now on. The command's own exec errors come through the status pipe instead,
+		// and a fork that fails (EAGAIN at the process limit) is no reason to give the C shim up.
 		shimExe = selfExe
 		pid, exit, err = rp.start(func() (int, error) { return syscall.ForkExec(shimExe, shimArgs, &shim) })
 	}
@@ -115,6 +116,11 @@ func forkExec(rp *reaper, path string, argv []string, attr *syscall.ProcAttr, li
 		return 0, nil, err
 	}
 	return pid, exit, nil
+}
+
+func execRefused(err error) bool {
+	return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, syscall.EPERM)
 }
 
 // awaitShim reads the shim's status pipe until it closes: at its successful execve (close-on-exec), or

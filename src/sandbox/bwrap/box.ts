@@ -151,7 +151,9 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
     }
   }
   try {
-    const agent = await AgentClient.connect(await proc.transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
+    const transport = await Promise.race([proc.transport, within(HELLO_TIMEOUT_MS)]);
+    if (!transport) throw new Error(`bwrap did not connect its agent within ${HELLO_TIMEOUT_MS} ms`);
+    const agent = await AgentClient.connect(transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
     return new Box(id, spec, proc, agent, ctx, cgroup);
   } catch (err) {
     proc.kill();

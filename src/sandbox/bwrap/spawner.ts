@@ -141,6 +141,8 @@ export class Spawner {
   /** Starts one child; its events arrive on `ev`. Resolves with its id (for unblock). */
   async spawn(req: SpawnRequest, ev: SpawnEvents): Promise<string> {
     await this.ready();
+    // It may have died between starting and now; its exit already failed every child it had.
+    if (!this.proc) throw new Error('the bwrap spawner is not running');
     const id = String(++this.nextId);
     const token = randomBytes(TOKEN_BYTES).toString('hex');
     this.children.set(id, ev);
