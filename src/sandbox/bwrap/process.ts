@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import type { AgentTransport } from '../agent/session.js';
 import type { Chain } from './chain.js';
 import type { Spawner } from './spawner.js';
@@ -49,7 +48,6 @@ export class BwrapProcess {
   private stderrText = '';
   private status = '';
   private spawnId: Promise<string>;
-  private channel: Socket | undefined;
   private killed = false;
 
   constructor(private readonly o: SpawnOptions) {
@@ -78,10 +76,9 @@ export class BwrapProcess {
           if (this.killed) this.kill();
         },
         onChannel: (socket) => {
-          this.channel = socket;
           // Writes to a process that already died must not crash the runner.
           socket.on('error', () => undefined);
-          if (this.exit) socket.destroy();
+          if (this.exit) return void socket.destroy(); // too late: the start already failed
           resolveChannel({ readable: socket, writable: socket });
         },
         onStatus: (text) => this.onStatus(text),
@@ -98,8 +95,8 @@ export class BwrapProcess {
         },
         onExit: (code, signal, error) => {
           this.exit = error && this.pid === undefined ? { code, signal, spawnError: error } : { code, signal };
+          // The channel is left to end by itself: what the agent wrote before it died is still read.
           rejectChannel(error ?? new Error(`bwrap exited (${signal ?? `status ${code}`}) before its agent connected`));
-          this.channel?.destroy();
           resolveExited(this.exit);
         },
       },
