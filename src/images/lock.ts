@@ -1,16 +1,9 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { processAlive } from '../util/pid.js';
 
 const POLL_MS = 500;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * One build of an image at a time across processes (CI's build script, a test,
@@ -36,11 +29,11 @@ export async function lockImage(
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
+    if (!Number.isInteger(holder) || holder <= 0 || !processAlive(holder)) {
       // Empty means the holder is between open and write: give it a moment before judging it dead.
       if (holder === 0) await sleep(50);
       const again = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (again === holder || !alive(again)) await unlink(file).catch(() => undefined);
+      if (again === holder || !processAlive(again)) await unlink(file).catch(() => undefined);
       continue;
     }
     if (!told) onWait(holder);

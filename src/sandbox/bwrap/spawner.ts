@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../util/log.js';
+import { processAlive } from '../../util/pid.js';
 
 /** How long a connection to the channel socket gets to say whose it is. */
 const TOKEN_TIMEOUT_MS = 5000;
@@ -87,7 +88,7 @@ export class Spawner {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       for (const f of readdirSync(this.dir)) {
         const m = /^spawner-(\d+)\.sock$/.exec(f);
-        if (m && !alive(Number(m[1]))) rmSync(path.join(this.dir, f), { force: true });
+        if (m && !processAlive(Number(m[1]))) rmSync(path.join(this.dir, f), { force: true });
       }
       this.socketPath = path.join(this.dir, name);
       rmSync(this.socketPath, { force: true });
@@ -226,15 +227,5 @@ export class Spawner {
     if (this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
     this.socketDir = undefined;
     this.socketPath = undefined;
-  }
-}
-
-/** Whether a process of this pid exists (EPERM: it does, under another uid). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
