@@ -54,4 +54,17 @@ describe('loadConfig', () => {
     const config = loadConfig({ env: { PADDOCK_STORE_URL: 'postgres://u:hunter2@db/paddock' } });
     expect(JSON.stringify(redactConfig(config))).not.toContain('hunter2');
   });
+
+  it('takes the model key and GitHub token from the variables the tools read, below PADDOCK_*, and redacts them', () => {
+    const env = { ANTHROPIC_API_KEY: 'sk-ant-secret', ANTHROPIC_BASE_URL: 'http://127.0.0.1:9/', GITHUB_TOKEN: 'ghp_secret' };
+    const config = loadConfig({ env });
+    expect(config.agents.model_api).toMatchObject({ api_key: 'sk-ant-secret', base_url: 'http://127.0.0.1:9/' });
+    expect(config.github.token).toBe('ghp_secret');
+    expect(loadConfig({ env: { ...env, PADDOCK_AGENTS__MODEL_API__API_KEY: 'sk-other' } }).agents.model_api.api_key).toBe('sk-other');
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain('sk-ant-secret');
+    expect(printed).not.toContain('ghp_secret');
+    expect(printed).toContain('[REDACTED]');
+    expect(config.agents.model_api.api_key).toBe('sk-ant-secret');
+  });
 });

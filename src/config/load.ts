@@ -24,6 +24,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const file = sources.file ?? env.PADDOCK_CONFIG ?? (existsSync('paddock.toml') ? 'paddock.toml' : undefined);
   if (file) merge(merged, readConfigFile(file), origin, file, '');
+  merge(merged, wellKnownEnv(env), origin, 'env', '');
   merge(merged, envTree(env), origin, 'env', '');
   if (sources.flags) merge(merged, dropUndefined(sources.flags), origin, 'flag', '');
 
@@ -51,6 +52,23 @@ function readConfigFile(file: string): Tree {
   } catch (err) {
     throw new PaddockError('config_invalid', `config file ${file} is not valid TOML: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The variables the model and GitHub tools themselves read, as fallbacks below PADDOCK_*:
+ * a runner started with ANTHROPIC_API_KEY set proxies with that key.
+ */
+function wellKnownEnv(env: NodeJS.ProcessEnv): Tree {
+  const tree: Tree = {};
+  const set = (section: string, sub: string | null, key: string, value: string | undefined) => {
+    if (!value) return;
+    const s = (tree[section] ??= {}) as Tree;
+    ((sub ? (s[sub] ??= {}) : s) as Tree)[key] = value;
+  };
+  set('agents', 'model_api', 'base_url', env.ANTHROPIC_BASE_URL);
+  set('agents', 'model_api', 'api_key', env.ANTHROPIC_API_KEY);
+  set('github', null, 'token', env.GITHUB_TOKEN);
+  return tree;
 }
 
 /** PADDOCK_LIMITS__DEFAULT__TIMEOUT_MS=5000 → { limits: { default: { timeout_ms: 5000 } } }. */
@@ -106,10 +124,14 @@ function dropUndefined(tree: Tree): Tree {
 
 /** The effective config with secrets replaced, for `paddock config print`. */
 export function redactConfig(config: Config): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...config };
+  const out = structuredClone(config) as unknown as Tree;
   for (const key of SECRET_KEYS) {
-    const value = out[key];
-    if (typeof value === 'string') out[key] = redactUrl(value);
+    const parts = key.split('.');
+    const parent = parts.slice(0, -1).reduce<Tree | undefined>((t, k) => (isTree(t?.[k]) ? (t![k] as Tree) : undefined), out);
+    const last = parts.at(-1)!;
+    const value = parent?.[last];
+    if (typeof value !== 'string' || value === '') continue;
+    parent![last] = key === 'store_url' ? redactUrl(value) : '[REDACTED]';
   }
   return out;
 }

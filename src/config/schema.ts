@@ -2,6 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
+import { AgentsConfig } from './agents.js';
+import { GithubConfig } from './github.js';
+import { Limits } from './schema-limits.js';
 
 /** Milliseconds, given as a number or as "<n>ms|s|m|h|d" (e.g. "7d"). */
 const Duration = z.preprocess((v) => {
@@ -15,20 +18,7 @@ const Duration = z.preprocess((v) => {
 /** A DNS name (letters, digits, inner hyphens per label), lower case; `localhost` resolves `*.localhost` locally. */
 const DOMAIN_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** Resource limits for one job. The same shape is used for defaults, maxima and job requests. */
-export const limitsShape = {
-  timeout_ms: z.number().int().positive(),
-  memory_mb: z.number().int().positive(),
-  cpu_ms: z.number().int().positive(),
-  pids: z.number().int().positive(),
-  output_bytes: z.number().int().positive(),
-  disk_mb: z.number().int().positive(),
-  open_files: z.number().int().positive(),
-  /** CPU rate: how many cores' worth of time per second (cgroup quota for bwrap, NanoCpus for containers). */
-  cpus: z.number().positive().max(1024),
-};
-export const Limits = z.strictObject(limitsShape);
-export type Limits = z.infer<typeof Limits>;
+export { Limits, limitsShape } from './schema-limits.js';
 
 const DEFAULT_LIMITS: Limits = {
   timeout_ms: 60_000,
@@ -251,6 +241,8 @@ export const ConfigSchema = z.strictObject({
       min_isolation: z.enum(['auto', 'namespaces', 'container', 'gvisor', 'microvm']).default('auto'),
     })
     .default({ uid_range_start: 61000, uid_range_size: 1000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
+  agents: AgentsConfig,
+  github: GithubConfig,
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
@@ -274,4 +266,11 @@ export function finishConfig(parsed: Parsed): Config {
 }
 
 /** Keys whose values are secret or may embed one; `config print` redacts them. */
-export const SECRET_KEYS = new Set(['store_url']);
+export const SECRET_KEYS = new Set([
+  'store_url',
+  'agents.model_api.api_key',
+  'agents.runner_secret',
+  'github.token',
+  'github.private_key',
+  'github.webhook_secret',
+]);

@@ -101,7 +101,7 @@ export class Scheduler {
       if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
     }
     const limits = resolveLimits(spec.limits, config);
-    const driver = drivers.select({ driver: spec.driver, network: networkMode(spec.network) });
+    const driver = drivers.select({ driver: spec.driver, network: spec.kind === 'command' ? networkMode(spec.network) : 'none' });
     checkMinLimits(driver, limits);
     if (spec.image) await driver.checkImage(spec.image);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);

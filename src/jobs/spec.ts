@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { JobNetwork } from '../sandbox/egress/job-network.js';
-import { limitsShape } from '../config/schema.js';
+import { AgentJobSpec } from '../agents/spec.js';
+import { jobFields, JobLimits } from './spec-fields.js';
+
+export { jobFields, JobLimits };
 import {
   DRIVER_NAME_RE,
   IMAGE_REFERENCE_HINT,
@@ -39,11 +42,6 @@ export const FileSpec = z.strictObject({
     .optional(),
 });
 
-/** Limits as a job may ask for them; each is checked against the runner's maxima later. */
-export const JobLimits = z.strictObject(Object.fromEntries(
-  Object.entries(limitsShape).map(([k, v]) => [k, v.optional()]),
-) as { [K in keyof typeof limitsShape]: z.ZodOptional<(typeof limitsShape)[K]> });
-
 const common = {
   stdin: z.string().optional(),
   stdin_encoding: z.enum(['utf8', 'base64']).default('utf8'),
@@ -53,23 +51,10 @@ const common = {
     .refine((e) => Object.keys(e).length <= 256, 'at most 256 environment variables')
     .default({}),
   cwd: AbsolutePath.default('/work'),
-  driver: z.string().regex(DRIVER_NAME_RE, 'must be a driver name such as auto, gvisor, docker or bwrap').default('auto'),
   // Reaches the Engine API as a path and bwrap as a directory: only the reference grammar passes.
   image: z.string().min(1).max(512).refine(isImageReference, IMAGE_REFERENCE_HINT).optional(),
   network: JobNetwork.default('none'),
-  limits: JobLimits.default({}),
-  labels: z
-    .record(
-      z.string().regex(LABEL_KEY_RE, 'label keys are letters, digits and . _ / - (at most 100)'),
-      z.string().max(1000).regex(PRINTABLE_RE, 'label values must not contain control characters'),
-    )
-    .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
-    .optional(),
-  priority: z.number().int().min(-100).max(100).default(0),
-  /** Requeue instead of failing when the runner restarts while this job runs. */
-  retry_on_restart: z.boolean().default(false),
-  /** Not started within this long after submit: the job ends `expired` (reason queue_timeout). Capped by queue.max_timeout_ms. */
-  queue_timeout_ms: z.number().int().positive().optional(),
+  ...jobFields,
 };
 
 export const CommandJobSpec = z
@@ -87,6 +72,6 @@ export const CommandJobSpec = z
   });
 export type CommandJobSpec = z.infer<typeof CommandJobSpec>;
 
-/** Every job kind's spec; later kinds (judge, agent, actions) join this union. */
-export const JobSpec = CommandJobSpec;
-export type JobSpec = CommandJobSpec;
+/** Every job kind's spec; later kinds (judge, actions) join this union. */
+export const JobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec]);
+export type JobSpec = z.infer<typeof JobSpec>;

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { limitsShape } from '../config/schema.js';
+import { DRIVER_NAME_RE, LABEL_KEY_RE, PRINTABLE_RE } from '../util/grammar.js';
+
+/** Limits as a job may ask for them; each is checked against the runner's maxima later. */
+export const JobLimits = z.strictObject(Object.fromEntries(
+  Object.entries(limitsShape).map(([k, v]) => [k, v.optional()]),
+) as { [K in keyof typeof limitsShape]: z.ZodOptional<(typeof limitsShape)[K]> });
+
+/** What every job kind takes: where and when it runs, and how it is labelled. */
+export const jobFields = {
+  driver: z.string().regex(DRIVER_NAME_RE, 'must be a driver name such as auto, gvisor, docker or bwrap').default('auto'),
+  limits: JobLimits.default({}),
+  labels: z
+    .record(
+      z.string().regex(LABEL_KEY_RE, 'label keys are letters, digits and . _ / - (at most 100)'),
+      z.string().max(1000).regex(PRINTABLE_RE, 'label values must not contain control characters'),
+    )
+    .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
+    .optional(),
+  priority: z.number().int().min(-100).max(100).default(0),
+  /** Requeue instead of failing when the runner restarts while this job runs. */
+  retry_on_restart: z.boolean().default(false),
+  /** Not started within this long after submit: the job ends `expired` (reason queue_timeout). Capped by queue.max_timeout_ms. */
+  queue_timeout_ms: z.number().int().positive().optional(),
+};
+
