@@ -43,6 +43,8 @@ export const AgentJobSpec = z
     agent: z.enum(['claude']).default('claude'),
     prompt: NoNul('prompt', 200_000).min(1).optional(),
     github_issue: z.string().regex(ISSUE_REF_RE, 'must be an issue reference owner/repo#N').optional(),
+    /** The issue comment that asked for the job (webhook trigger); the prompt quotes it (src/github/issue.ts). */
+    github_comment_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
     /** Repository to check out into the work dir; for `github_issue` it defaults to the issue's repository. */
     repo_url: z.string().min(1).max(2048).optional(),
     ref: z.string().refine(isCheckoutRef, 'must be a branch, tag or commit id').optional(),
@@ -66,9 +68,17 @@ export const AgentJobSpec = z
     message: 'give exactly one of "prompt" or "github_issue"',
     path: ['prompt'],
   })
-  .refine((s) => !s.output.pull_request || s.github_issue !== undefined || s.repo_url !== undefined, {
-    message: 'a pull request needs a repository: give "repo_url" or "github_issue"',
-    path: ['output', 'pull_request'],
+  .refine((s) => !(s.output.pull_request || s.output.issue_comment) || s.github_issue !== undefined, {
+    message: 'output.pull_request and output.issue_comment need "github_issue"',
+    path: ['output'],
+  })
+  .refine((s) => s.output.branch === undefined || s.github_issue !== undefined || s.repo_url !== undefined, {
+    message: 'output.branch needs a repository: give "repo_url" or "github_issue"',
+    path: ['output', 'branch'],
+  })
+  .refine((s) => s.github_comment_id === undefined || s.github_issue !== undefined, {
+    message: 'github_comment_id needs "github_issue"',
+    path: ['github_comment_id'],
   })
   .refine((s) => s.system_prompt === undefined || PRINTABLE_RE.test(s.system_prompt.replace(/[\n\t\r]/g, '')), {
     message: 'system_prompt must not contain control characters other than newlines and tabs',
