@@ -44,6 +44,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly callbacks = new Counter({
+    name: 'paddock_callbacks_total',
+    help: 'Job status callbacks by how they ended: delivered, failed (4xx or out of tries), refused (private destination), dropped (queue full), abandoned (runner stopped)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'paddock_' });
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ensureAdminToken } from './auth/admin-token.js';
 import type { Config } from './config/schema.js';
 import { Admission } from './jobs/admission.js';
+import { CallbackDispatcher } from './jobs/callbacks/dispatcher.js';
 import { EventBus } from './jobs/event-bus.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { Metrics } from './metrics.js';
@@ -19,6 +20,8 @@ import type { Logger } from './util/log.js';
 
 /** How often drivers that were unavailable are probed again. */
 const DRIVER_REFRESH_MS = 15_000;
+/** At stop, how long queued job callbacks (the jobs' last states among them) may still go out. */
+const CALLBACK_DRAIN_MS = 2000;
 
 export interface Runtime {
   config: Config;
@@ -34,6 +37,8 @@ export interface Runtime {
   /** Pruning of finished jobs (retention.*). */
   retention: Retention;
   bus: EventBus;
+  /** Status callbacks of jobs with a `callback_url`. */
+  callbacks: CallbackDispatcher;
   metrics: Metrics;
   log: Logger;
   startedAt: number;
@@ -73,6 +78,9 @@ export async function startRuntime(
   const bus = new EventBus();
   const metrics = new Metrics();
   const admission = new Admission(config, store);
+  // Listening before the scheduler starts, so the states recovery moves jobs to are reported too.
+  const callbacks = new CallbackDispatcher({ config: config.callbacks, store, bus, log: log.child({ component: 'callbacks' }), metrics });
+  callbacks.start();
   const scheduler = new Scheduler({
     admission,
     config,
@@ -82,6 +90,7 @@ export async function startRuntime(
     log,
     metrics,
     recoverAllRunning: config.store_url.startsWith('sqlite:'),
+    callbacks,
   });
   let adminTokenFile: string | undefined;
   const adminToken = async () => (adminTokenFile = await ensureAdminToken(store, config.data_dir));
@@ -134,6 +143,7 @@ export async function startRuntime(
     storage,
     retention,
     bus,
+    callbacks,
     metrics,
     log,
     startedAt: Date.now(),
@@ -143,6 +153,7 @@ export async function startRuntime(
       storage.stop();
       retention.stop();
       await scheduler.stop();
+      await callbacks.stop(Math.min(CALLBACK_DRAIN_MS, config.callbacks.timeout_ms));
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();

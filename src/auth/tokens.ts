@@ -28,10 +28,12 @@ export async function createToken(
   name: string,
   scopes: Scope[],
   quotas: Partial<StoredQuotas> = {},
+  /** `callbackSecret`: signs the status callbacks of this token's jobs that bring no secret of their own. */
+  opts: { callbackSecret?: string | undefined } = {},
 ): Promise<{ token: string; row: TokenRow }> {
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  const row = await store.insertToken({ id, name, hash: hashSecret(secret), scopes, quotas });
+  const row = await store.insertToken({ id, name, hash: hashSecret(secret), scopes, quotas, callbackSecret: opts.callbackSecret });
   return { token: `pdk_${id}_${secret}`, row };
 }
 

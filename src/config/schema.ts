@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 import { AgentsConfig } from './agents.js';
+import { CallbacksConfig } from './callbacks.js';
 import { GithubConfig } from './github.js';
 import { Limits } from './schema-limits.js';
 
@@ -243,6 +244,7 @@ export const ConfigSchema = z.strictObject({
     .default({ uid_range_start: 61000, uid_range_size: 1000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
   agents: AgentsConfig,
   github: GithubConfig,
+  callbacks: CallbacksConfig,
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
@@ -273,4 +275,5 @@ export const SECRET_KEYS = new Set([
   'github.token',
   'github.private_key',
   'github.webhook_secret',
+  'callbacks.secret',
 ]);

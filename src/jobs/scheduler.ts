@@ -9,7 +9,9 @@ import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { type Admission, queueDeadline, type Tenant } from './admission.js';
 import { waitForEnd } from './wait.js';
+import type { CallbackDispatcher } from './callbacks/dispatcher.js';
 import type { EventBus } from './event-bus.js';
+import { checkCallbackDestination } from './callbacks/url.js';
 import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
 import { replayOf } from './idempotency.js';
@@ -35,6 +37,8 @@ export interface SchedulerDeps {
   admission: Admission;
   /** An embedded store has one runner, so every running job found at start-up is ours. */
   recoverAllRunning: boolean;
+  /** Status callbacks: told of each queued job before its first event, so jobs without one cost no lookup. */
+  callbacks?: Pick<CallbackDispatcher, 'noteSubmitted'>;
 }
 
 export interface SubmitOptions {
@@ -83,6 +87,11 @@ export class Scheduler {
     return this.active.size;
   }
 
+  /** The oldest running job's id (the active map keeps launch order), or null: O(1), for /health. */
+  get currentJobId(): string | null {
+    return this.active.keys().next().value ?? null;
+  }
+
   async start(): Promise<void> {
     // Counts first: recovering moves jobs, and those moves are counted from there.
     await this.deps.admission.recount();
@@ -104,6 +113,7 @@ export class Scheduler {
     const driver = drivers.select({ driver: spec.driver, network: spec.kind === 'command' ? networkMode(spec.network) : 'none' });
     checkMinLimits(driver, limits);
     if (spec.image) await driver.checkImage(spec.image);
+    if (spec.callback_url) checkCallbackDestination(spec.callback_url, config.callbacks);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
 
     const stored: StoredSpec = { ...spec, limits };
@@ -131,6 +141,7 @@ export class Scheduler {
       if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
       throw err;
     }
+    this.deps.callbacks?.noteSubmitted(inserted.row, spec);
     this.deps.bus.publish(inserted.row.id, inserted.event);
     this.expiry.noteDeadline(queueExpiresAt);
     this.deps.metrics.jobsSubmitted.inc({ kind: spec.kind });

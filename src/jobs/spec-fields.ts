@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { limitsShape } from '../config/schema.js';
 import { DRIVER_NAME_RE, LABEL_KEY_RE, PRINTABLE_RE } from '../util/grammar.js';
+import { CallbackSecret, CallbackUrl } from './callbacks/url.js';
 
 /** Limits as a job may ask for them; each is checked against the runner's maxima later. */
 export const JobLimits = z.strictObject(Object.fromEntries(
@@ -23,5 +24,9 @@ export const jobFields = {
   retry_on_restart: z.boolean().default(false),
   /** Not started within this long after submit: the job ends `expired` (reason queue_timeout). Capped by queue.max_timeout_ms. */
   queue_timeout_ms: z.number().int().positive().optional(),
+  /** Each state change (and the final result) is POSTed here (src/jobs/callbacks/); a failing receiver never fails the job. */
+  callback_url: CallbackUrl.optional(),
+  /** Signs those POSTs (X-Paddock-Signature); else the token's, else `callbacks.secret`. Never shown by the API. */
+  callback_secret: CallbackSecret.optional(),
 };
 

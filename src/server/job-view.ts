@@ -33,6 +33,9 @@ export const JobView = z.object({
   reason: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   result: JobResultView.optional(),
+  callback_url: z.string().optional(),
+  /** Only ever `[REDACTED]`: says the job signs its callbacks with a secret of its own. */
+  callback_secret: z.literal('[REDACTED]').optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -58,6 +61,8 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
     ...storedResult(row.result, output),
+    ...(spec.callback_url ? { callback_url: spec.callback_url } : {}),
+    ...(spec.callback_secret ? { callback_secret: '[REDACTED]' as const } : {}),
   };
 }
 

@@ -54,6 +54,8 @@ export interface TokensTable {
   max_streams: number | null;
   /** Live sandboxes at once (migration 0005); null = `quotas.max_sandboxes`. */
   max_sandboxes: number | null;
+  /** HMAC key of the status callbacks of this token's jobs (migration 0007); null = none of its own. */
+  callback_secret: string | null;
 }
 
 /** Persistent sandboxes (migration 0004); `spec` and `labels` are JSON. */

@@ -9,6 +9,7 @@ import {
   listJobsInState,
 } from './ops/jobs-read.js';
 import { claimNextJob, insertJob, transitionJob } from './ops/jobs-write.js';
+import { getCallbackTarget } from './ops/callbacks.js';
 import { databaseSize, pruneJobs, releaseFreePages } from './ops/retention.js';
 import { countActiveJobs, listExpiredQueued, nextQueueDeadline } from './ops/tenants.js';
 import {
@@ -56,6 +57,7 @@ const OPS = {
   updateSandbox,
   deleteSandbox,
   pruneSandboxes,
+  getCallbackTarget,
 };
 
 /**
@@ -94,6 +96,7 @@ export async function openStore(url: string): Promise<Store> {
 
 export type { JobRow } from './ops/jobs-write.js';
 export type { JobSummaryRow } from './ops/job-summary.js';
+export type { CallbackTargetRow } from './ops/callbacks.js';
 export type { OutputStream, StoredEvent } from './ops/events.js';
 export type { StoredQuotas, TokenRow } from './ops/tokens.js';
 export type { SandboxFilter, SandboxPatch, SandboxRow } from './ops/sandboxes.js';

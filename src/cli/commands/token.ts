@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { createToken, parseScopes, quotasOf, SCOPES } from '../../auth/tokens.js';
 import { PaddockError } from '../../errors.js';
+import { CallbackSecret } from '../../jobs/callbacks/url.js';
 import { openStore, type Store } from '../../store/store.js';
 import { printJson, printTable } from '../output.js';
 import { configFlags, withConfigOptions } from './config-flags.js';
@@ -29,7 +31,11 @@ export function tokenCommand(program: Command): void {
       .option('--max-queued <n>', 'jobs it may have queued at once (default: quotas.max_queued; 0 = no limit)')
       .option('--max-running <n>', 'jobs it may have running at once; more wait queued (default: quotas.max_running)')
       .option('--rate <n>', 'submits per second (default: quotas.submits_per_s)')
-      .option('--max-streams <n>', 'event streams it may have open (default: quotas.max_streams)'),
+      .option('--max-streams <n>', 'event streams it may have open (default: quotas.max_streams)')
+      .option(
+        '--callback-secret <from>',
+        'signs the status callbacks of its jobs: "-" reads it from stdin, "env:NAME" from that variable (never on the command line)',
+      ),
   ).action(async (opts) => {
     const scopes = parseScopes(opts.scopes);
     const quotas = {
@@ -38,7 +44,10 @@ export function tokenCommand(program: Command): void {
       submits_per_s: quotaFlag('--rate', opts.rate),
       max_streams: quotaFlag('--max-streams', opts.maxStreams),
     };
-    const { token: secret, row } = await withStore(opts, (store) => createToken(store, opts.name, scopes, quotas));
+    const callbackSecret = opts.callbackSecret === undefined ? undefined : readCallbackSecret(opts.callbackSecret);
+    const { token: secret, row } = await withStore(opts, (store) =>
+      createToken(store, opts.name, scopes, quotas, { callbackSecret }),
+    );
     process.stderr.write(`created token ${row.id} (${scopes.join(', ')}); it is shown only this once\n`);
     process.stdout.write(`${secret}\n`);
   });
@@ -90,4 +99,16 @@ function quotaFlag(flag: string, value: string | undefined): number | null {
     throw new PaddockError('validation_failed', `${flag} takes a whole number ≥ 0 (0 = no limit), not "${value}"`);
   }
   return Number(value);
+}
+
+/** A secret in argv is visible to every user of the host (ps, /proc): it comes from stdin or the environment. */
+function readCallbackSecret(from: string): string {
+  let value: string | undefined;
+  if (from === '-') value = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  else if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(from)) value = process.env[from.slice(4)];
+  else throw new PaddockError('validation_failed', '--callback-secret takes "-" (read stdin) or "env:NAME", not the secret itself');
+  if (!value) throw new PaddockError('validation_failed', `--callback-secret ${from}: no secret there`);
+  const parsed = CallbackSecret.safeParse(value);
+  if (!parsed.success) throw new PaddockError('validation_failed', `--callback-secret: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
 }

@@ -11,6 +11,7 @@ const Health = z.object({
   version: z.string(),
   uptime: z.number().describe('seconds since start'),
   currentJobs: z.number().int(),
+  currentJob: z.string().nullable().describe('id of the oldest running job, or null when none runs'),
   queueLength: z.number().int(),
   waitingRequests: z.number().int().describe('API requests waiting for their turn (a burst being taken in)'),
   liveSandboxes: z.number().int().describe('persistent sandboxes this runner holds (sandboxes.max_live caps them)'),
@@ -44,6 +45,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
         version: VERSION,
         uptime: Math.round((Date.now() - rt.startedAt) / 1000),
         currentJobs: rt.scheduler.runningCount,
+        currentJob: rt.scheduler.currentJobId,
         // Admission's in-memory count: no query, so /health stays fast under a burst.
         queueLength: rt.admission.queued,
         waitingRequests: lane.waiting,

@@ -33,7 +33,8 @@ export type JobSummaryRow = Pick<JobRow, (typeof COLUMNS)[number] | 'spec' | 're
 export function selectJobSummary<O>(q: SelectQueryBuilder<Database, 'jobs', O>) {
   return q.select([
     ...COLUMNS,
-    sql<string>`json_object('image', json_extract(spec, '$.image'), 'limits', json(json_extract(spec, '$.limits')))`.as(
+    // The callback secret only as a flag: the view shows it redacted, so its value need not be read.
+    sql<string>`json_object('image', json_extract(spec, '$.image'), 'limits', json(json_extract(spec, '$.limits')), 'callback_url', json_extract(spec, '$.callback_url'), 'callback_secret', json_extract(spec, '$.callback_secret') is not null)`.as(
       'spec',
     ),
     sql<string | null>`json_remove(result, '$.stdout', '$.stderr')`.as('result'),

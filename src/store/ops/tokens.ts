@@ -15,9 +15,16 @@ export interface StoredQuotas {
 
 export async function insertToken(
   db: Kysely<Database>,
-  token: { id: string; name: string; hash: string; scopes: string[]; quotas?: Partial<StoredQuotas> | undefined },
+  token: {
+    id: string;
+    name: string;
+    hash: string;
+    scopes: string[];
+    quotas?: Partial<StoredQuotas> | undefined;
+    callbackSecret?: string | undefined;
+  },
 ): Promise<TokenRow> {
-  const { quotas = {}, ...rest } = token;
+  const { quotas = {}, callbackSecret, ...rest } = token;
   return db
     .insertInto('tokens')
     .values({
@@ -31,6 +38,7 @@ export async function insertToken(
       submits_per_s: quotas.submits_per_s ?? null,
       max_streams: quotas.max_streams ?? null,
       max_sandboxes: quotas.max_sandboxes ?? null,
+      callback_secret: callbackSecret ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
