@@ -73,20 +73,34 @@ export function checkRepoUrl(url: string, policy: RepoUrlPolicy): string {
   } catch {
     throw bad('must be an https:// URL');
   }
+  // What git gets is the string, not what URL made of it: URL resolves `..` and `%2e%2e` and reads
+  // `\` as `/`, git and curl need not. So the raw parts must be what URL parsed, unchanged.
+  const raw = /^([a-z]+):\/\/([^/]*)(\/.*)?$/i.exec(url);
   if (parsed.protocol === 'file:') {
     if (!policy.allowLocal) throw bad('file:// repositories are not allowed here (agents.repos.allow_local)');
-    if (parsed.host !== '') throw bad('file:// URLs must not name a host');
-    checkPath(decodeURIComponent(parsed.pathname), bad);
+    if (!raw || raw[2] !== '' || parsed.host !== '') throw bad('file:// URLs must not name a host');
+    if (raw[3] !== parsed.pathname) throw bad('path must be letters, digits and . _ ~ + / -, without . or .. segments');
+    checkPath(parsed.pathname, bad);
     return url;
   }
   if (parsed.protocol === 'http:' && !policy.allowHttp) throw bad('plain http:// is not allowed here (agents.repos.allow_http)');
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw bad('must be an https:// URL');
-  if (parsed.username || parsed.password) throw bad('must not carry credentials; Paddock authenticates git itself');
+  if (parsed.username || parsed.password || raw?.[2]?.includes('@')) {
+    throw bad('must not carry credentials; Paddock authenticates git itself');
+  }
   if (parsed.search || parsed.hash || url.includes('?') || url.includes('#')) throw bad('must not have a query or fragment');
-  if (parsed.pathname === '/' || !PATH_RE.test(parsed.pathname)) throw bad('must name a repository path of letters, digits and . _ ~ + / -');
+  if (!raw || raw[2]!.toLowerCase() !== parsed.host || !HOST_RE.test(parsed.host)) {
+    throw bad('must name a host as letters, digits, . and -, with an optional port');
+  }
+  if (parsed.pathname === '/' || raw[3] !== parsed.pathname || !PATH_RE.test(parsed.pathname)) {
+    throw bad('must name a repository path of letters, digits and . _ ~ + / -');
+  }
   checkPath(parsed.pathname, bad);
   return url;
 }
+
+/** A DNS name or IPv4 address, or a bracketed IPv6 one, and a port; never starting with `-`. */
+const HOST_RE = /^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::[1-9][0-9]{0,4})?$/;
 
 function checkPath(p: string, bad: (why: string) => PaddockError): string {
   if (!PATH_RE.test(p)) throw bad('path must be letters, digits and . _ ~ + / -');
