@@ -6,6 +6,9 @@ import { Admission } from './jobs/admission.js';
 import { CallbackDispatcher } from './jobs/callbacks/dispatcher.js';
 import { EventBus } from './jobs/event-bus.js';
 import { Scheduler } from './jobs/scheduler.js';
+import { jobKinds } from './jobs/kinds.js';
+import type { ArtifactStore } from './agents/artifacts.js';
+import { type Agents, startAgents } from './agents/runtime.js';
 import { Metrics } from './metrics.js';
 import { BwrapDriver } from './sandbox/bwrap/driver.js';
 import { DockerDriver } from './sandbox/docker/driver.js';
@@ -39,6 +42,9 @@ export interface Runtime {
   bus: EventBus;
   /** Status callbacks of jobs with a `callback_url`. */
   callbacks: CallbackDispatcher;
+  /** Agent jobs' artifacts, repository cache, model proxy and GitHub (src/agents/runtime.ts). */
+  agents: Agents;
+  artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
   startedAt: number;
@@ -81,7 +87,9 @@ export async function startRuntime(
   // Listening before the scheduler starts, so the states recovery moves jobs to are reported too.
   const callbacks = new CallbackDispatcher({ config: config.callbacks, store, bus, log: log.child({ component: 'callbacks' }), metrics });
   callbacks.start();
+  const agents = startAgents(config, log, undefined);
   const scheduler = new Scheduler({
+    kinds: jobKinds([agents.kind]),
     admission,
     config,
     store,
@@ -124,7 +132,7 @@ export async function startRuntime(
       });
     }
   });
-  const retention = new Retention(store, config, log);
+  const retention = new Retention(store, config, log, (ids) => agents.artifacts.remove(ids));
   retention.start();
   const refresher = setInterval(() => {
     drivers
@@ -148,12 +156,15 @@ export async function startRuntime(
     log,
     startedAt: Date.now(),
     adminTokenFile,
+    agents,
+    artifacts: agents.artifacts,
     async close() {
       clearInterval(refresher);
       storage.stop();
       retention.stop();
       await scheduler.stop();
       await callbacks.stop(Math.min(CALLBACK_DRAIN_MS, config.callbacks.timeout_ms));
+      await agents.close();
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();

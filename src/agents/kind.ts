@@ -205,13 +205,21 @@ async function publish(
             total_cost_usd: result.total_cost_usd,
             subtype: result.subtype,
             duration_ms: result.duration_ms,
-            changed_files: diff.files.length,
+            changed_files: diff.files.map((f) => f.path),
           },
           signal,
+          jobId: ctx.jobId,
         });
         Object.assign(result, pub);
       } else {
-        const pushed = await github.pushBranch({ repoUrl: p.repoUrl, baseCommit: p.base, patch: diff.patch, branch: out.branch!, signal });
+        const pushed = await github.pushBranch({
+          repoUrl: p.repoUrl,
+          baseCommit: p.base,
+          patch: diff.patch,
+          branch: out.branch!,
+          signal,
+          jobId: ctx.jobId,
+        });
         Object.assign(result, { branch: out.branch, commit: pushed.commit });
       }
       ctx.event('agent.published', { ...pick(result, ['branch', 'commit', 'pull_request_url', 'comment_url']) });
@@ -230,6 +238,7 @@ async function publish(
         reason: outcome.reason ?? outcome.state,
         detail: outcome.error?.message ?? '',
         diffBytes: diff?.patch.length ?? 0,
+        jobId: ctx.jobId,
       })
       .catch((err) => ctx.log.warn({ err: toPaddockError(err) }, 'commenting the failure on the issue failed'));
   }

@@ -46,8 +46,9 @@ export interface PublishRequest {
   branch: string | undefined;
   pullRequest: boolean;
   comment: boolean;
-  summary: { num_turns: number | null; total_cost_usd: number; subtype: string | null; duration_ms: number | null; changed_files: number };
+  summary: { num_turns: number | null; total_cost_usd: number; subtype: string | null; duration_ms: number | null; changed_files: string[] };
   signal: AbortSignal;
+  jobId: string;
 }
 
 /** GitHub, as agent jobs use it (src/agents/github-bridge.ts over src/github/). */
@@ -58,8 +59,8 @@ export interface AgentGithub {
   gitAuth(url: string): Promise<GitAuthLike | undefined>;
   publish(req: PublishRequest): Promise<{ branch: string; commit: string; pull_request_url?: string; comment_url?: string }>;
   /** Pushes a branch of a repository that is not an issue's (output.branch with repo_url). */
-  pushBranch(req: { repoUrl: string; baseCommit: string; patch: Buffer; branch: string; signal: AbortSignal }): Promise<{ commit: string }>;
-  reportFailure(req: { issue: IssueRef; reason: string; detail: string; diffBytes: number }): Promise<void>;
+  pushBranch(req: { repoUrl: string; baseCommit: string; patch: Buffer; branch: string; signal: AbortSignal; jobId: string }): Promise<{ commit: string }>;
+  reportFailure(req: { issue: IssueRef; reason: string; detail: string; diffBytes: number; jobId: string }): Promise<void>;
 }
 
 export interface AgentServices {

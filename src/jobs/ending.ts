@@ -57,5 +57,8 @@ export function endOfRun(r: RunEnd): { to: JobState; end: JobEnd; why?: string }
       end: { reason: 'driver_error', error: { code: 'driver_error', message: `the sandbox reported an impossible result (${why})` } },
     };
   }
-  return { to: outcome.state, end: { reason: outcome.reason, result: checked.data, exitCode: outcome.exitCode } };
+  return {
+    to: outcome.state,
+    end: { reason: outcome.reason, result: checked.data, exitCode: outcome.exitCode, ...(outcome.error ? { error: outcome.error } : {}) },
+  };
 }

@@ -1,7 +1,7 @@
 import type { ZodType } from 'zod';
-import type { Limits } from '../config/schema.js';
+import type { Config, Limits } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
-import type { ExecResult, OutputSink, SandboxDriver } from '../sandbox/driver.js';
+import type { ExecResult, NetworkMode, OutputSink, SandboxDriver } from '../sandbox/driver.js';
 import type { JobReason } from './states.js';
 
 export interface JobContext<S> {
@@ -12,7 +12,16 @@ export interface JobContext<S> {
   /** Aborted with reason 'timeout', 'cancel' or 'shutdown'. */
   signal: AbortSignal;
   output: OutputSink;
+  /** Stores and publishes one typed event of this kind (`agent.tool_use`, …), in order with the output. */
+  event(type: string, data: unknown): void;
   log: Logger;
+}
+
+/** What the scheduler needs at submit to place a job of a kind. */
+export interface JobPlan {
+  limits: Limits;
+  network: NetworkMode;
+  image?: string | undefined;
 }
 
 export interface JobOutcome {
@@ -20,6 +29,8 @@ export interface JobOutcome {
   reason?: JobReason | undefined;
   exitCode: number | null;
   result: unknown;
+  /** Why it failed, in the same shape as a thrown error's, when its reason alone does not say. */
+  error?: { code: string; message: string } | undefined;
 }
 
 /** A kind of job (command today; judge, agent, actions later) runs one spec in a sandbox. */
@@ -27,8 +38,15 @@ export interface JobKind<S> {
   readonly name: string;
   /** What this kind's result may hold; checked before it is stored. */
   readonly result: ZodType;
+  /** Checks a spec against this runner at submit (refusing what it cannot run with a PaddockError) and says what it needs. */
+  plan(spec: S, config: Config): JobPlan;
+  /** The run's hard time cap; the job's `limits.timeout_ms` when absent. */
+  hardTimeoutMs?(spec: S & { limits: Limits }): number;
   run(ctx: JobContext<S>): Promise<JobOutcome>;
 }
+
+/** Every kind this runner runs, by name (src/jobs/kinds.ts builds it). */
+export type JobKinds = Readonly<Record<string, JobKind<any>>>;
 
 /** The common mapping from one exec's result to a job's end state. */
 export function outcomeOfExec(r: ExecResult): JobOutcome {

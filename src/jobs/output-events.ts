@@ -87,6 +87,21 @@ export class OutputEvents {
     this.options.onFail?.(this.failure);
   }
 
+  /**
+   * A typed event of the job's kind (`agent.text`, …), stored after the output pushed before it,
+   * so a reader sees both in the order they happened. Never throws; a failure ends storing.
+   */
+  event = (type: string, data: unknown): void => {
+    if (this.failure) return;
+    this.flush(false);
+    this.chain = this.chain
+      .then(async () => {
+        if (this.failure) return;
+        this.bus.publish(this.jobId, await this.store.appendEvent(this.jobId, type, data));
+      })
+      .catch((err: unknown) => this.fail(err));
+  };
+
   /** Flushes what is left; resolves (never rejects) once every event is stored and published. */
   async close(): Promise<void> {
     this.flush(true);

@@ -5,14 +5,11 @@ import type { Logger } from '../util/log.js';
 import { deadlineTimer } from './deadline.js';
 import { endOfRun } from './ending.js';
 import type { EventBus } from './event-bus.js';
-import type { JobKind, JobOutcome } from './kind.js';
-import { commandKind } from './kinds/command.js';
+import type { JobKinds, JobOutcome } from './kind.js';
 import { OutputEvents } from './output-events.js';
 import type { StoredSpec } from './scheduler.js';
 import type { JobState } from './states.js';
 import type { JobEnd } from './transition.js';
-
-const KINDS: Record<string, JobKind<any>> = { command: commandKind };
 
 /**
  * Runs one claimed job in its sandbox and says where it goes next; the caller
@@ -20,7 +17,7 @@ const KINDS: Record<string, JobKind<any>> = { command: commandKind };
  * throws here (a spec that does not parse) is the caller's to log.
  */
 export async function runJob(
-  deps: { store: Store; bus: EventBus; drivers: DriverSet; log: Logger },
+  deps: { store: Store; bus: EventBus; drivers: DriverSet; kinds: JobKinds; log: Logger },
   row: JobRow,
   abort: AbortController,
 ): Promise<{ to: JobState; end: JobEnd }> {
@@ -28,11 +25,11 @@ export async function runJob(
   const spec = JSON.parse(row.spec) as StoredSpec;
   // Output that cannot be stored (disk full) ends the job: nothing more of it would be kept.
   const output = new OutputEvents(row.id, deps.store, deps.bus, { onFail: () => abort.abort('storage_full') });
-  const timer = deadlineTimer(spec.limits.timeout_ms, () => abort.abort('timeout'));
+  const kind = deps.kinds[row.kind];
+  const timer = deadlineTimer(kind?.hardTimeoutMs?.(spec) ?? spec.limits.timeout_ms, () => abort.abort('timeout'));
   let outcome: JobOutcome | undefined;
   let error: PaddockError | undefined;
   try {
-    const kind = KINDS[row.kind];
     const driver = row.driver ? deps.drivers.get(row.driver) : undefined;
     if (!kind) throw new PaddockError('internal', `unknown job kind ${row.kind}`);
     if (!driver) throw new PaddockError('driver_unavailable', `driver ${row.driver} is not known to this runner`);
@@ -43,6 +40,7 @@ export async function runJob(
       limits: spec.limits,
       signal: abort.signal,
       output: output.push,
+      event: output.event,
       log,
     });
   } catch (err) {
@@ -61,7 +59,7 @@ export async function runJob(
     outputFailure: output.failure,
     aborted: abort.signal.aborted ? String(abort.signal.reason) : undefined,
     retryOnRestart: spec.retry_on_restart,
-    resultSchema: KINDS[row.kind]?.result,
+    resultSchema: kind?.result,
   });
   if (why) log.error({ why }, 'the sandbox reported an impossible result');
   return { to, end };

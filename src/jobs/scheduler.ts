@@ -2,7 +2,6 @@ import { setMaxListeners } from 'node:events';
 import type { Config, Limits } from '../config/schema.js';
 import { PaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { networkMode } from '../sandbox/egress/job-network.js';
 import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
@@ -16,20 +15,22 @@ import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
 import { replayOf } from './idempotency.js';
 import { recoverLeftRunning } from './recovery.js';
-import { resolveLimits } from './limits.js';
 import { runJob } from './run.js';
 import { retryWhileFull } from '../storage/retry.js';
 import type { JobSpec } from './spec.js';
+import type { JobKinds } from './kind.js';
 import { isTerminal, type JobState } from './states.js';
 import { type JobEnd, moveJob } from './transition.js';
 
 /** What is stored as a job's spec: the request as accepted, with limits resolved. */
-export type StoredSpec = JobSpec & { limits: Limits };
+export type StoredSpec = JobSpec & { limits: Limits & { idle_timeout_ms?: number | undefined } };
 
 export interface SchedulerDeps {
   config: Config;
   store: Store;
   drivers: DriverSet;
+  /** The job kinds this runner runs (src/jobs/kinds.ts). */
+  kinds: JobKinds;
   bus: EventBus;
   log: Logger;
   metrics: Metrics;
@@ -109,10 +110,13 @@ export class Scheduler {
       const existing = await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey);
       if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
     }
-    const limits = resolveLimits(spec.limits, config);
-    const driver = drivers.select({ driver: spec.driver, network: spec.kind === 'command' ? networkMode(spec.network) : 'none' });
+    const kind = this.deps.kinds[spec.kind];
+    if (!kind) throw new PaddockError('validation_failed', `this runner does not run ${spec.kind} jobs`, { field: 'kind' });
+    const plan = kind.plan(spec, config);
+    const { limits } = plan;
+    const driver = drivers.select({ driver: spec.driver, network: plan.network });
     checkMinLimits(driver, limits);
-    if (spec.image) await driver.checkImage(spec.image);
+    if (plan.image) await driver.checkImage(plan.image);
     if (spec.callback_url) checkCallbackDestination(spec.callback_url, config.callbacks);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
 

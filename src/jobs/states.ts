@@ -39,4 +39,11 @@ export type JobReason =
   | 'runner_restarted'
   | 'runner_shutdown'
   | 'storage_full'
-  | 'queue_timeout';
+  | 'queue_timeout'
+  // Agent jobs (src/agents/): the CLI's own end, its budget, what it needed outside the sandbox.
+  | 'agent_error'
+  | 'max_turns'
+  | 'budget_exceeded'
+  | 'model_error'
+  | 'repo_error'
+  | 'github_error';

@@ -9,10 +9,13 @@ import { installErrorHandling, sendProblem } from './problem.js';
 import { installRequestLane, RequestLane } from './request-lane.js';
 import { installResponseGuard } from './response-guard.js';
 import { eventRoutes } from './routes/events.js';
+import { githubWebhookRoutes } from './routes/github-webhook.js';
 import { jobRoutes } from './routes/jobs.js';
 import { previewHostRewrite } from './routes/sandboxes/preview-host.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { storageRoutes } from './routes/storage.js';
+import { artifactRoutes } from './routes/artifacts.js';
+import { runnerCompatRoutes } from './compat/runner/routes.js';
 import { systemRoutes } from './routes/system.js';
 
 /** The HTTP API over a started runtime. Request and response shapes are zod schemas, which also make /openapi.json. */
@@ -38,7 +41,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   // Before auth: checking a token is part of the work that waits its turn.
   const lane = new RequestLane(rt.config.http.max_pending);
   installRequestLane(app, lane);
-  installAuth(app, rt.store);
+  installAuth(app, rt.store, rt.config.agents.runner_secret);
   await app.register(swagger, {
     openapi: {
       info: {
@@ -56,6 +59,9 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   eventRoutes(app, rt);
   storageRoutes(app, rt);
   sandboxRoutes(app, rt);
+  artifactRoutes(app, rt);
+  runnerCompatRoutes(app, rt);
+  githubWebhookRoutes(app, rt, lane);
   await app.ready();
   return app;
 }

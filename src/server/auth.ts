@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Principal, requireScope, type Scope, verifyToken } from '../auth/tokens.js';
 import type { Store } from '../store/store.js';
+import { runnerSecretPrincipal } from './compat/runner/secret.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,17 +12,26 @@ declare module 'fastify' {
     scope?: Scope;
     /** Previews: without an Authorization header the route's own hook checks a preview token instead. */
     preview?: boolean;
+    /** Runner-compat routes: without an Authorization header, `X-Runner-Secret` (agents.runner_secret) is taken instead. */
+    runnerSecret?: boolean;
   }
 }
 
 /** Bearer-token auth for every route that declares a scope. */
-export function installAuth(app: FastifyInstance, store: Store): void {
+export function installAuth(app: FastifyInstance, store: Store, runnerSecret = ''): void {
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const scope = request.routeOptions.config.scope;
     if (!scope) return;
     const header = request.headers.authorization;
     if (header === undefined && request.routeOptions.config.preview) return;
+    const secret = request.headers['x-runner-secret'];
+    if (header === undefined && request.routeOptions.config.runnerSecret && typeof secret === 'string') {
+      const principal = await runnerSecretPrincipal(store, runnerSecret, secret);
+      requireScope(principal, scope);
+      request.principal = principal;
+      return;
+    }
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = await verifyToken(store, token);
     requireScope(principal, scope);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentResult } from '../agents/result.js';
 import type { StoredSpec } from '../jobs/scheduler.js';
 import { JOB_STATES } from '../jobs/states.js';
 import type { JobRow, Store } from '../store/store.js';
@@ -32,7 +33,8 @@ export const JobView = z.object({
   finished_at: z.string().nullable(),
   reason: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  result: JobResultView.optional(),
+  /** A command job's result, or an agent job's (src/agents/result.ts). */
+  result: z.union([JobResultView, AgentResult]).optional(),
   callback_url: z.string().optional(),
   /** Only ever `[REDACTED]`: says the job signs its callbacks with a secret of its own. */
   callback_secret: z.literal('[REDACTED]').optional(),
@@ -60,7 +62,7 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     finished_at: row.finished_at,
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
-    ...storedResult(row.result, output),
+    ...(row.kind === 'agent' ? agentResult(row.result) : storedResult(row.result, output)),
     ...(spec.callback_url ? { callback_url: spec.callback_url } : {}),
     ...(spec.callback_secret ? { callback_secret: '[REDACTED]' as const } : {}),
   };
@@ -77,7 +79,7 @@ export interface JobOutput {
  * once the job has a result. Older results still carry theirs.
  */
 export async function fullJobView(store: Store, row: JobRow): Promise<JobView> {
-  if (!row.result || /"stdout":/.test(row.result)) return jobView(row);
+  if (!row.result || row.kind !== 'command' || /"stdout":/.test(row.result)) return jobView(row);
   const spec = JSON.parse(row.spec) as StoredSpec;
   const out = await store.readOutput(row.id, spec.limits.output_bytes);
   const utf8 = new TextDecoder('utf-8');
@@ -93,6 +95,12 @@ function storedResult(text: string | null, output?: JobOutput): { result?: JobVi
     // Output goes with the result (from the output events when the result holds none).
     value && typeof value === 'object' && !('stdout' in value) ? { ...value, stdout: '', stderr: '', ...output } : value,
   );
+  return result ? { result } : {};
+}
+
+/** An agent job's result holds no output: its work is in its events and artifacts. */
+export function agentResult(text: string | null): { result?: AgentResult } {
+  const result = parseStored(text, AgentResult);
   return result ? { result } : {};
 }
 

@@ -33,6 +33,8 @@ export class Retention {
     private readonly store: Store,
     private readonly config: Pick<Config, 'retention'>,
     private readonly log: Logger,
+    /** Removes what else the pruned jobs own (their artifacts); its failure is logged, never the prune's. */
+    private readonly onPruned: (ids: string[]) => Promise<void> = async () => undefined,
   ) {}
 
   /** The configured policy. */
@@ -84,6 +86,7 @@ export class Retention {
       const r = await this.store.pruneJobs({ finishedBefore, keep: policy.keep, limit: BATCH });
       total.jobs += r.jobs;
       total.events += r.events;
+      await this.onPruned(r.ids).catch((err) => this.log.warn({ err }, 'removing artifacts of pruned jobs failed'));
       if (r.jobs < BATCH) break;
       await new Promise((resolve) => setImmediate(resolve));
     }

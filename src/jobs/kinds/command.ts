@@ -3,6 +3,7 @@ import { networkAllow, networkMode } from '../../sandbox/egress/job-network.js';
 import type { JobContext, JobKind, JobOutcome } from '../kind.js';
 import { outcomeOfExec } from '../kind.js';
 import { CommandResult } from '../result.js';
+import { resolveLimits } from '../limits.js';
 import type { CommandJobSpec } from '../spec.js';
 
 
@@ -28,6 +29,7 @@ export function commandArgv(spec: CommandJobSpec): { argv: string[]; script?: Sa
 export const commandKind: JobKind<CommandJobSpec> = {
   name: 'command',
   result: CommandResult,
+  plan: (spec, config) => ({ limits: resolveLimits(spec.limits, config), network: networkMode(spec.network), image: spec.image }),
   async run(ctx: JobContext<CommandJobSpec>): Promise<JobOutcome> {
     const { spec } = ctx;
     const { argv, script } = commandArgv(spec);

@@ -15,9 +15,10 @@ export interface PruneBatch {
 /**
  * Deletes one batch of finished jobs (never queued or running ones) with all
  * their events, in one transaction. Returns how many jobs and events went;
- * fewer jobs than `limit` means nothing more matches.
+ * fewer jobs than `limit` means nothing more matches. `ids` are the jobs that went
+ * (what else a job owns, its artifacts, goes after them).
  */
-export async function pruneJobs(db: Kysely<Database>, batch: PruneBatch): Promise<{ jobs: number; events: number }> {
+export async function pruneJobs(db: Kysely<Database>, batch: PruneBatch): Promise<{ jobs: number; events: number; ids: string[] }> {
   return db.transaction().execute(async (trx) => {
     const ids = new Set<string>();
     if (batch.finishedBefore) {
@@ -42,11 +43,11 @@ export async function pruneJobs(db: Kysely<Database>, batch: PruneBatch): Promis
         .execute();
       rows.forEach((r) => ids.add(r.id));
     }
-    if (ids.size === 0) return { jobs: 0, events: 0 };
+    if (ids.size === 0) return { jobs: 0, events: 0, ids: [] };
     const list = [...ids];
     const events = await trx.deleteFrom('job_events').where('job_id', 'in', list).executeTakeFirst();
     const jobs = await trx.deleteFrom('jobs').where('id', 'in', list).where('state', 'not in', ACTIVE).executeTakeFirst();
-    return { jobs: Number(jobs.numDeletedRows), events: Number(events.numDeletedRows) };
+    return { jobs: Number(jobs.numDeletedRows), events: Number(events.numDeletedRows), ids: list };
   });
 }
 
