@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentImageMissing, artifact, type AgentEnv, bash, jobEvents, MODEL_KEY, runAgentJob, startAgentEnv } from './helpers/agent-env.js';
+import { runCli } from './helpers/cli.js';
 import { dockerMissing } from './helpers/docker.js';
 import { hostUser } from './helpers/sandbox.js';
 
@@ -83,4 +84,23 @@ describe.each([
     // The model's own answer quoted the key back (the fake knows it): recorded as redacted.
     expect(everything).toContain('[REDACTED]');
   }, 180_000);
+
+  it('paddock agent streams tool calls, text and cost, then the changed files (the CLI, through the client)', async () => {
+    if (driver !== 'bwrap') return;
+    const repo = await env.repo('acme/cli', { 'x.txt': 'x\n' });
+    env.model.setScript([bash('printf "\\033[2Jgone\\n" > y.txt && cat y.txt'), { text: 'Made y.txt.' }]);
+    const res = await runCli(['agent', '--repo', repo.url, '--prompt', '--help is a prompt here'], { url: env.runner.url, token: env.runner.token });
+    const out = res.stdout.toString();
+    if (process.env.SHOW) console.log(out);
+    expect(res.code, out + res.stderr).toBe(0);
+    expect(out).toMatch(/→ Bash: printf/);
+    expect(out).toContain('Made y.txt.');
+    expect(out).toMatch(/\$\d+\.\d{4} so far · 1 requests/);
+    expect(out).toMatch(/succeeded · 2 turns · \$\d+\.\d{4} · 2 requests/);
+    expect(out).toContain('  A y.txt');
+    // What the job printed reaches the terminal without its control characters.
+    expect(out).not.toContain('\u001b');
+    // The prompt that looks like an option reached the model as the prompt.
+    expect(JSON.stringify(env.model.requests.at(-2)?.body)).toContain('--help is a prompt here');
+  }, 120_000);
 });

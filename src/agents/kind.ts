@@ -113,6 +113,7 @@ async function runInSandbox(svc: AgentServices, ctx: Ctx, sandbox: Sandbox, p: P
   });
   const keeper = new WorkKeeper(svc, ctx, sandbox, p.base);
   let touch = () => {};
+  let usageSeen = 0;
   const listener = await sandbox.agent.listen(0, (socket) => {
     touch();
     session.handle(socket);
@@ -127,7 +128,14 @@ async function runInSandbox(svc: AgentServices, ctx: Ctx, sandbox: Sandbox, p: P
       modelUrl: `http://127.0.0.1:${listener.port}`,
       idleMs: p.idleMs,
       signal: AbortSignal.any([ctx.signal, budgetStop.signal]),
-      event: ctx.event,
+      event: (type, data) => {
+        ctx.event(type, data);
+        // What the job has spent so far, once per model answer (the proxy counts it as the answer ends).
+        if ((type === 'agent.text' || type === 'agent.tool_use') && session.usage.requests !== usageSeen) {
+          usageSeen = session.usage.requests;
+          ctx.event('agent.usage', { ...session.usage });
+        }
+      },
       transcript: (line) => keeper.transcript(line),
       stderr: (chunk) => ctx.output('stderr', chunk),
       secrets: svc.secrets,

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { JobKind } from '../jobs/kind.js';
@@ -27,6 +28,8 @@ export interface Agents {
  */
 export function startAgents(config: Config, log: Logger, oauth: ModelAuth | undefined): Agents {
   const a = config.agents;
+  // Host-side checkouts of jobs a killed process was running: nothing of this process uses them.
+  rmSync(path.join(config.data_dir, 'agent-work'), { recursive: true, force: true });
   const artifacts = new ArtifactStore(path.join(config.data_dir, 'artifacts'), a.max_artifact_bytes);
   const repos = new RepoCache({
     dir: a.repos.cache_dir || path.join(config.data_dir, 'repos'),

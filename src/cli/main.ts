@@ -20,6 +20,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
   ['doctor', async () => (await import('./commands/doctor.js')).doctorCommand],
   ['image', async () => (await import('./commands/image.js')).imageCommand],
   ['sandbox', async () => (await import('./commands/sandbox.js')).sandboxCommand],
+  ['agent', async () => (await import('./commands/agent.js')).agentCommand],
 ];
 
 // The runner must hand no fd it inherited to a sandbox (bwrap passes on every fd it

@@ -1,7 +1,7 @@
 import { isTerminal } from '../jobs/states.js';
 import { enc, type Http } from './http.js';
 import { resumableSse } from './resume.js';
-import type { Job, JobEvent, JobListQuery, JobPage, JobSpecInput, JobSummary, PruneOptions, PruneResult } from './types.js';
+import type { ArtifactInfo, Job, JobEvent, JobListQuery, JobPage, JobSpecInput, JobSummary, PruneOptions, PruneResult } from './types.js';
 
 export interface SubmitOptions {
   /** Hold the request until the job ends (at most `waitMs`, capped by the runner). */
@@ -52,6 +52,16 @@ export class JobsApi {
 
   cancel(id: string): Promise<Job> {
     return this.http.json('POST', `/v1/jobs/${enc(id)}/cancel`);
+  }
+
+  async artifacts(id: string): Promise<ArtifactInfo[]> {
+    return (await this.http.json<{ artifacts: ArtifactInfo[] }>('GET', `/v1/jobs/${enc(id)}/artifacts`)).artifacts;
+  }
+
+  /** One artifact's bytes (artifacts are bounded by the runner's agents.max_artifact_bytes). */
+  async artifact(id: string, name: string): Promise<Buffer> {
+    const res = await this.http.send('GET', `/v1/jobs/${enc(id)}/artifacts/${enc(name)}`);
+    return Buffer.from(await res.arrayBuffer());
   }
 
   /** Admin: deletes finished jobs; with no options, by the runner's configured retention. */

@@ -42,4 +42,14 @@ export interface PruneResult {
 /** A job's event: `state` changes and output chunks, each with its seq as `id`. */
 export type JobEvent =
   | { id: number; event: 'state'; data: { state: JobState; reason?: string } }
-  | { id: number; event: 'stdout' | 'stderr'; data: { data: string } };
+  | { id: number; event: 'stdout' | 'stderr'; data: { data: string } }
+  /** An agent job's progress: agent.phase, agent.init, agent.text, agent.tool_use, agent.tool_result, agent.result, agent.published. */
+  | { id: number; event: `agent.${string}`; data: Record<string, any> };
+
+/** One artifact of a job (an agent job's diff.patch, changed_files.json, final.txt, transcript.jsonl). */
+export interface ArtifactInfo {
+  name: string;
+  size: number;
+  content_type: string;
+  truncated: boolean;
+}

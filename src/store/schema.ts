@@ -85,4 +85,13 @@ export interface Database {
   job_events: JobEventsTable;
   tokens: TokensTable;
   sandboxes: SandboxesTable;
+  github_deliveries: GithubDeliveriesTable;
+}
+
+/** GitHub webhook deliveries already taken (migration 0006), for de-duplication. */
+export interface GithubDeliveriesTable {
+  id: string;
+  event: string;
+  job_id: string | null;
+  received_at: string;
 }

@@ -22,6 +22,13 @@ import {
   updateSandbox,
 } from './ops/sandboxes.js';
 import { getToken, insertToken, listTokens, revokeToken } from './ops/tokens.js';
+import {
+  forgetGithubDelivery,
+  getGithubDelivery,
+  pruneGithubDeliveries,
+  recordGithubDelivery,
+  setGithubDeliveryJob,
+} from './ops/github-deliveries.js';
 import type { Database } from './schema.js';
 import { isStorageFull, storageFullError } from './storage-full.js';
 
@@ -58,6 +65,11 @@ const OPS = {
   deleteSandbox,
   pruneSandboxes,
   getCallbackTarget,
+  recordGithubDelivery,
+  setGithubDeliveryJob,
+  forgetGithubDelivery,
+  getGithubDelivery,
+  pruneGithubDeliveries,
 };
 
 /**

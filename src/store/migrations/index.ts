@@ -4,6 +4,7 @@ import * as m0002 from './0002_output.js';
 import * as m0003 from './0003_tenants.js';
 import * as m0004 from './0004_sandboxes.js';
 import * as m0005 from './0005_token_sandboxes.js';
+import * as m0006 from './0006_github_deliveries.js';
 import * as m0007 from './0007_callbacks.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_tenants': m0003,
   '0004_sandboxes': m0004,
   '0005_token_sandboxes': m0005,
+  '0006_github_deliveries': m0006,
   '0007_callbacks': m0007,
 };
 
