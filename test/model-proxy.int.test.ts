@@ -177,4 +177,16 @@ describe('model proxy: forwarding', () => {
     expect(s.usage.requests).toBe(0);
     expect(fake.requests).toEqual([]);
   });
+
+  it('answers 502 when a credential cannot be sent as a header, without crashing', async () => {
+    const bad: ModelAuth = { kind: 'api_key', headers: async () => ({ 'x-api-key': `${KEY}\r\nx-evil: 1` }), secrets: () => [KEY] };
+    await proxy.close();
+    proxy = makeProxy(fake.url, () => bad);
+    const s = proxy.session('j', undefined);
+    const r = await callProxy(s, { body: messagesBody() });
+    expect(r.status).toBe(502);
+    expect(r.text).not.toContain(KEY);
+    expect(s.lastError).toMatchObject({ status: 502, type: 'api_error' });
+    expect(fake.requests).toEqual([]);
+  });
 });

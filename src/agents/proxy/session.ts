@@ -141,7 +141,10 @@ export class ModelProxySession implements ProxySession {
       // Counted before it is sent, so concurrent requests cannot pass max_requests together.
       this.totals.requests++;
     }
-    void this.send(req, res, pathname + query, counted);
+    this.send(req, res, pathname + query, counted).catch((err: unknown) => {
+      this.deps.log.error({ error: String((err as Error)?.message ?? err) }, 'model proxy: request failed');
+      res.destroy();
+    });
   }
 
   /**
@@ -177,13 +180,34 @@ export class ModelProxySession implements ProxySession {
       return;
     }
     if (this.closed || res.destroyed) return;
+    const fail = (e: ApiError) => (this.error = { status: e.status, type: e.type, message: redactText(e.message, secrets) });
+    try {
+      this.forward(req, res, pathAndQuery, counted, authHeaders, secrets, fail);
+    } catch (err) {
+      // e.g. an auth header Node refuses to send; the request must not take the runner down.
+      const e = { status: 502, type: 'api_error', message: 'Paddock: the request to the model API could not be made' };
+      fail(e);
+      this.deps.log.error({ error: redactText(String((err as Error)?.message ?? err), secrets) }, 'model proxy: forwarding failed');
+      sendApiError(res, e);
+    }
+  }
+
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathAndQuery: string,
+    counted: boolean,
+    authHeaders: Record<string, string>,
+    secrets: string[],
+    fail: (e: ApiError) => void,
+  ): void {
     forward(req, res, pathAndQuery, {
       upstream: this.deps.upstream,
       timeoutMs: this.deps.timeoutMs,
       authHeaders,
       secrets,
       meter: counted ? new ResponseMeter(this.totals, this.deps.prices) : null,
-      fail: (e) => (this.error = { status: e.status, type: e.type, message: redactText(e.message, secrets) }),
+      fail,
       track: (up) => {
         this.inflight.add(up);
         return () => this.inflight.delete(up);
