@@ -33,7 +33,6 @@ export const ERROR_CODES = {
   agent_protocol_error: { status: 502, title: 'The sandbox agent broke its protocol', exit: 1 },
   agent_died: { status: 502, title: 'The sandbox agent is gone', exit: 1 },
   agent_auth_unavailable: { status: 503, title: 'No usable model API credential (API key or OAuth login)', exit: 3 },
-  agent_auth_unavailable: { status: 503, title: 'No usable model API credential (API key or OAuth login)', exit: 3 },
   preview_unreachable: { status: 502, title: 'Nothing answers on that port in the sandbox', exit: 1 },
   preview_timeout: { status: 504, title: 'The server in the sandbox did not answer in time', exit: 1 },
   github_unauthorized: { status: 502, title: 'GitHub refused the configured credentials', exit: 1 },
