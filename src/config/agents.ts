@@ -43,7 +43,8 @@ export const AgentsConfig = z
       .strictObject({
         /** Claude Code's `.credentials.json`; empty means `<data_dir>/agent/.credentials.json` (0600). */
         credentials_file: z.string().default(''),
-        token_url: z.string().url().default('https://console.anthropic.com/v1/oauth/token'),
+        /** Claude Code 2.1.197's token endpoint (console.anthropic.com's was retired). */
+        token_url: z.string().url().default('https://platform.claude.com/v1/oauth/token'),
         /** Claude Code's public OAuth client id. */
         client_id: z.string().min(1).default('9d1c250a-e61b-44d9-88ed-5944d1962f5e'),
         /** An access token is refreshed this long before it expires (when a refresh token exists). */
@@ -51,7 +52,7 @@ export const AgentsConfig = z
       })
       .default({
         credentials_file: '',
-        token_url: 'https://console.anthropic.com/v1/oauth/token',
+        token_url: 'https://platform.claude.com/v1/oauth/token',
         client_id: '9d1c250a-e61b-44d9-88ed-5944d1962f5e',
         refresh_before_ms: 300_000,
       }),
