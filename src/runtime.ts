@@ -9,6 +9,7 @@ import { Scheduler } from './jobs/scheduler.js';
 import { jobKinds } from './jobs/kinds.js';
 import type { ArtifactStore } from './agents/artifacts.js';
 import { type Agents, startAgents } from './agents/runtime.js';
+import { OAuthAuth } from './agents/oauth/oauth-auth.js';
 import { Metrics } from './metrics.js';
 import { BwrapDriver } from './sandbox/bwrap/driver.js';
 import { DockerDriver } from './sandbox/docker/driver.js';
@@ -44,6 +45,8 @@ export interface Runtime {
   callbacks: CallbackDispatcher;
   /** Agent jobs' artifacts, repository cache, model proxy and GitHub (src/agents/runtime.ts). */
   agents: Agents;
+  /** The subscription login (Claude Code's credentials file) the model proxy uses without an API key. */
+  oauth: OAuthAuth;
   artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
@@ -71,6 +74,8 @@ export async function startRuntime(
   opts: { drivers?: SandboxDriver[] } = {},
 ): Promise<Runtime> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o711 });
+  // Before anything is opened: a bad agents.oauth.token_url fails the start with nothing to undo.
+  const oauth = OAuthAuth.fromConfig(config, log.child({ component: 'oauth' }));
   const storage = new StorageGuard(storeDir(config), config, log);
   const store = await openStore(config.store_url);
   store.onStorageFull(storage.noteFull);
@@ -87,7 +92,9 @@ export async function startRuntime(
   // Listening before the scheduler starts, so the states recovery moves jobs to are reported too.
   const callbacks = new CallbackDispatcher({ config: config.callbacks, store, bus, log: log.child({ component: 'callbacks' }), metrics });
   callbacks.start();
-  const agents = startAgents(config, log, undefined);
+  // Kept fresh only where it is the credential in use: an API key makes the proxy ignore it.
+  if (config.agents.model_api.api_key === '') oauth.start();
+  const agents = startAgents(config, log, oauth);
   const scheduler = new Scheduler({
     kinds: jobKinds([agents.kind]),
     admission,
@@ -157,6 +164,7 @@ export async function startRuntime(
     startedAt: Date.now(),
     adminTokenFile,
     agents,
+    oauth,
     artifacts: agents.artifacts,
     async close() {
       clearInterval(refresher);
@@ -165,6 +173,7 @@ export async function startRuntime(
       await scheduler.stop();
       await callbacks.stop(Math.min(CALLBACK_DRAIN_MS, config.callbacks.timeout_ms));
       await agents.close();
+      oauth.close();
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();

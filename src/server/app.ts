@@ -16,6 +16,7 @@ import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { storageRoutes } from './routes/storage.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { runnerCompatRoutes } from './compat/runner/routes.js';
+import { agentOAuthRoutes } from './routes/agent-oauth.js';
 import { systemRoutes } from './routes/system.js';
 
 /** The HTTP API over a started runtime. Request and response shapes are zod schemas, which also make /openapi.json. */
@@ -61,6 +62,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   sandboxRoutes(app, rt);
   artifactRoutes(app, rt);
   runnerCompatRoutes(app, rt);
+  agentOAuthRoutes(app, rt);
   githubWebhookRoutes(app, rt, lane);
   await app.ready();
   return app;

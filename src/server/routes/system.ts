@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Runtime } from '../../runtime.js';
 import { VERSION } from '../../version.js';
 import type { RequestLane } from '../request-lane.js';
+import { oauthProblem, OAuthStatusView } from '../../agents/oauth/oauth-status.js';
 
 const Health = z.object({
   status: z.enum(['ok', 'degraded']),
@@ -19,6 +20,7 @@ const Health = z.object({
   min_isolation: z
     .record(z.string(), z.string())
     .describe('per network mode, the weakest isolation `driver: auto` may pick (sandbox.min_isolation)'),
+  oauth: OAuthStatusView.describe('the subscription login agent jobs use without an API key (GET /v1/agent/oauth); under 2 hours left makes `degraded`'),
   drivers: z.array(
     z.object({
       name: z.string(),
@@ -37,8 +39,14 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
     { schema: { summary: 'Liveness, load and drivers', tags: ['system'], security: [], response: { 200: Health } } },
     async () => {
       const drivers = rt.drivers.list();
-      const problems = [rt.storage.problem(), drivers.some((d) => d.available) ? undefined : 'no sandbox driver is available']
-        .filter((p): p is string => p !== undefined);
+      const oauth = rt.oauth.status();
+      // An expiring login matters only where it is the credential the model proxy uses.
+      const usesOAuth = rt.config.agents.model_api.api_key === '';
+      const problems = [
+        rt.storage.problem(),
+        drivers.some((d) => d.available) ? undefined : 'no sandbox driver is available',
+        usesOAuth ? oauthProblem(oauth) : undefined,
+      ].filter((p): p is string => p !== undefined);
       return {
         status: problems.length === 0 ? ('ok' as const) : ('degraded' as const),
         problems,
@@ -52,6 +60,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
         liveSandboxes: rt.sandboxes.liveCount,
         lastActivity: rt.scheduler.lastActivity,
         min_isolation: rt.drivers.floors(),
+        oauth,
         drivers: drivers.map((d) => ({
           name: d.name,
           available: d.available,
