@@ -4,13 +4,14 @@ import type { JobSpecInput } from '../../client/index.js';
 import { PaddockError } from '../../errors.js';
 import { connect } from '../client.js';
 import { formatAgentEvent } from './agent-format.js';
+import { addAgentLoginCommands } from './agent-login.js';
 import { clientOptions, exitCodeOf, parseDuration } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `paddock agent`: an agent job on a prompt or an issue, its progress streamed readably. */
 export function agentCommand(program: Command): void {
-  clientOptions(
+  const agent = clientOptions(
     program
       .command('agent')
       .description('run Claude Code on a repository or a GitHub issue in a sandbox; stream its progress, print the diff summary or PR link')
@@ -76,6 +77,8 @@ export function agentCommand(program: Command): void {
     await printOutcome(client, ended, !!opts.diff);
     process.exitCode = exitCodeOf(ended as Parameters<typeof exitCodeOf>[0]);
   });
+  // Subcommands beside the command's own action: `paddock agent login`, `paddock agent status`.
+  addAgentLoginCommands(agent);
 }
 
 async function printOutcome(client: ReturnType<typeof connect>, job: Awaited<ReturnType<ReturnType<typeof connect>['jobs']['get']>>, wholeDiff: boolean) {
