@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type FakeTokenEndpoint, startFakeTokenEndpoint } from '../../../test/helpers/fake-oauth-token.js';
 import { captureLog } from '../../../test/helpers/proxy-client.js';
 import { OAuthAuth, type OAuthAuthOptions } from './oauth-auth.js';
@@ -33,6 +33,11 @@ async function rejection(p: Promise<unknown>): Promise<any> {
     },
     (e) => e,
   );
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
 }
 
 beforeEach(async () => {
@@ -196,5 +201,28 @@ describe('OAuthAuth', () => {
     const text = JSON.stringify(auth.status());
     expect(text).not.toContain(ACCESS);
     expect(text).not.toContain(REFRESH);
+  });
+
+  it("keeps an idle runner's login fresh ahead of /health's two hours, without refreshing on every tick", async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      write({ accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() + 3 * H });
+      // A short-lived new token: still inside the keeper's margin right after the refresh.
+      fake.accept(REFRESH, { access: ACCESS2, refresh: REFRESH2, expiresIn: 2 * 3600 });
+      auth.start();
+      vi.advanceTimersByTime(60_000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fake.requests).toHaveLength(0);
+      write({ accessToken: ACCESS, refreshToken: REFRESH, expiresAt: Date.now() + 2 * H });
+      vi.advanceTimersByTime(60_000);
+      await until(() => fake.requests.length === 1);
+      await until(() => JSON.parse(readFileSync(file, 'utf8')).claudeAiOauth.accessToken === ACCESS2);
+      vi.advanceTimersByTime(5 * 60_000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fake.requests).toHaveLength(1);
+      auth.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
