@@ -250,7 +250,8 @@ export class OAuthAuth implements ModelAuth {
   private unavailable(c: ClaudeAiOauth, why: string | undefined): PaddockError {
     const when = c.expiresAt ? ` at ${new Date(c.expiresAt).toISOString()}` : '';
     const how = c.refreshToken ? (why ?? 'the refresh failed') : 'there is no refresh token';
-    return new PaddockError('agent_auth_unavailable', `the OAuth login in ${this.file} expired${when} and ${how}; run \`paddock agent login\``);
+    const advice = how.includes('paddock agent login') ? '' : '; run `paddock agent login`';
+    return new PaddockError('agent_auth_unavailable', `the OAuth login in ${this.file} expired${when} and ${how}${advice}`);
   }
 
   private remember(c: ClaudeAiOauth): void {
