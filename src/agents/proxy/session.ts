@@ -167,9 +167,15 @@ export class ModelProxySession implements ProxySession {
     let secrets: string[] = [];
     try {
       const auth = this.deps.auth();
-      secrets = auth.secrets();
+      // Headers first: a token refreshed inside headers() must be among the secrets redacted.
       authHeaders = await auth.headers();
+      secrets = auth.secrets();
     } catch (err) {
+      try {
+        secrets = this.deps.auth().secrets();
+      } catch {
+        // nothing more to redact with
+      }
       const message = err instanceof PaddockError ? err.message : 'the model API credential could not be read';
       const e = { status: 401, type: 'authentication_error', message: `Paddock: ${redactText(message, secrets)}` };
       this.error = e;
