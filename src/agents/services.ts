@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { Usage } from './proxy/usage.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
 import type { ArtifactStore } from './artifacts.js';
@@ -6,14 +7,7 @@ import type { IssueRef } from './grammar.js';
 import type { AgentBudget } from './spec.js';
 
 /** Model use of one job, as the proxy counted it. */
-export interface ProxyUsage {
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-  cost_usd: number;
-}
+export type ProxyUsage = Usage;
 
 /** One job's side of the model proxy (src/agents/model-proxy.ts). */
 export interface ProxySessionLike {

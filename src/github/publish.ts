@@ -1,4 +1,4 @@
-import type { GitAuth } from '../agents/repo-cache.js';
+import type { GitAuth, PushRequest } from '../agents/repo-cache.js';
 import type { IssueRef } from '../agents/grammar.js';
 import { PaddockError } from '../errors.js';
 import { branchName } from './branch.js';
@@ -11,16 +11,7 @@ export type { RunSummary };
 
 /** What publishSuccess needs of the repository cache (src/agents/repo-cache.ts). */
 export interface PatchPusher {
-  pushPatch(opts: {
-    url: string;
-    base: string;
-    patch: Buffer | string;
-    branch: string;
-    message: string;
-    author: { name: string; email: string };
-    auth?: GitAuth;
-    signal?: AbortSignal;
-  }): Promise<{ commit: string }>;
+  pushPatch(req: PushRequest): Promise<{ commit: string }>;
 }
 
 export interface PublishIssue extends IssueRef {
