@@ -25,8 +25,12 @@ export function streamUpload(
     const req = send(target, { method, headers: Object.fromEntries(headers), signal });
     req.once('response', (res: IncomingMessage) => {
       answered = true;
-      // An early answer (an error): what is left of the body is not wanted.
-      if (!source.readableEnded) source.unpipe(req).destroy();
+      // An early answer (an error): what is left of the body is not wanted, nor
+      // is the connection, which still expects the rest of it.
+      if (!source.readableEnded) {
+        source.unpipe(req).destroy();
+        res.once('close', () => req.destroy());
+      }
       resolve(toResponse(res));
     });
     req.once('error', (err) => {

@@ -6,6 +6,7 @@ import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import type { Entry } from '../../../sandbox/agent/fs-ops.js';
 import { SandboxPath } from '../../../sandboxes/spec.js';
+import { lingerAfterAnswer } from '../../linger.js';
 import { ProblemView } from '../schemas.js';
 import { errors, SandboxParams } from './view.js';
 
@@ -92,7 +93,7 @@ export function sandboxFileRoutes(app: FastifyInstance, rt: Runtime): void {
       },
       async (request, reply) => {
         if (Number(request.headers['content-length'] ?? 0) > max) {
-          reply.header('connection', 'close');
+          lingerAfterAnswer(request.raw, reply.raw);
           throw tooLarge(max);
         }
         const body = request.body as Readable | undefined;
@@ -102,8 +103,8 @@ export function sandboxFileRoutes(app: FastifyInstance, rt: Runtime): void {
             agent.writeFile(request.query.path, source, { mode: request.query.mode }),
           );
         } catch (err) {
-          // What the client still sends is not read: end the connection after the answer.
-          if (body && !body.readableEnded) reply.header('connection', 'close');
+          // The client may still be sending: the rest is read and dropped after the answer.
+          lingerAfterAnswer(request.raw, reply.raw);
           throw err;
         }
         return reply.code(204).send(null);
@@ -127,7 +128,12 @@ export function sandboxFileRoutes(app: FastifyInstance, rt: Runtime): void {
       async (request, reply) => {
         const run = await rt.sandboxes.findExec(request.params.id, request.principal, request.params.exec_id);
         const body = request.body as Readable | undefined;
-        await run.writeStdin(body ? capped(body, max) : [], request.query.eof);
+        try {
+          await run.writeStdin(body ? capped(body, max) : [], request.query.eof);
+        } catch (err) {
+          lingerAfterAnswer(request.raw, reply.raw);
+          throw err;
+        }
         return reply.code(204).send(null);
       },
     );

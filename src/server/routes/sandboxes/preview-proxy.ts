@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PaddockError } from '../../../errors.js';
 import type { AgentClient } from '../../../sandbox/agent/agent-client.js';
 import { AgentError } from '../../../sandbox/agent/errors.js';
+import { lingerAfterAnswer } from '../../linger.js';
 import { downstreamHeaders, type PreviewTarget, upstreamHeaders } from './preview-wire.js';
 
 /** Connecting to loopback inside answers at once (connected or refused); this only bounds a full listen backlog. */
@@ -127,8 +128,8 @@ export async function proxyHttp(
   } catch (err) {
     idle.stop();
     socket.destroy();
-    // What the client still sends is not read: close the connection after the problem.
-    if (!request.raw.readableEnded) reply.header('connection', 'close');
+    // What the client still sends is read and dropped after the problem.
+    lingerAfterAnswer(request.raw, reply.raw);
     throw beforeAnswer(err, t);
   }
   res.once('end', () => idle.stop());
