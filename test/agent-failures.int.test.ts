@@ -75,6 +75,14 @@ describe.skipIf(skip)('agent jobs that fail keep their work', () => {
     await expectPartialDiff(job.id);
   }, 120_000);
 
+  it('a model turn that streams for longer than idle_timeout_ms is not idle: the job succeeds', async () => {
+    // The CLI prints the text block only once it ends, ~7 s in; the stream's chunks come every ~0.5 s.
+    env.model.setScript([WORK, { text: 'one two three four five six seven eight nine ten eleven twelve', delay_ms: 7000 }]);
+    const job = await runAgentJob(env.runner, { prompt: 'go', repo_url: repoUrl, limits: { idle_timeout_ms: 3000 } });
+    expect(job.state, JSON.stringify(job)).toBe('succeeded');
+    expect(job.result.duration_ms).toBeGreaterThan(6000);
+  }, 120_000);
+
   it('cancelled mid-turn: cancelled', async () => {
     env.model.setScript([WORK, { hang: true }]);
     const submitted = await env.runner.api('POST', '/v1/jobs', { kind: 'agent', prompt: 'go', repo_url: repoUrl });

@@ -44,6 +44,21 @@ describe('model proxy: forwarding', () => {
     expect(reply.chunks.at(-1)!.at - reply.chunks[0]!.at).toBeGreaterThan(600);
   });
 
+  it('reports activity on each request and all through a slow answer, not only when it ends', async () => {
+    fake.setScript([{ text: 'one two three four five six', delay_ms: 1200 }]);
+    const at: number[] = [];
+    const s = proxy.session('job1', undefined, () => at.push(Date.now()));
+    const started = Date.now();
+    const reply = await callProxy(s, { body: messagesBody() });
+    expect(reply.status).toBe(200);
+    expect(at.length).toBeGreaterThan(3);
+    expect(at[0]! - started).toBeLessThan(300);
+    // Spread over the answer: no silence near the whole turn's length between two reports.
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(700);
+    expect(at.at(-1)! - at[0]!).toBeGreaterThan(600);
+  });
+
   it('counts usage and cost per session, streaming and not', async () => {
     fake.setScript([
       { text: 'a', model: 'claude-sonnet-4-5-20250929', usage: { input_tokens: 1000, output_tokens: 500, cache_creation_input_tokens: 200, cache_read_input_tokens: 300 } },

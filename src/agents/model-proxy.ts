@@ -54,10 +54,11 @@ export class ModelProxy {
     };
   }
 
-  session(jobId: string, budget: AgentBudget | undefined): ProxySession {
+  session(jobId: string, budget: AgentBudget | undefined, onActivity?: () => void): ProxySession {
     const session: ProxySession = new ModelProxySession({
       jobId,
       budget,
+      ...(onActivity ? { onActivity } : {}),
       upstream: this.upstream,
       auth: this.opts.auth,
       prices: this.opts.prices,

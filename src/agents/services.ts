@@ -34,7 +34,8 @@ export interface RepoSource {
 
 export interface PublishRequest {
   repoUrl: string;
-  issue: IssueRef;
+  /** The issue, with the title read when the job began (the PR's title). */
+  issue: IssueRef & { title?: string };
   baseCommit: string;
   patch: Buffer;
   branch: string | undefined;
@@ -47,8 +48,8 @@ export interface PublishRequest {
 
 /** GitHub, as agent jobs use it (src/agents/github-bridge.ts over src/github/). */
 export interface AgentGithub {
-  /** The issue as the agent's prompt, and the repository it belongs to. */
-  prepare(ref: IssueRef, signal: AbortSignal): Promise<{ prompt: string; repoUrl: string }>;
+  /** The issue as the agent's prompt (with the comment that triggered the job, if any), and the repository it belongs to. */
+  prepare(ref: IssueRef, signal: AbortSignal, opts?: { triggerCommentId?: number }): Promise<{ prompt: string; repoUrl: string; title: string }>;
   /** Credentials for git at `url`, when it is on this GitHub. */
   gitAuth(url: string): Promise<GitAuthLike | undefined>;
   publish(req: PublishRequest): Promise<{ branch: string; commit: string; pull_request_url?: string; comment_url?: string }>;
@@ -61,7 +62,8 @@ export interface AgentServices {
   config: Config;
   artifacts: ArtifactStore;
   repos: RepoSource;
-  proxy: { session(jobId: string, budget: AgentBudget | undefined): ProxySessionLike };
+  /** `onActivity`: each request and each chunk of an answer (a long model turn is not idle). */
+  proxy: { session(jobId: string, budget: AgentBudget | undefined, onActivity?: () => void): ProxySessionLike };
   github: AgentGithub | null;
   /** Secret values to keep out of every event and artifact (model credentials, GitHub token). */
   secrets(): string[];

@@ -4,7 +4,7 @@ import { PassThrough, pipeline, type Transform } from 'node:stream';
 import type { Logger } from '../../util/log.js';
 import { type ApiError, sendApiError, sseError } from './answer.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import { Redactor, redactText } from './redact.js';
+import { Redactor, redactText } from '../redact.js';
 import { errorOf, JsonUsageTap, SseUsageTap } from './usage-tap.js';
 import type { ResponseMeter } from './usage.js';
 
@@ -31,6 +31,8 @@ export interface ForwardContext {
   fail(e: ApiError): void;
   /** Registers an upstream request so the session's close() can end it; returns the unregister. */
   track(up: ClientRequest): () => void;
+  /** Each chunk of the answer, as it arrives. */
+  activity?: () => void;
   log: Logger;
 }
 
@@ -107,6 +109,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery:
       return;
     }
     answered = true;
+    if (ctx.activity) ures.on('data', ctx.activity);
     const status = ures.statusCode ?? 502;
     if (status >= 400) {
       relayError(ures, res, status, ctx);

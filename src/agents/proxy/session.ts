@@ -8,7 +8,7 @@ import type { AgentBudget } from '../spec.js';
 import { type ApiError, sendApiError } from './answer.js';
 import { budgetSpent } from './budget.js';
 import { forward, type Upstream } from './forward.js';
-import { redactText } from './redact.js';
+import { redactText } from '../redact.js';
 import { emptyUsage, ResponseMeter, type Usage } from './usage.js';
 
 /** Connections one sandbox may hold open at once (the CLI uses one or two). */
@@ -41,6 +41,8 @@ export interface SessionDeps {
   prices: Record<string, Price>;
   timeoutMs: number;
   log: Logger;
+  /** Called on each request and each chunk of an answer: model traffic is the job's activity too. */
+  onActivity?: () => void;
   onClose(): void;
 }
 
@@ -108,6 +110,7 @@ export class ModelProxySession implements ProxySession {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.deps.onActivity?.();
     const socket = req.socket as Duplex;
     const conn = this.conns.get(socket);
     if (conn) {
@@ -218,6 +221,7 @@ export class ModelProxySession implements ProxySession {
         this.inflight.add(up);
         return () => this.inflight.delete(up);
       },
+      ...(this.deps.onActivity ? { activity: this.deps.onActivity } : {}),
       log: this.deps.log,
     });
   }
