@@ -13,7 +13,6 @@ const REPO_PATH_RE = /^\/([A-Za-z0-9-]{1,39})\/([A-Za-z0-9_.-]{1,100}?)(?:\.git)
 export class GithubBridge implements AgentGithub {
   /** Tokens handed to git so far (App installation tokens change), to keep out of events and artifacts. */
   private readonly seen = new Set<string>();
-  private readonly titles = new Map<string, string>();
 
   constructor(
     private readonly config: Config,
@@ -34,10 +33,9 @@ export class GithubBridge implements AgentGithub {
     return `${this.config.github.git_url.replace(/\/+$/, '')}/${ref.owner}/${ref.repo}.git`;
   }
 
-  async prepare(ref: IssueRef, _signal: AbortSignal, opts: { triggerCommentId?: number } = {}): Promise<{ prompt: string; repoUrl: string }> {
+  async prepare(ref: IssueRef, _signal: AbortSignal, opts: { triggerCommentId?: number } = {}) {
     const issue = await readIssue(await this.client(ref), ref, opts);
-    this.titles.set(key(ref), issue.title);
-    return { prompt: issuePrompt(issue), repoUrl: this.repoUrl(ref) };
+    return { prompt: issuePrompt(issue), repoUrl: this.repoUrl(ref), title: issue.title };
   }
 
   /** Credentials only for repositories on this GitHub: a token never goes to another host. */
@@ -72,7 +70,7 @@ export class GithubBridge implements AgentGithub {
       repoCache: this.repos,
       repoUrl: req.repoUrl,
       auth: auth ?? undefined,
-      issue: { ...req.issue, title: this.titles.get(key(req.issue)) ?? `issue #${req.issue.number}` },
+      issue: { owner: req.issue.owner, repo: req.issue.repo, number: req.issue.number, title: req.issue.title ?? `issue #${req.issue.number}` },
       baseCommit: req.baseCommit,
       patch: req.patch,
       summary: {
@@ -88,7 +86,6 @@ export class GithubBridge implements AgentGithub {
       jobId: req.jobId,
       signal: req.signal,
     });
-    this.titles.delete(key(req.issue));
     return r;
   }
 
@@ -107,9 +104,6 @@ export class GithubBridge implements AgentGithub {
   }
 
   async reportFailure(req: { issue: IssueRef; reason: string; detail: string; diffBytes: number; jobId: string }): Promise<void> {
-    this.titles.delete(key(req.issue));
     await reportFailure({ octokit: await this.client(req.issue), ...req });
   }
 }
-
-const key = (r: IssueRef) => `${r.owner}/${r.repo}#${r.number}`;

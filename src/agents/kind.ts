@@ -42,13 +42,15 @@ export function agentKind(svc: AgentServices): JobKind<AgentJobSpec> {
 async function runAgent(svc: AgentServices, ctx: Ctx): Promise<JobOutcome> {
   const { spec, signal } = ctx;
   const reason = () => (signal.aborted ? String(signal.reason) : undefined);
-  const issue = spec.github_issue ? parseIssueRef(spec.github_issue) : undefined;
+  let issue: Prepared['issue'] = spec.github_issue ? parseIssueRef(spec.github_issue) : undefined;
   let prompt = spec.prompt ?? '';
   let repoUrl = spec.repo_url ?? null;
   if (issue) {
     ctx.event('agent.phase', { phase: 'issue' });
     try {
-      const prepared = await svc.github!.prepare(issue, signal);
+      const trigger = spec.github_comment_id !== undefined ? { triggerCommentId: spec.github_comment_id } : {};
+      const prepared = await svc.github!.prepare(issue, signal, trigger);
+      issue = { ...issue, title: prepared.title };
       prompt = prepared.prompt;
       repoUrl ??= prepared.repoUrl;
     } catch (err) {
@@ -99,12 +101,14 @@ interface Prepared {
   repoUrl: string | null;
   base: string;
   idleMs: number;
-  issue: ReturnType<typeof parseIssueRef> | undefined;
+  issue: (ReturnType<typeof parseIssueRef> & { title?: string }) | undefined;
 }
 
 async function runInSandbox(svc: AgentServices, ctx: Ctx, sandbox: Sandbox, p: Prepared): Promise<JobOutcome> {
   const { spec } = ctx;
-  const session = svc.proxy.session(ctx.jobId, spec.budget);
+  let touch = () => {};
+  // A model turn that streams for longer than idle_timeout_ms is not idle, though the CLI prints nothing until it ends.
+  const session = svc.proxy.session(ctx.jobId, spec.budget, () => touch());
   let overBudget: string | null = null;
   const budgetStop = new AbortController();
   void session.overBudget.then((why) => {
@@ -112,7 +116,6 @@ async function runInSandbox(svc: AgentServices, ctx: Ctx, sandbox: Sandbox, p: P
     budgetStop.abort('budget_exceeded');
   });
   const keeper = new WorkKeeper(svc, ctx, sandbox, p.base);
-  let touch = () => {};
   let usageSeen = 0;
   const listener = await sandbox.agent.listen(0, (socket) => {
     touch();
