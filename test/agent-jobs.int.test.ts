@@ -102,5 +102,18 @@ describe.each([
     expect(out).not.toContain('\u001b');
     // The prompt that looks like an option reached the model as the prompt.
     expect(JSON.stringify(env.model.requests.at(-2)?.body)).toContain('--help is a prompt here');
+
+    // `paddock jobs show`: the same figures, the changed files and the artifacts, for a job found later.
+    const id = /job (job_\w+)/.exec(res.stderr)?.[1];
+    expect(id, res.stderr).toBeDefined();
+    const show = await runCli(['jobs', 'show', id!], { url: env.runner.url, token: env.runner.token });
+    const summary = show.stdout.toString();
+    expect(show.code, summary + show.stderr).toBe(0);
+    expect(summary).toMatch(new RegExp(`^${id}  agent  succeeded\\n`));
+    expect(summary).toMatch(/succeeded · 2 turns · \$\d+\.\d{4} · 2 requests · \d+ in \/ \d+ out tokens/);
+    expect(summary).toContain('changed: 1 file(s)\n  A y.txt');
+    expect(summary).toMatch(/artifacts:\n(  \S+  [\d.]+ (B|KiB)\n){4}$/);
+    expect(summary).toContain('  diff.patch  ');
+    expect(summary).not.toContain('\u001b');
   }, 120_000);
 });

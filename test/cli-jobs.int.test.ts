@@ -39,8 +39,12 @@ describe('paddock run / jobs through the client', () => {
     expect(id).toMatch(/^job_/);
     const logs = await cli(['jobs', 'logs', '-f', id]);
     expect([logs.code, logs.stdout.toString()]).toEqual([0, 'one\ntwo\n']);
-    const show = JSON.parse((await cli(['jobs', 'show', id])).stdout.toString());
+    const show = JSON.parse((await cli(['jobs', 'show', '--json', id])).stdout.toString());
     expect([show.id, show.state, show.result.stdout]).toEqual([id, 'succeeded', 'one\ntwo\n']);
+    const summary = (await cli(['jobs', 'show', id])).stdout.toString();
+    expect(summary).toMatch(new RegExp(`^${id}  command  succeeded\n`));
+    expect(summary).toMatch(/\nexit 0 · wall \d+ ms/);
+    expect(summary).toContain(`stdout 8 B · stderr 0 B (paddock jobs logs ${id})`);
     const ls = JSON.parse((await cli(['jobs', 'ls', '--json', '--limit', '5'])).stdout.toString());
     expect(ls.jobs.map((j: { id: string }) => j.id)).toContain(id);
   });

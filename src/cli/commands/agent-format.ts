@@ -1,5 +1,4 @@
-/** Terminal-safe: control characters a job printed must not move the user's cursor or change colours. */
-const clean = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '�');
+import { clean } from './job-summary.js';
 
 function firstLines(text: string, lines = 3, width = 200): string {
   const all = clean(text).split('\n');

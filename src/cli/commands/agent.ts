@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { JobSpecInput } from '../../client/index.js';
+import type { PaddockClient } from '../../client/client.js';
+import type { Job, JobSpecInput } from '../../client/index.js';
 import { PaddockError } from '../../errors.js';
 import { connect } from '../client.js';
 import { formatAgentEvent } from './agent-format.js';
+import { agentLine, agentWork } from './job-summary.js';
 import { addAgentLoginCommands } from './agent-login.js';
 import { clientOptions, exitCodeOf, parseDuration } from './run.js';
 
@@ -81,20 +83,10 @@ export function agentCommand(program: Command): void {
   addAgentLoginCommands(agent);
 }
 
-async function printOutcome(client: ReturnType<typeof connect>, job: Awaited<ReturnType<ReturnType<typeof connect>['jobs']['get']>>, wholeDiff: boolean) {
-  const r = job.result as Record<string, any> | undefined;
-  if (r && 'usage' in r) {
-    const secs = r.duration_ms != null ? `${(r.duration_ms / 1000).toFixed(1)} s` : '-';
-    process.stdout.write(`${job.state} · ${r.num_turns ?? '-'} turns · $${r.total_cost_usd.toFixed(4)} · ${r.usage.requests} requests · ${secs}\n`);
-    if (r.pull_request_url) process.stdout.write(`pull request: ${r.pull_request_url}\n`);
-    else if (r.branch) process.stdout.write(`branch: ${r.branch} (${r.commit})\n`);
-  }
+async function printOutcome(client: PaddockClient, job: Job, wholeDiff: boolean) {
+  const r = job.result;
+  if (r && 'usage' in r) process.stdout.write(`${agentLine(job.state, r)}\n`);
   const names = (await client.jobs.artifacts(job.id).catch(() => [])).map((a) => a.name);
-  if (names.includes('changed_files.json')) {
-    const changed = JSON.parse((await client.jobs.artifact(job.id, 'changed_files.json')).toString('utf8')) as { files: { status: string; path: string }[] };
-    process.stdout.write(changed.files.length ? `changed: ${changed.files.length} file(s)\n` : 'changed: nothing\n');
-    for (const f of changed.files.slice(0, 50)) process.stdout.write(`  ${f.status} ${f.path}\n`);
-    if (changed.files.length > 50) process.stdout.write(`  … ${changed.files.length - 50} more\n`);
-  }
+  for (const line of await agentWork(client, job, names)) process.stdout.write(`${line}\n`);
   if (wholeDiff && names.includes('diff.patch')) process.stdout.write((await client.jobs.artifact(job.id, 'diff.patch')).toString('utf8'));
 }

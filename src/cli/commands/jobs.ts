@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { connect } from '../client.js';
 import { printJson, printTable } from '../output.js';
+import { jobSummary } from './job-summary.js';
 import { clientOptions, exitCodeOf, parseDuration } from './run.js';
 import { PaddockError } from '../../errors.js';
 
@@ -32,8 +33,17 @@ export function jobsCommand(program: Command): void {
     ]);
   });
 
-  clientOptions(jobs.command('show').description('show one job as JSON').argument('<id>')).action(async (id, opts) => {
-    printJson(await connect(opts).jobs.get(id));
+  clientOptions(
+    jobs
+      .command('show')
+      .description('show one job: state, times, exit, an agent job’s cost, pull request, changed files and artifacts')
+      .argument('<id>')
+      .option('--json', 'print the job as JSON'),
+  ).action(async (id, opts) => {
+    const client = connect(opts);
+    const job = await client.jobs.get(id);
+    if (opts.json) return printJson(job);
+    process.stdout.write(await jobSummary(client, job));
   });
 
   clientOptions(
