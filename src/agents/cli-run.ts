@@ -1,6 +1,7 @@
 import { BASE_ENV, type ExecResult, type Sandbox } from '../sandbox/driver.js';
 import type { AgentAdapter, AgentClaim, AgentEvent } from './adapters/adapter.js';
-import { LineSplitter, redact } from './lines.js';
+import { LineSplitter } from './lines.js';
+import { redactText } from './redact.js';
 import type { AgentJobSpec } from './spec.js';
 import { AGENT_HOME, GIT_IDENTITY, REPO_DIR } from './workspace.js';
 
@@ -42,7 +43,7 @@ export function runCli(o: CliRunOptions): CliRun {
   touch();
   let claim: AgentClaim | null = null;
   const lines = new LineSplitter((raw, cut) => {
-    const line = redact(raw, o.secrets());
+    const line = redactText(raw, o.secrets());
     o.transcript(line);
     if (cut) return;
     for (const ev of o.adapter.parseLine(line)) {

@@ -50,9 +50,3 @@ export class LineSplitter {
   }
 }
 
-/** Replaces every occurrence of each secret (at least 8 characters) with `[REDACTED]`. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 8 && out.includes(s)) out = out.split(s).join('[REDACTED]');
-  return out;
-}

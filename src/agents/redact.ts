@@ -8,13 +8,14 @@ export const REDACTED = '[REDACTED]';
  */
 const MIN_SECRET = 8;
 
-function usable(secrets: readonly string[]): string[] {
-  return [...new Set(secrets.filter((s) => s.length >= MIN_SECRET))];
+function usable(secrets: readonly string[], min = MIN_SECRET): string[] {
+  // Longest first, so a secret that contains another is replaced whole.
+  return [...new Set(secrets.filter((s) => s.length >= min))].sort((a, b) => b.length - a.length);
 }
 
-export function redactText(text: string, secrets: readonly string[]): string {
+export function redactText(text: string, secrets: readonly string[], min = MIN_SECRET): string {
   let out = text;
-  for (const s of usable(secrets)) out = out.split(s).join(REDACTED);
+  for (const s of usable(secrets, min)) out = out.split(s).join(REDACTED);
   return out;
 }
 

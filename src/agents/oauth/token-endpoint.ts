@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PaddockError } from '../../errors.js';
-import { redactText } from '../proxy/redact.js';
+import { redactText } from '../redact.js';
 
 /** A token response is well under a kilobyte; more is not one. */
 const MAX_RESPONSE_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { redactText } from './redact.js';
+import { redactText } from '../redact.js';
 
 /** Never forwarded upstream: the sandbox's own credentials, cookies, hop-by-hop and proxy headers. */
 const DROP_UPSTREAM = new Set([

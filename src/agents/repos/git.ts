@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
 import { PaddockError } from '../../errors.js';
+import { redactText } from '../redact.js';
+
+/** A password in an auth header may be short; it is redacted all the same. */
+const AUTH_SECRET_MIN = 4;
 
 /**
  * One git process, as every repository operation runs it: an argv array (no shell), an environment
@@ -39,14 +43,9 @@ export function authSecrets(auth: GitAuth | undefined): string[] {
       if (colon >= 0) out.push(decoded.slice(colon + 1));
     }
   }
-  return out.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  return out.filter((s) => s.length >= AUTH_SECRET_MIN).sort((a, b) => b.length - a.length);
 }
 
-export function redact(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('[REDACTED]');
-  return out;
-}
 
 export interface GitOptions {
   cwd?: string;
@@ -178,8 +177,8 @@ export class GitRunner {
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
         if (ended) return reject(ended);
-        const stderr = redact(errCut ? `${errHead}\n[…]\n${errTail}` : errHead + errTail, secrets).trim();
-        resolve({ code: code ?? -1, stdout: redact(stdout, secrets), stderr });
+        const stderr = redactText(errCut ? `${errHead}\n[…]\n${errTail}` : errHead + errTail, secrets, AUTH_SECRET_MIN).trim();
+        resolve({ code: code ?? -1, stdout: redactText(stdout, secrets, AUTH_SECRET_MIN), stderr });
       });
     });
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { AgentResult } from '../../../agents/result.js';
 import { AgentJobSpec } from '../../../agents/spec.js';
 import { seesAllJobs } from '../../../auth/ownership.js';
 import { PaddockError } from '../../../errors.js';
@@ -35,7 +36,9 @@ const errors = { 400: ProblemView, 401: ProblemView, 403: ProblemView, 404: Prob
 const WAIT_MARGIN_MS = 60_000;
 
 async function executeResult(rt: Runtime, row: JobRow): Promise<z.infer<typeof ExecuteResult>> {
-  const result = row.result ? (JSON.parse(row.result) as Record<string, any>) : null;
+  // An agent job's result was checked against AgentResult before it was stored; parsed the same way here.
+  const parsed = row.result ? AgentResult.safeParse(JSON.parse(row.result)) : null;
+  const result = parsed?.success ? parsed.data : null;
   const error = row.error ? (JSON.parse(row.error) as { message?: string }) : null;
   const final = (await rt.artifacts.list(row.id)).some((a) => a.name === 'final.txt')
     ? await readSmall(rt, row.id)
