@@ -1,8 +1,9 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { PassThrough, pipeline, type Transform } from 'node:stream';
+import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import type { Logger } from '../../util/log.js';
 import { type ApiError, sendApiError, sseError } from './answer.js';
+import { decoderFor } from './decode.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { Redactor, redactText } from '../redact.js';
 import { errorOf, JsonUsageTap, SseUsageTap } from './usage-tap.js';
@@ -111,8 +112,18 @@ export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery:
     answered = true;
     if (ctx.activity) ures.on('data', ctx.activity);
     const status = ures.statusCode ?? 502;
+    const decode = decoderFor(ures.headers['content-encoding']);
+    if (decode === null) {
+      ures.destroy();
+      const e: ApiError = { status: 502, type: 'api_error', message: 'Paddock: the model API answered in a content encoding the proxy cannot read' };
+      ctx.fail(e);
+      sendApiError(res, e);
+      return;
+    }
+    const body: Readable = decode ? ures.pipe(decode) : ures;
+    if (decode) ures.once('error', (err) => decode.destroy(err));
     if (status >= 400) {
-      relayError(ures, res, status, ctx);
+      relayError(ures, body, res, status, ctx);
       return;
     }
     const isSse = String(ures.headers['content-type'] ?? '').startsWith('text/event-stream');
@@ -124,7 +135,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery:
         ? new SseUsageTap(ctx.meter, (e) => ctx.fail({ status, ...e }))
         : new JsonUsageTap(ctx.meter);
     // The response is not ended by the pipeline, so a broken upstream can be reported first.
-    pipeline(ures, tap, new Redactor(ctx.secrets), (err) => {
+    pipeline(body, tap, new Redactor(ctx.secrets), (err) => {
       if (!err) return;
       if (why === 'client_gone') return;
       const e: ApiError =
@@ -154,15 +165,17 @@ function tooLarge(res: ServerResponse, ctx: ForwardContext): void {
 }
 
 /** Reads an upstream error (bounded), records it and passes it on with secrets redacted. */
-function relayError(ures: IncomingMessage, res: ServerResponse, status: number, ctx: ForwardContext): void {
+function relayError(ures: IncomingMessage, body: Readable, res: ServerResponse, status: number, ctx: ForwardContext): void {
   const chunks: Buffer[] = [];
   let size = 0;
-  ures.on('data', (c: Buffer) => {
+  body.on('data', (c: Buffer) => {
     size += c.length;
     if (size <= MAX_ERROR_BYTES) chunks.push(c);
+    // Past the cap nothing more is wanted: a compressed error cannot grow without bound here.
+    else body.destroy();
   });
-  ures.on('error', () => {});
-  ures.on('close', () => {
+  body.on('error', () => {});
+  body.on('close', () => {
     if (res.headersSent || res.destroyed) return;
     const text = redactText(Buffer.concat(chunks).toString('utf8'), ctx.secrets);
     let parsed: unknown;
