@@ -1,6 +1,7 @@
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
+import { lingerAfterAnswer } from '../../util/linger.js';
 import type { Logger } from '../../util/log.js';
 import { type ApiError, sendApiError, sseError } from './answer.js';
 import { decoderFor } from './decode.js';
@@ -43,7 +44,7 @@ type Why = 'timeout' | 'too_large' | 'client_gone' | undefined;
 export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, ctx: ForwardContext): void {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_REQUEST_BYTES) {
-    tooLarge(res, ctx);
+    tooLarge(req, res, ctx);
     return;
   }
   const { url, prefix, agent } = ctx.upstream;
@@ -76,7 +77,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery:
       up.destroy();
       if (!answered) {
         answered = true;
-        tooLarge(res, ctx);
+        tooLarge(req, res, ctx);
       }
       return;
     }
@@ -152,15 +153,15 @@ export function forward(req: IncomingMessage, res: ServerResponse, pathAndQuery:
   });
 }
 
-function tooLarge(res: ServerResponse, ctx: ForwardContext): void {
+function tooLarge(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
   const e: ApiError = {
     status: 413,
     type: 'request_too_large',
     message: `Paddock: request body is larger than ${MAX_REQUEST_BYTES} bytes`,
   };
   ctx.fail(e);
-  // The rest of the body is not read: the connection cannot carry another request.
-  res.setHeader('connection', 'close');
+  // The rest of the body is read and dropped for a moment, then the connection is cut.
+  lingerAfterAnswer(req, res);
   sendApiError(res, e, false);
 }
 

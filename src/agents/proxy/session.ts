@@ -8,6 +8,7 @@ import type { AgentBudget } from '../spec.js';
 import { type ApiError, sendApiError } from './answer.js';
 import { budgetSpent } from './budget.js';
 import { forward, type Upstream } from './forward.js';
+import { lingerAfterAnswer } from '../../util/linger.js';
 import { redactText } from '../redact.js';
 import { emptyUsage, ResponseMeter, type Usage } from './usage.js';
 
@@ -130,7 +131,7 @@ export class ModelProxySession implements ProxySession {
     }
     const known = req.method === 'POST' && (pathname === '/v1/messages' || pathname === '/v1/messages/count_tokens');
     if (!known || !QUERY_RE.test(query.slice(1))) {
-      res.setHeader('connection', 'close');
+      lingerAfterAnswer(req, res);
       sendApiError(res, { status: 404, type: 'not_found_error', message: 'Paddock: only the Messages API is reachable from the sandbox' }, false);
       return;
     }
@@ -138,7 +139,7 @@ export class ModelProxySession implements ProxySession {
     if (counted) {
       const spent = budgetSpent(this.totals, this.deps.budget);
       if (spent !== null) {
-        this.refuse(res, spent);
+        this.refuse(req, res, spent);
         return;
       }
       // Counted before it is sent, so concurrent requests cannot pass max_requests together.
@@ -155,13 +156,14 @@ export class ModelProxySession implements ProxySession {
    * a budget does not come back, while a 400 ends the CLI's turn at once with `is_error: true`
    * and the message in its result. `x-should-retry: false` makes the SDK certain of it.
    */
-  private refuse(res: ServerResponse, reason: string): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, reason: string): void {
     if (!this.over) {
       this.over = true;
       this.deps.log.info({ reason }, 'model proxy: budget exceeded');
       this.resolveOver(reason);
     }
-    res.setHeader('connection', 'close');
+    // The body is not wanted; read and dropped after the answer, so the CLI reads the 400, not a reset.
+    lingerAfterAnswer(req, res);
     sendApiError(res, { status: 400, type: 'invalid_request_error', message: `Paddock: budget exceeded: ${reason}` }, false);
   }
 
@@ -184,7 +186,7 @@ export class ModelProxySession implements ProxySession {
       this.error = e;
       if (counted) this.totals.requests--;
       this.deps.log.warn({ error: e.message }, 'model proxy: no usable credential');
-      res.setHeader('connection', 'close');
+      lingerAfterAnswer(req, res);
       sendApiError(res, e, false);
       return;
     }

@@ -6,7 +6,7 @@ import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import type { Entry } from '../../../sandbox/agent/fs-ops.js';
 import { SandboxPath } from '../../../sandboxes/spec.js';
-import { lingerAfterAnswer } from '../../linger.js';
+import { lingerAfterAnswer } from '../../../util/linger.js';
 import { ProblemView } from '../schemas.js';
 import { errors, SandboxParams } from './view.js';
 

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PaddockError } from '../../../errors.js';
 import type { AgentClient } from '../../../sandbox/agent/agent-client.js';
 import { AgentError } from '../../../sandbox/agent/errors.js';
-import { lingerAfterAnswer } from '../../linger.js';
+import { lingerAfterAnswer } from '../../../util/linger.js';
 import { downstreamHeaders, type PreviewTarget, upstreamHeaders } from './preview-wire.js';
 
 /** Connecting to loopback inside answers at once (connected or refused); this only bounds a full listen backlog. */
