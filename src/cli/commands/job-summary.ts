@@ -48,7 +48,9 @@ export async function agentWork(client: PaddockClient, job: Job, names: string[]
 
 /** `paddock jobs show`: what a person wants to know of a job, without its output. */
 export async function jobSummary(client: PaddockClient, job: Job): Promise<string> {
-  const lines = [`${job.id}  ${job.kind}  ${job.state}${job.reason ? ` (${clean(job.reason)})` : ''}`];
+  // A succeeded job's reason is always `exit_code`: said only when it tells something.
+  const why = job.reason && job.state !== 'succeeded' ? ` (${clean(job.reason)})` : '';
+  const lines = [`${job.id}  ${job.kind}  ${job.state}${why}`];
   if (job.error) lines.push(`error: ${clean(job.error.code)}: ${clean(job.error.message)}`);
   lines.push(`driver: ${job.driver ?? '-'}${job.image ? ` · image ${clean(job.image)}` : ''}`);
   lines.push(`created ${job.created_at}${job.started_at ? ` · started ${job.started_at}` : ''}${job.finished_at ? ` · finished ${job.finished_at}` : ''}${span(job.started_at, job.finished_at)}`);
