@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentImageMissing, bash, IMAGES_DIR, MODEL_KEY } from './helpers/agent-env.js';
@@ -192,4 +194,41 @@ describe.each([{ auth: 'token' as const }, { auth: 'app' as const }])('GitHub is
     expect(comments[0]!.body).toContain('model_error');
     expectNoSecrets(s, [JSON.stringify(job), comments[0]!.body]);
   }, 300_000);
+
+  it('a push GitHub rejects: github_error (repo_push_rejected), the diff kept, the issue told why', async () => {
+    const issue = s.github.addIssue(REPO, { title: 'Protected', body: 'touch a file' });
+    const hook = path.join(s.github.repo(REPO).dir, 'hooks', 'pre-receive');
+    await mkdir(path.dirname(hook), { recursive: true });
+    await writeFile(hook, '#!/bin/sh\necho "branch creation is not allowed" >&2\nexit 1\n', { mode: 0o755 });
+    try {
+      s.model.setScript([bash('echo kept > kept.txt'), { text: 'Wrote kept.txt.' }]);
+      const res = await s.runner.api('POST', '/v1/jobs?wait=true&wait_ms=120000', {
+        kind: 'agent',
+        github_issue: `${REPO}#${issue.number}`,
+        output: { diff: true, pull_request: true, issue_comment: true },
+      });
+      const job = res.body;
+      expect(job.state, JSON.stringify(job)).toBe('failed');
+      expect(job.reason).toBe('github_error');
+      expect(job.error).toMatchObject({ code: 'repo_push_rejected', message: expect.stringMatching(/pre-receive hook declined/) });
+      const diff = await fetch(`${s.runner.url}/v1/jobs/${job.id}/artifacts/diff.patch`, { headers: { authorization: `Bearer ${s.runner.token}` } });
+      expect(await diff.text()).toContain('+++ b/kept.txt');
+      const comments = s.github.repo(REPO).issues.get(issue.number)!.comments;
+      expect(comments).toHaveLength(1);
+      expect(comments[0]!.body).toContain('github_error');
+      expectNoSecrets(s, [JSON.stringify(job), comments[0]!.body]);
+    } finally {
+      await rm(hook, { force: true });
+    }
+  }, 300_000);
+
+  it('an issue that does not exist: github_error (issue_not_found), before any sandbox', async () => {
+    const res = await s.runner.api('POST', '/v1/jobs?wait=true&wait_ms=60000', { kind: 'agent', github_issue: `${REPO}#9999` });
+    const job = res.body;
+    expect(job.state, JSON.stringify(job)).toBe('failed');
+    expect(job.reason).toBe('github_error');
+    expect(job.error.code).toBe('issue_not_found');
+    const phases = (await readEvents(s.runner, job.id, { query: '?follow=false' })).events.map((e) => e.data?.phase).filter(Boolean);
+    expect(phases).toEqual(['issue']);
+  }, 60_000);
 });
