@@ -162,7 +162,7 @@ async function runInSandbox(svc: AgentServices, ctx: Ctx, sandbox: Sandbox, p: P
       wall_ms: exec?.wallMs ?? 0,
       cpu_ms: exec?.cpuMs ?? null,
       max_rss_kb: exec?.maxRssKb ?? null,
-      ...(exec?.limit ? { limit: exec.limit } : {}),
+      ...(exec?.limit === 'cpu' || exec?.limit === 'memory' || exec?.limit === 'output' ? { limit: exec.limit } : {}),
       subtype: claim?.subtype ?? null,
       is_error: claim ? claim.is_error : true,
       num_turns: claim?.num_turns ?? null,

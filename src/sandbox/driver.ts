@@ -65,12 +65,40 @@ export interface SandboxSpec {
   files: SandboxFile[];
 }
 
+/**
+ * Limits of one exec, tighter than its sandbox's (a judge's test in a sandbox made for many);
+ * the sandbox's own limits still bind. Each is optional: absent, the sandbox's applies.
+ */
+export interface ExecLimits {
+  /** CPU time of the command and what it starts; past it the exec ends with limit `cpu`. */
+  cpuMs?: number | undefined;
+  /** Wall time from start; past it the process group is killed and the exec ends with limit `wall`. */
+  wallMs?: number | undefined;
+  /** Address space of each process (RLIMIT_AS), for languages that tolerate it (C, C++); KiB. */
+  addressSpaceKb?: number | undefined;
+  /** Processes and threads (RLIMIT_NPROC within the sandbox's own pids cap). */
+  pids?: number | undefined;
+  /** Bytes per stream kept; past it the exec ends with limit `output`. */
+  outputBytes?: number | undefined;
+  /** Largest file the command may write (RLIMIT_FSIZE); past it SIGXFSZ and limit `file_size`. */
+  fileSizeBytes?: number | undefined;
+  /** RLIMIT_STACK. */
+  stackBytes?: number | undefined;
+}
+
 export interface ExecRequest {
   argv: string[];
   /** Absolute path inside the sandbox. */
   cwd: string;
   env: Record<string, string>;
   stdin?: Buffer | undefined;
+  limits?: ExecLimits | undefined;
+  /**
+   * What is killed when the command's main process exits: nothing (default; background processes
+   * keep running), its process group, or every process of the sandbox but the agent and other
+   * execs (so a test leaves nothing behind for the next one, even what called setsid).
+   */
+  killOnExit?: 'group' | 'sandbox' | undefined;
 }
 
 /** Receives output as it is produced, already capped at the job's output limit. */
@@ -89,8 +117,14 @@ export interface ExecResult {
   wallMs: number;
   cpuMs: number | null;
   maxRssKb: number | null;
+  /**
+   * The command's own figures as the agent measured them (wait4 of it and the children it waited
+   * for; wall from its start to its exit): per exec even when several run at once. Set by every
+   * driver; the job cannot forge them beyond its own processes' real use.
+   */
+  proc?: { cpuMs: number; maxRssKb: number; wallMs: number } | undefined;
   /** Set when a limit ended the command, so the job can say which. */
-  limit?: 'cpu' | 'memory' | 'output' | undefined;
+  limit?: 'cpu' | 'memory' | 'output' | 'wall' | 'file_size' | undefined;
   /** Set when the exec was aborted from outside (timeout, cancel, shutdown). */
   aborted?: string | undefined;
 }
