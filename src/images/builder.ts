@@ -127,6 +127,9 @@ async function buildLocked(
       });
     }
     await withChroot(recipe.name, next, report, async (chroot) => {
+      for (const [i, script] of (recipe.before ?? []).entries()) {
+        await chroot.run(`before ${i + 1}/${recipe.before!.length}`, 'steps', script);
+      }
       if (recipe.parent && recipe.packages.length) {
         await chroot.run('apt-get update', 'apt', 'apt-get update');
         const pkgs = recipe.packages.join(' ');

@@ -96,4 +96,11 @@ describe('built-in recipes', () => {
     expect(canonicalRecipe(base)).not.toContain('root');
     expect(JSON.parse(canonicalRecipe(py))).toEqual({ parent: 'base', packages: ['python3'], steps: [] });
   });
+
+  it('preparations before the packages are part of the hash, and absent ones change nothing', () => {
+    expect(canonicalRecipe({ ...py, before: [] })).toBe(canonicalRecipe(py));
+    const h = (r: ImageRecipe) => recipeHash(r, source, 'p'.repeat(64));
+    expect(h({ ...py, before: ['mkdir -p /x'] })).not.toBe(h(py));
+    expect(getRecipe('judge').before).toEqual(['mkdir -p /usr/share/man/man1']);
+  });
 });

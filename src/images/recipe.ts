@@ -11,6 +11,8 @@ export interface ImageRecipe {
   name: string;
   parent?: string;
   packages: string[];
+  /** Run as root in the chroot before the packages are installed (a child recipe's preparations). */
+  before?: string[];
   steps?: string[];
   description: string;
 }
@@ -75,6 +77,16 @@ echo sandbox > /etc/hostname`,
     description: 'base + gcc, g++, make and libc headers',
   },
   {
+    name: 'judge',
+    parent: 'base',
+    // One image for every judge language: one warm-pool class per limits, one copy on disk (src/judge/languages.ts).
+    packages: ['python3', 'nodejs', 'gcc', 'g++', 'libc6-dev', 'openjdk-17-jdk-headless'],
+    // base excludes man pages, so man1 is missing, and the JRE's postinst links its man page there.
+    before: ['mkdir -p /usr/share/man/man1'],
+    description: 'base + python3, nodejs, gcc, g++ and OpenJDK 17 (headless): the judge languages (bash is in base)',
+    steps: ['python3 --version && node --version && gcc --version && g++ --version && javac -version && java -version && bash --version'],
+  },
+  {
     name: 'agent',
     parent: 'node',
     packages: ['git'],
@@ -134,6 +146,8 @@ export function canonicalRecipe(recipe: ImageRecipe): string {
   return JSON.stringify({
     parent: recipe.parent ?? null,
     packages: [...new Set(recipe.packages)].sort(),
+    // Only when present, so recipes without it keep the hashes (and the cached images) they had.
+    ...(recipe.before?.length ? { before: recipe.before } : {}),
     steps: recipe.steps ?? [],
   });
 }
