@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   github_error: { status: 502, title: 'GitHub answered with an error', exit: 1 },
   github_not_configured: { status: 422, title: 'This runner has no GitHub credentials', exit: 2 },
   agent_error: { status: 502, title: 'The agent CLI failed', exit: 1 },
+  unknown_language: { status: 422, title: 'No such judge language', exit: 2 },
+  language_unhealthy: { status: 503, title: 'The judge language failed its smoke test', exit: 1 },
   shutting_down: { status: 503, title: 'Runner is shutting down', exit: 1 },
   unreachable: { status: 503, title: 'Server could not be reached', exit: 1 },
   internal: { status: 500, title: 'Internal error', exit: 1 },

@@ -9,6 +9,9 @@ import { Scheduler } from './jobs/scheduler.js';
 import { jobKinds } from './jobs/kinds.js';
 import type { ArtifactStore } from './agents/artifacts.js';
 import { type Agents, startAgents } from './agents/runtime.js';
+import { LanguageHealth } from './judge/health.js';
+import { judgeKind } from './judge/kind.js';
+import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
 import { Metrics } from './metrics.js';
 import { BwrapDriver } from './sandbox/bwrap/driver.js';
@@ -47,6 +50,8 @@ export interface Runtime {
   agents: Agents;
   /** The subscription login (Claude Code's credentials file) the model proxy uses without an API key. */
   oauth: OAuthAuth;
+  /** Judge languages and whether their smoke tests pass (src/judge/). */
+  judge: LanguageHealth;
   artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
@@ -95,8 +100,13 @@ export async function startRuntime(
   // Kept fresh only where it is the credential in use: an API key makes the proxy ignore it.
   if (config.agents.model_api.api_key === '') oauth.start();
   const agents = startAgents(config, log, oauth);
+  const judge = new LanguageHealth(
+    smokeProbe(config, () => drivers.select({ driver: 'auto', network: 'none' })),
+    log.child({ component: 'judge' }),
+  );
+  if (config.judge.smoke) judge.start(config.judge.smoke_interval_ms);
   const scheduler = new Scheduler({
-    kinds: jobKinds([agents.kind]),
+    kinds: jobKinds([agents.kind, judgeKind({ config, health: judge })]),
     admission,
     config,
     store,
@@ -166,8 +176,10 @@ export async function startRuntime(
     agents,
     oauth,
     artifacts: agents.artifacts,
+    judge,
     async close() {
       clearInterval(refresher);
+      judge.stop();
       storage.stop();
       retention.stop();
       await scheduler.stop();

@@ -5,6 +5,7 @@ import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
 import { GithubConfig } from './github.js';
+import { JudgeConfig } from './judge.js';
 import { Limits } from './schema-limits.js';
 
 /** Milliseconds, given as a number or as "<n>ms|s|m|h|d" (e.g. "7d"). */
@@ -244,6 +245,7 @@ export const ConfigSchema = z.strictObject({
     .default({ uid_range_start: 61000, uid_range_size: 1000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
   agents: AgentsConfig,
   github: GithubConfig,
+  judge: JudgeConfig,
   callbacks: CallbacksConfig,
 });
 

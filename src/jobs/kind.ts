@@ -19,9 +19,12 @@ export interface JobContext<S> {
 
 /** What the scheduler needs at submit to place a job of a kind. */
 export interface JobPlan {
+  /** The sandbox's limits; stored as the spec's `limits`. */
   limits: Limits;
   network: NetworkMode;
   image?: string | undefined;
+  /** What else the kind resolved at submit, stored with the spec (a judge's per-test limits). */
+  stored?: Record<string, unknown> | undefined;
 }
 
 export interface JobOutcome {

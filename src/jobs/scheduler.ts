@@ -120,7 +120,7 @@ export class Scheduler {
     if (spec.callback_url) checkCallbackDestination(spec.callback_url, config.callbacks);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
 
-    const stored: StoredSpec = { ...spec, limits };
+    const stored: StoredSpec = { ...spec, ...plan.stored, limits };
     // Last, and with no await between check and place: caps hold under a burst.
     const ticket = this.deps.admission.admitSubmit({ tokenId: opts.tokenId, quotas: opts.quotas });
     let inserted;

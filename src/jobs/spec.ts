@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { JobNetwork } from '../sandbox/egress/job-network.js';
 import { AgentJobSpec } from '../agents/spec.js';
+import { JudgeJobSpec } from '../judge/spec.js';
 import { jobFields, JobLimits } from './spec-fields.js';
 
 export { jobFields, JobLimits };
@@ -73,5 +74,5 @@ export const CommandJobSpec = z
 export type CommandJobSpec = z.infer<typeof CommandJobSpec>;
 
 /** Every job kind's spec; later kinds (judge, actions) join this union. */
-export const JobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec]);
+export const JobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec, JudgeJobSpec]);
 export type JobSpec = z.infer<typeof JobSpec>;

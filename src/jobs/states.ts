@@ -46,4 +46,7 @@ export type JobReason =
   | 'budget_exceeded'
   | 'model_error'
   | 'repo_error'
-  | 'github_error';
+  | 'github_error'
+  // Judge jobs (src/judge/): judging ran (the verdict is in the result), or the language could not be used.
+  | 'judged'
+  | 'language_unhealthy';

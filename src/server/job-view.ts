@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentResult } from '../agents/result.js';
+import { JudgeResult } from '../judge/result.js';
 import type { StoredSpec } from '../jobs/scheduler.js';
 import { JOB_STATES } from '../jobs/states.js';
 import type { JobRow, Store } from '../store/store.js';
@@ -33,8 +34,8 @@ export const JobView = z.object({
   finished_at: z.string().nullable(),
   reason: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  /** A command job's result, or an agent job's (src/agents/result.ts). */
-  result: z.union([JobResultView, AgentResult]).optional(),
+  /** A command job's result, an agent job's (src/agents/result.ts) or a judge job's (src/judge/result.ts). */
+  result: z.union([JobResultView, AgentResult, JudgeResult]).optional(),
   callback_url: z.string().optional(),
   /** Only ever `[REDACTED]`: says the job signs its callbacks with a secret of its own. */
   callback_secret: z.literal('[REDACTED]').optional(),
@@ -54,7 +55,7 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     priority: row.priority,
     attempts: row.attempts,
     driver: row.driver,
-    ...(spec.image ? { image: spec.image } : {}),
+    ...('image' in spec && spec.image ? { image: spec.image } : {}),
     ...(row.labels ? { labels: JSON.parse(row.labels) } : {}),
     limits: spec.limits,
     created_at: row.created_at,
@@ -62,7 +63,7 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     finished_at: row.finished_at,
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
-    ...(row.kind === 'agent' ? agentResult(row.result) : storedResult(row.result, output)),
+    ...(row.kind === 'agent' ? agentResult(row.result) : row.kind === 'judge' ? judgeResult(row.result) : storedResult(row.result, output)),
     ...(spec.callback_url ? { callback_url: spec.callback_url } : {}),
     ...(spec.callback_secret ? { callback_secret: '[REDACTED]' as const } : {}),
   };
@@ -95,6 +96,12 @@ function storedResult(text: string | null, output?: JobOutput): { result?: JobVi
     // Output goes with the result (from the output events when the result holds none).
     value && typeof value === 'object' && !('stdout' in value) ? { ...value, stdout: '', stderr: '', ...output } : value,
   );
+  return result ? { result } : {};
+}
+
+/** A judge job's result: the verdicts, with what each test printed (bounded by judge.result_output_bytes). */
+export function judgeResult(text: string | null): { result?: JudgeResult } {
+  const result = parseStored(text, JudgeResult);
   return result ? { result } : {};
 }
 

@@ -31,7 +31,8 @@ export async function startTestRunner(flags: Record<string, unknown> = {}): Prom
   const config = loadConfig({
     env: {},
     // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
-    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], storage: { reserve_mb: 0 }, ...flags },
+    // No judge smoke tests (six sandboxes at every start) unless a test is about them.
+    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], storage: { reserve_mb: 0 }, judge: { smoke: false }, ...flags },
   });
   const rt = await startRuntime(config, createLogger(config.log_level));
   const app = await buildServer(rt);

@@ -26,7 +26,7 @@ export async function startSandboxRunner(driver: SandboxDriver | undefined, flag
   const dataDir = typeof flags.data_dir === 'string' ? flags.data_dir : mkdtempSync(path.join(os.tmpdir(), 'paddock-test-'));
   const config = loadConfig({
     env: {},
-    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], storage: { reserve_mb: 0 }, ...flags },
+    flags: { data_dir: dataDir, port: 0, log_level: 'silent', drivers: ['bwrap'], storage: { reserve_mb: 0 }, judge: { smoke: false }, ...flags },
   });
   const rt = await startRuntime(config, createLogger(config.log_level), driver ? { drivers: [driver] } : {});
   const app = await buildServer(rt);

@@ -39,7 +39,7 @@ export async function startServerProcess(
     process.execPath,
     [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
     // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
-    { env: { PADDOCK_DRIVERS: 'bwrap', PADDOCK_STORAGE__RESERVE_MB: '0', ...base, ...env }, stdio },
+    { env: { PADDOCK_DRIVERS: 'bwrap', PADDOCK_STORAGE__RESERVE_MB: '0', PADDOCK_JUDGE__SMOKE: 'false', ...base, ...env }, stdio },
   );
   let stderr = '';
   proc.stderr!.setEncoding('utf8');

@@ -1,5 +1,6 @@
 import type { PaddockClient } from '../../client/client.js';
 import type { Job } from '../../client/types.js';
+import { judgeLines } from './judge-format.js';
 
 type AgentResult = Extract<NonNullable<Job['result']>, { usage: unknown }>;
 const MAX_FILES = 50;
@@ -55,7 +56,8 @@ export async function jobSummary(client: PaddockClient, job: Job): Promise<strin
   lines.push(`driver: ${job.driver ?? '-'}${job.image ? ` · image ${clean(job.image)}` : ''}`);
   lines.push(`created ${job.created_at}${job.started_at ? ` · started ${job.started_at}` : ''}${job.finished_at ? ` · finished ${job.finished_at}` : ''}${span(job.started_at, job.finished_at)}`);
   const r = job.result;
-  if (r) {
+  if (r && 'verdict' in r) lines.push(...judgeLines(r));
+  else if (r) {
     const exit = r.exit_code === null ? (r.signal ? `signal ${r.signal}` : 'no exit') : `exit ${r.exit_code}`;
     const cpu = r.cpu_ms != null ? ` · cpu ${r.cpu_ms} ms` : '';
     const rss = r.max_rss_kb != null ? ` · peak ${bytes(r.max_rss_kb * 1024)}` : '';

@@ -25,10 +25,10 @@ export function jobsCommand(program: Command): void {
         j.id,
         j.state,
         j.kind,
-        j.result?.exit_code == null ? '-' : String(j.result.exit_code),
+        !j.result || !('exit_code' in j.result) || j.result.exit_code == null ? '-' : String(j.result.exit_code),
         j.driver ?? '-',
         j.created_at,
-        j.result ? `${j.result.wall_ms}ms` : '-',
+        j.result && 'wall_ms' in j.result ? `${j.result.wall_ms}ms` : '-',
       ]),
     ]);
   });

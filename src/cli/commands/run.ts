@@ -80,7 +80,7 @@ async function submitWithRetry(client: PaddockClient, spec: JobSpecInput, attemp
   }
 }
 
-export function exitCodeOf(job: { state: string; reason?: string; result?: { exit_code: number | null }; error?: { message: string } }): number {
+export function exitCodeOf(job: { state: string; reason?: string; result?: { exit_code?: number | null } | object; error?: { message: string } }): number {
   if (job.state === 'succeeded') return 0;
   if (job.state === 'timed_out') {
     process.stderr.write('paddock: job timed out\n');
@@ -91,7 +91,8 @@ export function exitCodeOf(job: { state: string; reason?: string; result?: { exi
     process.stderr.write('paddock: job expired: not started within its queue_timeout_ms\n');
     return RUN_EXIT.failed;
   }
-  if (job.result?.exit_code != null && job.result.exit_code !== 0) return job.result.exit_code;
+  const exit = job.result && 'exit_code' in job.result ? job.result.exit_code : null;
+  if (exit != null && exit !== 0) return exit;
   process.stderr.write(`paddock: job failed: ${job.reason ?? 'unknown'}${job.error ? ` (${job.error.message})` : ''}\n`);
   return RUN_EXIT.failed;
 }
