@@ -46,6 +46,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
         rt.storage.problem(),
         drivers.some((d) => d.available) ? undefined : 'no sandbox driver is available',
         usesOAuth ? oauthProblem(oauth) : undefined,
+        ...rt.judge.problems(),
       ].filter((p): p is string => p !== undefined);
       return {
         status: problems.length === 0 ? ('ok' as const) : ('degraded' as const),
