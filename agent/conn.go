@@ -31,6 +31,8 @@ type conn struct {
 	maxOdd  uint32
 	maxEven uint32
 	groups  map[int]bool // process groups of running execs, killed when the connection ends
+	// spawnMu is held from an exec's fork until its group is in groups, and by each pass of a sweep.
+	spawnMu sync.Mutex
 }
 
 type stream struct {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,9 @@ type execArgs struct {
 	Pty   *winsize          `json:"pty"`
 	// Raw numbers, checked by parseRlimits (a json.Number would also take strings).
 	Rlimits map[string]json.RawMessage `json:"rlimits"`
+	// Raw too, checked by parseWall; killOnExit: "", "group" or "sandbox" (exitkill.go).
+	WallMs     json.RawMessage `json:"wall_ms"`
+	KillOnExit string          `json:"kill_on_exit"`
 }
 
 type winsize struct {
@@ -50,6 +54,12 @@ type proc struct {
 	stdin *os.File // pipe, or the PTY master
 	pty   *os.File
 	outs  []*pipeReader
+
+	killOnExit string
+	wall       *time.Timer
+	mu         sync.Mutex
+	exited     bool // the reaper has handed over its exit
+	wallFired  bool // the wall_ms timer killed the group before that
 }
 
 func (a *execArgs) check() error {
@@ -65,6 +75,9 @@ func (a *execArgs) check() error {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
 			return invalid("bad env name %q", k)
 		}
+	}
+	if a.KillOnExit != "" && a.KillOnExit != "group" && a.KillOnExit != "sandbox" {
+		return invalid("kill_on_exit must be \"group\" or \"sandbox\"")
 	}
 	if a.Pty != nil && !a.Pty.ok() {
 		return invalid("pty rows and cols must be 1..65535")
@@ -114,6 +127,10 @@ func startExec(st *stream, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	wall, err := parseWall(a.WallMs)
+	if err != nil {
+		return err
+	}
 	path, err := lookPath(a.Argv[0], a.Env, a.Cwd)
 	if err != nil {
 		return err
@@ -124,7 +141,7 @@ func startExec(st *stream, payload []byte) error {
 	}
 	sort.Strings(env)
 
-	p := &proc{st: st}
+	p := &proc{st: st, killOnExit: a.KillOnExit}
 	var child []int // the child's ends, closed here once it runs
 	defer func() {
 		for _, fd := range child {
@@ -174,7 +191,13 @@ func startExec(st *stream, payload []byte) error {
 	}
 	// The start time is taken before the fork: the reaper may stamp the exit before ForkExec returns.
 	p.start = time.Now()
+	// Held until the group is registered: a sweep (exitkill.go) must not take the new process for a leftover.
+	st.c.spawnMu.Lock()
 	pid, exit, err := forkExec(st.c.rp, path, a.Argv, attr, lims)
+	if err == nil {
+		st.c.addGroup(pid, true)
+	}
+	st.c.spawnMu.Unlock()
 	if err != nil {
 		p.closeAll()
 		var oe *opError
@@ -187,7 +210,9 @@ func startExec(st *stream, payload []byte) error {
 		return &opError{"exec_failed", err.Error()}
 	}
 	p.pid, p.exit = pid, exit
-	st.c.addGroup(pid, true)
+	if wall > 0 {
+		p.wall = time.AfterFunc(time.Until(p.start.Add(wall)), p.wallKill)
+	}
 	st.mu.Lock()
 	st.control = p.control
 	st.onCancel = func() { syscall.Kill(-pid, syscall.SIGKILL) }
@@ -269,27 +294,60 @@ func (p *proc) control(m controlMsg) error {
 
 func (p *proc) finish() {
 	e := <-p.exit
+	p.mu.Lock()
+	p.exited = true
+	byWall := p.wallFired
+	p.mu.Unlock()
+	if p.wall != nil {
+		p.wall.Stop()
+	}
 	p.st.c.addGroup(p.pid, false)
+	at, grace := e.at, exitGrace
+	if p.killOnExit != "" {
+		// What is left is dead and reaped before RESULT, so the next exec starts clean; nothing of
+		// this exec holds the pipes any more, so there is nothing to wait for beyond what they hold.
+		p.st.c.sweep(p.pid, p.killOnExit == "sandbox")
+		at, grace = time.Now(), 0
+	}
 	for _, r := range p.outs {
-		r.exited(e.at)
+		r.exited(at, grace)
 	}
 	for _, r := range p.outs {
 		<-r.done
 	}
 	p.st.eof(1)
 	p.st.eof(2)
-	res := map[string]interface{}{"exit_code": nil, "signal": nil,
+	res := map[string]interface{}{"exit_code": nil, "signal": nil, "killed": nil,
 		"wall_ms":    e.at.Sub(p.start).Milliseconds(),
 		"cpu_ms":     (e.rusage.Utime.Nano() + e.rusage.Stime.Nano()) / 1e6,
 		"max_rss_kb": e.rusage.Maxrss}
 	if e.status.Signaled() {
 		res["signal"] = signalName(e.status.Signal())
+		// Only a SIGKILL is the agent's: a process that exited at the deadline, or died of its own signal, was not killed.
+		if e.status.Signal() == syscall.SIGKILL {
+			if byWall {
+				res["killed"] = "wall"
+			} else if p.st.isAborted() {
+				res["killed"] = "cancel"
+			}
+		}
 	} else {
 		res["exit_code"] = e.status.ExitStatus()
 	}
 	p.st.result(res)
 	p.st.in.close()
 	p.closeAll()
+}
+
+// wallKill runs at the exec's wall_ms deadline: the group is killed unless the process already exited.
+func (p *proc) wallKill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return
+	}
+	p.wallFired = true
+	syscall.Kill(-p.pid, syscall.SIGKILL)
 }
 
 var signalNames = [...]string{1: "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",

@@ -15,11 +15,13 @@ type pipeReader struct {
 	ch   byte
 	done chan struct{}
 
-	mu     sync.Mutex
-	total  int64 // bytes read so far
-	isExit bool
-	exitAt time.Time
-	target int64 // total + what was in the pipe when the process exited
+	mu      sync.Mutex
+	total   int64 // bytes read so far
+	isExit  bool
+	exitAt  time.Time
+	grace   time.Duration
+	counted bool  // target is set
+	target  int64 // total + what was in the pipe when the process exited
 }
 
 func (r *pipeReader) run() {
@@ -28,10 +30,14 @@ func (r *pipeReader) run() {
 	for {
 		r.mu.Lock()
 		if r.isExit {
+			if !r.counted {
+				// Counted here, between reads: bytes a read in flight took are in total by now, not missed.
+				r.target, r.counted = r.total+pending(r.f), true
+			}
 			if r.total < r.target {
 				r.f.SetReadDeadline(time.Time{})
 			} else {
-				r.f.SetReadDeadline(r.exitAt.Add(exitGrace))
+				r.f.SetReadDeadline(r.exitAt.Add(r.grace))
 			}
 		}
 		r.mu.Unlock()
@@ -46,7 +52,7 @@ func (r *pipeReader) run() {
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			r.mu.Lock()
-			stop := r.total >= r.target
+			stop := r.counted && r.total >= r.target
 			r.mu.Unlock()
 			if stop {
 				return
@@ -59,11 +65,11 @@ func (r *pipeReader) run() {
 	}
 }
 
-// exited bounds the wait for end of file: what is in the pipe now, then exitGrace.
-func (r *pipeReader) exited(at time.Time) {
+// exited bounds the wait for end of file: what is in the pipe now, then grace (the deadline wakes a
+// blocked read, and run counts what is left).
+func (r *pipeReader) exited(at time.Time, grace time.Duration) {
 	r.mu.Lock()
-	r.isExit, r.exitAt = true, at
-	r.target = r.total + pending(r.f)
+	r.isExit, r.exitAt, r.grace = true, at, grace
+	r.f.SetReadDeadline(at.Add(grace))
 	r.mu.Unlock()
-	r.f.SetReadDeadline(at.Add(exitGrace))
 }

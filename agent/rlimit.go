@@ -13,8 +13,9 @@ import (
 )
 
 // Go's ForkExec has no hook between fork and exec, and limits set on the agent around a fork would bind the
-// agent too (a lowered hard limit cannot be raised back). So an exec with rlimits starts a shim that sets
-// them on itself and then execs the command in its place: the C one (execshim/shim.c) from a sealed memfd,
+// agent too (a lowered hard limit cannot be raised back). So every exec starts a shim that makes itself
+// the first the OOM killer takes (oom_score_adj 1000) and sets the rlimits on itself, and then execs the
+// command in its place: the C one (execshim/shim.c) from a sealed memfd,
 // or, where that cannot run, the agent's own binary in shim mode (shim.go).
 
 // rlimitResources maps the protocol's names to resource numbers (RLIMIT_NPROC: 6 on x86 and arm).
@@ -86,11 +87,9 @@ func shimArgv(path string, argv, env []string, lims []rlimit) []string {
 	return append(out, env...)
 }
 
-// forkExec starts path; with limits through the shim, whose status it reads before returning.
+// forkExec starts path through the shim, whose status it reads before returning. Also without limits:
+// the shim raises the command's oom_score_adj, which must happen before it can start anything.
 func forkExec(rp *reaper, path string, argv []string, attr *syscall.ProcAttr, lims []rlimit) (int, <-chan exitInfo, error) {
-	if len(lims) == 0 {
-		return rp.start(func() (int, error) { return syscall.ForkExec(path, argv, attr) })
-	}
 	status, w, err := pipeRead()
 	if err != nil {
 		return 0, nil, err

@@ -38,6 +38,7 @@ func runShim(args []string) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		fail('a', 0, 0)
 	}
+	oomFirst()
 	for i := range lims {
 		_, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, uintptr(res[i]), uintptr(unsafe.Pointer(&lims[i])), 0, 0, 0)
 		if e != 0 {
@@ -47,6 +48,32 @@ func runShim(args []string) {
 	_, _, e := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)),
 		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
 	fail('x', 0, e)
+}
+
+const atFdcwd = ^uintptr(99) // -100
+
+var oomPath, oomValue = []byte("/proc/self/oom_score_adj\x00"), []byte("1000")
+
+// oomFirst raises the shim's oom_score_adj to 1000 (best effort, before the limits), as shim.c's oom_first:
+// an OOM kill then takes the command, never the agent.
+func oomFirst() {
+	open := func() (uintptr, syscall.Errno) {
+		fd, _, e := syscall.RawSyscall(syscall.SYS_OPENAT, atFdcwd, uintptr(unsafe.Pointer(&oomPath[0])),
+			syscall.O_WRONLY|syscall.O_CLOEXEC)
+		return fd, e
+	}
+	fd, e := open()
+	if e == syscall.EACCES {
+		if _, _, e2 := syscall.RawSyscall(syscall.SYS_PRCTL, prSetDumpable, 1, 0); e2 == 0 {
+			fd, e = open()
+			syscall.RawSyscall(syscall.SYS_PRCTL, prSetDumpable, 0, 0)
+		}
+	}
+	if e != 0 {
+		return
+	}
+	syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&oomValue[0])), uintptr(len(oomValue)))
+	syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
 }
 
 // rlimit64 is prlimit64's struct (soft, hard).
