@@ -3,6 +3,8 @@ import { constants } from 'node:os';
 import type { AgentClient } from './agent/agent-client.js';
 import type { ExecRequest as AgentExecRequest } from './agent/exec.js';
 import type { ExecRequest, ExecResult, OutputSink } from './driver.js';
+import { checkExecLimits } from './exec-limits.js';
+import { MAX_WALL_MS } from './agent/protocol.js';
 import { OutputCapture } from './output.js';
 
 /** What a driver measures of the whole sandbox from outside it (a cgroup); null where it cannot tell. */
@@ -14,7 +16,10 @@ export interface AgentExecOptions {
   limits: Limits;
   /** Host-side figures win over the agent's: the job cannot touch them. */
   accounting?: HostAccounting | undefined;
-  /** Set on the command's process by the agent before it execs (docs/agent-protocol.md), never on the agent. */
+  /**
+   * Set on the command's process by the agent before it execs (docs/agent-protocol.md), never on
+   * the agent; the driver's, already tightened by the exec's own limits (exec-limits.ts).
+   */
   rlimits?: AgentExecRequest['rlimits'];
   /**
    * The agent's connection failed under the command (the sandbox died). Says whether the
@@ -30,7 +35,9 @@ export interface AgentExecOptions {
  * every driver gives a job: output capped at `output_bytes` per stream (past it the
  * process group is killed and the limit is `output`), CPU bounded by the whole
  * sandbox's CPU time when the driver accounts for it, aborts (timeout, cancel,
- * shutdown) kill the process group and are reported as `aborted`.
+ * shutdown) kill the process group and are reported as `aborted`. The exec's own limits
+ * (`req.limits`) tighten the output cap and the CPU watchdog and set the agent's wall timer;
+ * `proc` is the agent's own wait4 figures of the command whenever it answered.
  */
 export async function execOnAgent(
   agent: AgentClient,
@@ -40,8 +47,11 @@ export async function execOnAgent(
   o: AgentExecOptions,
 ): Promise<ExecResult> {
   const started = performance.now();
-  const stdout = new OutputCapture(o.limits.output_bytes);
-  const stderr = new OutputCapture(o.limits.output_bytes);
+  const own = checkExecLimits(req.limits);
+  const outputCap = Math.min(o.limits.output_bytes, own?.outputBytes ?? Infinity);
+  const cpuCap = Math.min(o.limits.cpu_ms, own?.cpuMs ?? Infinity);
+  const stdout = new OutputCapture(outputCap);
+  const stderr = new OutputCapture(outputCap);
   let aborted: string | undefined;
   let limit: ExecResult['limit'];
   const before = o.accounting?.stats();
@@ -57,7 +67,15 @@ export async function execOnAgent(
     }
   };
   const handle = agent.exec(
-    { argv: req.argv, env: req.env, cwd: req.cwd, stdin: req.stdin !== undefined && req.stdin.length > 0, rlimits: o.rlimits },
+    {
+      argv: req.argv,
+      env: req.env,
+      cwd: req.cwd,
+      stdin: req.stdin !== undefined && req.stdin.length > 0,
+      rlimits: o.rlimits,
+      wallMs: own?.wallMs === undefined ? undefined : Math.min(own.wallMs, MAX_WALL_MS),
+      killOnExit: req.killOnExit,
+    },
     { onStdout: take('stdout', stdout), onStderr: take('stderr', stderr) },
   );
   if (handle.stdin) {
@@ -82,14 +100,18 @@ export async function execOnAgent(
         const { cpuMs, maxRssKb } = o.accounting!.stats();
         if (cpuMs !== null) lastCpuMs = cpuMs;
         if (maxRssKb !== null) lastRssKb = maxRssKb;
-        if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < o.limits.cpu_ms) return;
+        if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < cpuCap) return;
         limit = 'cpu';
         handle.cancel();
       }, o.cpuPollMs ?? 100)
     : undefined;
 
   try {
-    const r: { exitCode: number | null; signal: string | null; cpuMs: number | null; maxRssKb: number | null } = await handle.result.catch(async (err: unknown) => {
+    let proc: ExecResult['proc'];
+    const r: { exitCode: number | null; signal: string | null; cpuMs: number | null; maxRssKb: number | null; killed?: string | null } = await handle.result.then((a) => {
+      proc = { cpuMs: a.cpuMs, maxRssKb: a.maxRssKb, wallMs: a.wallMs };
+      return a;
+    }, async (err: unknown) => {
       // The sandbox died under the command. When it was being stopped anyway (a limit, an
       // abort: the driver may kill a sandbox whose agent does not answer) or its memory limit
       // killed it, that is how the command ended; anything else is the driver's failure.
@@ -100,7 +122,11 @@ export async function execOnAgent(
     const host = o.accounting?.stats();
     const signalName = r.signal;
     if (!limit && host?.oomKilled) limit = 'memory';
+    if (!limit && r.killed === 'wall') limit = 'wall';
     if (!limit && signalName === 'SIGXCPU') limit = 'cpu';
+    // Only an exec's own file size limit: a job's results know cpu, memory and output only, and
+    // the sandbox's fsize (disk_mb) ends a job as before.
+    if (!limit && signalName === 'SIGXFSZ' && own?.fileSizeBytes !== undefined) limit = 'file_size';
     return {
       // As bwrap and shells report it: killed by signal N is exit code 128+N.
       exitCode: signalName ? 128 + signalNumber(signalName) : r.exitCode,
@@ -112,6 +138,7 @@ export async function execOnAgent(
       wallMs: Math.round(performance.now() - started),
       cpuMs: host?.cpuMs != null ? host.cpuMs - cpuBefore : r.cpuMs,
       maxRssKb: host?.maxRssKb ?? r.maxRssKb,
+      proc,
       limit,
       aborted: limit ? undefined : aborted,
     };

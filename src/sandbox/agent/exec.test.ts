@@ -25,7 +25,8 @@ describe('exec over a fake agent', () => {
     agent.eof(id, 2);
     agent.result(id, { exit_code: null, signal: 'SIGKILL', wall_ms: 10, cpu_ms: 3, max_rss_kb: 1200 });
     expect(await h.started).toEqual({ pid: 42 });
-    expect(await h.result).toEqual({ exitCode: null, signal: 'SIGKILL', wallMs: 10, cpuMs: 3, maxRssKb: 1200 });
+    // A RESULT without `killed` (an older agent) reads as not killed by the agent.
+    expect(await h.result).toEqual({ exitCode: null, signal: 'SIGKILL', wallMs: 10, cpuMs: 3, maxRssKb: 1200, killed: null });
     expect(out.join('')).toBe('hello');
     expect(err.join('')).toBe('oops');
     client.close();
@@ -82,6 +83,20 @@ describe('exec over a fake agent', () => {
     expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { memlock: 1 } as never })).toThrow(/memlock/);
     expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { cpu: -1 } })).toThrow(/cpu/);
     expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', rlimits: { cpu: 1.5 } })).toThrow(/cpu/);
+    client.close();
+  });
+
+  it('sends wall_ms and kill_on_exit, refuses bad ones before sending; RESULT killed is read', async () => {
+    const { agent, client } = await startFake();
+    const h = client.exec({ argv: ['x'], env: {}, cwd: '/', wallMs: 250, killOnExit: 'group' });
+    const { id, body } = await agent.opened('exec');
+    expect(body).toMatchObject({ wall_ms: 250, kill_on_exit: 'group' });
+    agent.json(id, FrameType.STARTED, { pid: 3 });
+    agent.result(id, { exit_code: null, signal: 'SIGKILL', killed: 'wall', wall_ms: 251, cpu_ms: 0, max_rss_kb: 1 });
+    expect(await h.result).toMatchObject({ killed: 'wall', wallMs: 251 });
+    for (const bad of [{ wallMs: 0 }, { wallMs: 1.5 }, { wallMs: 2 ** 53 }, { killOnExit: 'all' as never }]) {
+      expect(() => client.exec({ argv: ['x'], env: {}, cwd: '/', ...bad })).toThrow(/wallMs|killOnExit/);
+    }
     client.close();
   });
 

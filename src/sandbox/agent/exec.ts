@@ -7,6 +7,7 @@ import {
   type ExecSignal,
   type InboundChannel,
   MAX_RLIMIT,
+  MAX_WALL_MS,
   RLIMIT_NAMES,
   type RlimitName,
 } from './protocol.js';
@@ -23,6 +24,10 @@ export interface ExecRequest {
   pty?: { rows: number; cols: number };
   /** Set on the child before it execs (cpu in seconds; fsize, as, core, stack in bytes). */
   rlimits?: Partial<Record<RlimitName, number>>;
+  /** The agent kills the process group this many ms after the start (RESULT `killed: 'wall'`). */
+  wallMs?: number | undefined;
+  /** Killed, and reaped before the result, when the process exits: its group, or all the sandbox but other execs. */
+  killOnExit?: 'group' | 'sandbox' | undefined;
 }
 
 /** Where output goes: callbacks, or Writables (never ended by exec; a failing one is dropped). */
@@ -39,6 +44,8 @@ export interface ExecResult {
   wallMs: number;
   cpuMs: number;
   maxRssKb: number;
+  /** Set when the agent killed it: at `wallMs`, or on cancel. */
+  killed: 'wall' | 'cancel' | null;
 }
 
 export interface ExecHandle {
@@ -74,6 +81,11 @@ function checkRequest(req: ExecRequest): Record<string, unknown> {
       checkInt(`rlimit ${name}`, n, 0, MAX_RLIMIT);
     }
     body.rlimits = req.rlimits;
+  }
+  if (req.wallMs !== undefined) body.wall_ms = checkInt('wallMs', req.wallMs, 1, MAX_WALL_MS);
+  if (req.killOnExit !== undefined) {
+    if (req.killOnExit !== 'group' && req.killOnExit !== 'sandbox') throw invalid('killOnExit must be group or sandbox');
+    body.kill_on_exit = req.killOnExit;
   }
   if (req.pty) body.pty = { rows: checkInt('pty rows', req.pty.rows, 1, 65535), cols: checkInt('pty cols', req.pty.cols, 1, 65535) };
   return body;
@@ -112,12 +124,13 @@ export function startExec(session: AgentSession, req: ExecRequest, out: ExecOutp
     const r = raw as {
       exit_code: number | null;
       signal: string | null;
+      killed: 'wall' | 'cancel' | null;
       wall_ms: number;
       cpu_ms: number;
       max_rss_kb: number;
     };
     await outputs;
-    return { exitCode: r.exit_code, signal: r.signal, wallMs: r.wall_ms, cpuMs: r.cpu_ms, maxRssKb: r.max_rss_kb };
+    return { exitCode: r.exit_code, signal: r.signal, wallMs: r.wall_ms, cpuMs: r.cpu_ms, maxRssKb: r.max_rss_kb, killed: r.killed };
   });
   started.catch(() => {});
   result.catch(() => {});

@@ -43,6 +43,8 @@ export const ExecResult = z.object({
     .max(32)
     .regex(/^SIG[A-Z0-9]+$/)
     .nullable(),
+  // Why the agent killed it (docs/agent-protocol.md); an older agent sends none.
+  killed: z.enum(['wall', 'cancel']).nullish().transform((k) => k ?? null),
   wall_ms: count,
   cpu_ms: count,
   max_rss_kb: count,

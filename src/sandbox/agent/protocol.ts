@@ -42,6 +42,8 @@ export type ExecSignal = (typeof EXEC_SIGNALS)[number];
 export const RLIMIT_NAMES = ['cpu', 'fsize', 'nofile', 'nproc', 'as', 'core', 'stack'] as const;
 export type RlimitName = (typeof RLIMIT_NAMES)[number];
 export const MAX_RLIMIT = 2 ** 53;
+/** exec `wall_ms` at most (a year). */
+export const MAX_WALL_MS = 365 * 24 * 3600 * 1000;
 
 export const AGENT_ERROR_CODES = [
   'not_found',

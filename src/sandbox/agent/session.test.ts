@@ -122,7 +122,7 @@ describe('AgentSession rules', () => {
     const { agent, client } = await start();
     const { handle, id } = await runningExec(agent, client);
     agent.result(id, { exit_code: 3, signal: null, wall_ms: 5, cpu_ms: 2, max_rss_kb: 900, later: 'field' });
-    expect(await handle.result).toEqual({ exitCode: 3, signal: null, wallMs: 5, cpuMs: 2, maxRssKb: 900 });
+    expect(await handle.result).toEqual({ exitCode: 3, signal: null, wallMs: 5, cpuMs: 2, maxRssKb: 900, killed: null });
     agent.window(id, 0, 5);
     agent.data(id, 1, 'late');
     agent.result(id, {});

@@ -1,5 +1,6 @@
 import type { Limits } from '../../config/schema.js';
-import type { AgentExecOptions } from '../agent-exec.js';
+import type { ExecLimits } from '../driver.js';
+import { perExecRlimits, type Rlimits, tightenRlimits } from '../exec-limits.js';
 
 export interface ChainOptions {
   bwrap: string;
@@ -50,10 +51,10 @@ export function agentLimits(limits: Pick<Limits, 'open_files' | 'disk_mb'>): str
  * commands stop at limits.pids while the pids cgroup, set a little higher, keeps room for the
  * agent (which it alone would not: a fork bomb would leave the agent no thread, and kill it).
  * Without cgroups memory is an rlimit too (RLIMIT_AS, per process); with them the cgroup
- * bounds the whole tree instead.
+ * bounds the whole tree instead. An exec's own limits (a judge's test) tighten these, never loosen.
  */
-export function execRlimits(limits: Limits, cgroups: boolean): NonNullable<AgentExecOptions['rlimits']> {
-  const r: NonNullable<AgentExecOptions['rlimits']> = {
+export function execRlimits(limits: Limits, cgroups: boolean, own?: ExecLimits): Rlimits {
+  const r: Rlimits = {
     cpu: Math.ceil(limits.cpu_ms / 1000),
     fsize: limits.disk_mb * 1024 * 1024,
     nofile: limits.open_files,
@@ -61,5 +62,5 @@ export function execRlimits(limits: Limits, cgroups: boolean): NonNullable<Agent
     nproc: limits.pids,
   };
   if (!cgroups) r.as = limits.memory_mb * 1024 * 1024;
-  return r;
+  return tightenRlimits(r, perExecRlimits(own, limits));
 }

@@ -85,7 +85,7 @@ export class BwrapSandbox implements Sandbox {
       const result = execOnAgent(this.agent, { ...req, env }, sink, signal, {
         limits: this.spec.limits,
         accounting,
-        rlimits: execRlimits(this.spec.limits, Boolean(cgroup)),
+        rlimits: execRlimits(this.spec.limits, Boolean(cgroup), req.limits),
         // The cgroup outlives its processes until destroy, so it can still be asked.
         diedOfMemory: async () => (cgroup?.stats(boxId).oomKills ?? 0) > (oomBefore ?? 0),
       });

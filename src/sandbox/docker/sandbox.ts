@@ -4,6 +4,7 @@ import { PaddockError } from '../../errors.js';
 import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import { execOnAgent, type HostAccounting } from '../agent-exec.js';
+import { perExecRlimits } from '../exec-limits.js';
 import { type ExecRequest, type ExecResult, type OutputSink, type Sandbox, type SandboxSpec, WORK_DIR } from '../driver.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import type { Box } from './containers.js';
@@ -99,10 +100,14 @@ export class DockerSandbox implements Sandbox {
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
+    const rlimits = perExecRlimits(req.limits, this.spec.limits);
     try {
       const r = await execOnAgent(this.agent, req, sink, signal, {
         limits: this.spec.limits,
         accounting,
+        // Only an exec's own: the container's Ulimits (cpu, nofile, core) bind the sandbox as a whole,
+        // and these, never looser than the sandbox's, stay within them.
+        rlimits: Object.keys(rlimits).length > 0 ? rlimits : undefined,
         diedOfMemory: async () => (await this.end).oom,
       });
       return { ...r, cpuMs: r.cpuMs === null ? null : Math.round(r.cpuMs) };
