@@ -148,6 +148,45 @@ describe('agent protocol against the real paddock-agent', () => {
     expect(free.out.split('\n')[1]).toBe('unlimited');
   });
 
+  it('exec: wall_ms — the agent kills the group at the deadline and says so', async () => {
+    const t0 = Date.now();
+    const r = await agent.client.exec({ argv: ['sh', '-c', 'sleep 10 & exec sleep 10'], env: ENV, cwd: '/', wallMs: 300 }).result;
+    expect(r).toMatchObject({ signal: 'SIGKILL', killed: 'wall' });
+    expect(r.wallMs).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // Done in time: not killed.
+    expect(await agent.client.exec({ argv: ['true'], env: ENV, cwd: '/', wallMs: 5000 }).result).toMatchObject({ exitCode: 0, killed: null });
+  });
+
+  it('exec: kill_on_exit — what it left is killed and reaped before RESULT; the next exec sees none of it', async () => {
+    // Host pids (the agent is not in a pid namespace here): /proc/<pid> exists while not reaped, zombies too.
+    const alive = (pid: number) => existsSync(`/proc/${pid}`);
+    const pidsOf = (out: Buffer) => out.toString().trim().split(/\s+/).map(Number);
+    // The sleep 0.2: the setsid must have happened before the group is killed.
+    const script = 'sleep 30 & echo $!; setsid sleep 30 & echo $!; sleep 0.2';
+    const outOf = async (killOnExit: 'group' | 'sandbox') => {
+      const out: Buffer[] = [];
+      const r = await agent.client.exec({ argv: ['sh', '-c', script], env: ENV, cwd: '/', killOnExit }, { onStdout: (c) => out.push(c) }).result;
+      expect(r.exitCode).toBe(0);
+      return pidsOf(Buffer.concat(out));
+    };
+    const [inGroup, escaped] = await outOf('group');
+    expect([alive(inGroup!), alive(escaped!)]).toEqual([false, true]); // setsid left the group
+    process.kill(escaped!, 'SIGKILL');
+
+    const t0 = Date.now();
+    const both = await outOf('sandbox');
+    expect(both.map(alive)).toEqual([false, false]);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    const next = await run(agent.client, ['sh', '-c', `for p in ${both.join(' ')}; do [ -e /proc/$p ] && echo left $p; done; true`]);
+    expect(next.stdout.toString()).toBe('');
+  });
+
+  it('exec: the command gets oom_score_adj 1000, the agent keeps its own', async () => {
+    expect((await run(agent.client, ['cat', '/proc/self/oom_score_adj'])).stdout.toString()).toBe('1000\n');
+    expect(readFileSync(`/proc/${agent.child.pid}/oom_score_adj`, 'utf8').trim()).not.toBe('1000');
+  });
+
   it('exec: a command that cannot start is exec_failed or not_found', async () => {
     const err = await run(agent.client, ['/nonexistent/program']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);
