@@ -25,6 +25,11 @@ export interface JobPlan {
   image?: string | undefined;
   /** What else the kind resolved at submit, stored with the spec (a judge's per-test limits). */
   stored?: Record<string, unknown> | undefined;
+  /**
+   * The sandbox's limits are the kind's own choice, not what the job asked for (a judge's sandbox
+   * around per-test limits): raised to what the chosen driver needs instead of refused.
+   */
+  fitDriver?: boolean | undefined;
 }
 
 export interface JobOutcome {

@@ -113,8 +113,8 @@ export class Scheduler {
     const kind = this.deps.kinds[spec.kind];
     if (!kind) throw new PaddockError('validation_failed', `this runner does not run ${spec.kind} jobs`, { field: 'kind' });
     const plan = kind.plan(spec, config);
-    const { limits } = plan;
     const driver = drivers.select({ driver: spec.driver, network: plan.network });
+    const limits = plan.fitDriver ? fitLimits(plan.limits, driver.minLimits, config.limits.max) : plan.limits;
     checkMinLimits(driver, limits);
     if (plan.image) await driver.checkImage(plan.image);
     if (spec.callback_url) checkCallbackDestination(spec.callback_url, config.callbacks);
@@ -286,4 +286,11 @@ export class Scheduler {
     this.mayHaveQueued = true;
     this.pump();
   }
+}
+
+/** Each limit raised to the driver's minimum where it is below it, never past the runner's maximum. */
+function fitLimits(limits: Limits, min: Partial<Limits> | undefined, max: Limits): Limits {
+  const out = { ...limits };
+  for (const [k, v] of Object.entries(min ?? {}) as [keyof Limits, number][]) out[k] = Math.min(Math.max(out[k], v), max[k]);
+  return out;
 }

@@ -80,7 +80,7 @@ export function planJudge(spec: JudgeJobSpec, config: Config, health?: LanguageH
     test,
     compile,
     parallel,
-    plan: { limits, network: 'none', image: j.image, stored: { test_limits: test, compile_limits_resolved: compile, parallel } },
+    plan: { limits, network: 'none', image: j.image, fitDriver: true, stored: { test_limits: test, compile_limits_resolved: compile, parallel } },
   };
 }
 
