@@ -96,8 +96,9 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       NanoCpus: Math.round(plan.limits.cpus * 1e9),
       LogConfig: { Type: 'none', Config: {} },
       // These bind the agent too (it forwards output, so it uses a little CPU of its own): with one
-      // exec per container that is what a job may use. Long-lived sandboxes will want them per exec
-      // (the protocol's exec `rlimits`) once the agent and its client carry them.
+      // exec per container that is what a job may use. An exec's own limits (ExecRequest.limits) come
+      // as the agent's exec `rlimits`, never looser than these (exec-limits.ts), so the command, which
+      // cannot raise a hard limit, can always be given them.
       Ulimits: [
         { Name: 'nofile', Soft: plan.limits.open_files, Hard: plan.limits.open_files },
         { Name: 'cpu', Soft: cpuSeconds, Hard: cpuSeconds + 1 },
