@@ -81,8 +81,10 @@ func (c *conn) sweep(pgid int, everything bool) {
 	delay := 200 * time.Microsecond
 	for {
 		c.spawnMu.Lock()
-		left := c.leftovers(listProcs(), self, pgid, everything)
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		left, reused := c.leftovers(listProcs(), self, pgid, everything)
+		if !reused {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
 		for _, p := range left {
 			if !p.zombie {
 				syscall.Kill(p.pid, syscall.SIGKILL)
@@ -102,7 +104,8 @@ func (c *conn) sweep(pgid int, everything bool) {
 
 // leftovers picks what sweep kills and waits for. A zombie counts while its parent is the agent or is
 // being killed too (then it comes to the agent); one whose parent lives on is that parent's to reap.
-func (c *conn) leftovers(all []procStat, self, pgid int, everything bool) []procStat {
+// reused: pgid is a running exec's group now (the exec's pid, once reaped, went to a new exec).
+func (c *conn) leftovers(all []procStat, self, pgid int, everything bool) (out []procStat, reused bool) {
 	children := make(map[int][]int, len(all))
 	for _, p := range all {
 		children[p.ppid] = append(children[p.ppid], p.pid)
@@ -120,22 +123,22 @@ func (c *conn) leftovers(all []procStat, self, pgid int, everything bool) []proc
 		live[g] = true
 	}
 	c.mu.Unlock()
+	reused = live[pgid]
 	var picked []procStat
 	chosen := map[int]bool{}
 	for _, p := range all {
 		if p.pid == self {
 			continue
 		}
-		if p.pgrp == pgid || (everything && !live[p.pgrp] && below[p.pid]) {
+		if (p.pgrp == pgid && !reused) || (everything && !live[p.pgrp] && below[p.pid]) {
 			picked = append(picked, p)
 			chosen[p.pid] = true
 		}
 	}
-	out := picked[:0]
 	for _, p := range picked {
 		if !p.zombie || p.ppid == self || chosen[p.ppid] {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, reused
 }

@@ -21,6 +21,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
   ['image', async () => (await import('./commands/image.js')).imageCommand],
   ['sandbox', async () => (await import('./commands/sandbox.js')).sandboxCommand],
   ['agent', async () => (await import('./commands/agent.js')).agentCommand],
+  ['judge', async () => (await import('./commands/judge.js')).judgeCommand],
 ];
 
 // The runner must hand no fd it inherited to a sandbox (bwrap passes on every fd it

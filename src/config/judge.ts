@@ -72,6 +72,16 @@ export const JudgeConfig = z
     smoke_interval_ms: z.number().int().min(0).default(3600_000),
     /** Off: no smoke tests at all (test runners that never judge); languages are then never refused. */
     smoke: z.boolean().default(true),
+    /** Where the Piston v2 compatible API is served (src/server/compat/piston/); empty: not served. */
+    piston_prefix: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or a path such as /piston (no trailing slash)')
+      .default('/piston'),
+    /**
+     * Piston clients send no token: on, a request from loopback without an Authorization header is let in
+     * as the piston-compat token. Off (default): a bearer token as everywhere. Never on behind a proxy on this host.
+     */
+    piston_open_loopback: z.boolean().default(false),
   })
   .prefault({});
 export type JudgeConfig = z.infer<typeof JudgeConfig>;
