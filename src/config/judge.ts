@@ -82,6 +82,11 @@ export const JudgeConfig = z
      * as the piston-compat token. Off (default): a bearer token as everywhere. Never on behind a proxy on this host.
      */
     piston_open_loopback: z.boolean().default(false),
+    /** Where the Judge0 CE compatible API is served (src/server/compat/judge0/); empty: not served. */
+    judge0_prefix: z
+      .string()
+      .regex(/^(?:\/[A-Za-z0-9._~-]+)*$/, 'must be empty or a path such as /judge0 (no trailing slash)')
+      .default('/judge0'),
   })
   .prefault({});
 export type JudgeConfig = z.infer<typeof JudgeConfig>;

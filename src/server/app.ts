@@ -16,6 +16,7 @@ import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { storageRoutes } from './routes/storage.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { runnerCompatRoutes } from './compat/runner/routes.js';
+import { judge0CompatRoutes } from './compat/judge0/routes.js';
 import { pistonCompatRoutes } from './compat/piston/routes.js';
 import { judgeRoutes } from './routes/judge.js';
 import { agentOAuthRoutes } from './routes/agent-oauth.js';
@@ -65,6 +66,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   artifactRoutes(app, rt);
   judgeRoutes(app, rt);
   runnerCompatRoutes(app, rt);
+  judge0CompatRoutes(app, rt);
   await pistonCompatRoutes(app, rt);
   agentOAuthRoutes(app, rt);
   githubWebhookRoutes(app, rt, lane);

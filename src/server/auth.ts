@@ -14,6 +14,8 @@ declare module 'fastify' {
     preview?: boolean;
     /** Runner-compat routes: without an Authorization header, `X-Runner-Secret` (agents.runner_secret) is taken instead. */
     runnerSecret?: boolean;
+    /** Judge0-compat routes: without an Authorization header, `X-Auth-Token` (Judge0's header) is taken as the bearer token. */
+    authToken?: boolean;
   }
 }
 
@@ -32,7 +34,12 @@ export function installAuth(app: FastifyInstance, store: Store, runnerSecret = '
       request.principal = principal;
       return;
     }
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const authToken = request.headers['x-auth-token'];
+    const token = header?.startsWith('Bearer ')
+      ? header.slice(7).trim()
+      : header === undefined && request.routeOptions.config.authToken && typeof authToken === 'string'
+        ? authToken.trim()
+        : undefined;
     const principal = await verifyToken(store, token);
     requireScope(principal, scope);
     request.principal = principal;

@@ -15,6 +15,8 @@ export interface SendRequest {
   headers: Record<string, string>;
   timeoutMs: number;
   allowPrivate: boolean;
+  /** POST unless told (Judge0's callbacks are a PUT). */
+  method?: 'POST' | 'PUT' | undefined;
   /** Aborts the try (the runner is stopping, the delivery was dropped). */
   signal?: AbortSignal | undefined;
 }
@@ -52,7 +54,7 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
   };
 }
 
-/** One try: POST the body, wait for the status line, read a few KiB at most, hang up. Never throws. */
+/** One try: POST (or PUT) the body, wait for the status line, read a few KiB at most, hang up. Never throws. */
 export function sendCallback(req: SendRequest): Promise<SendOutcome> {
   return new Promise((resolve) => {
     let url: URL;
@@ -77,7 +79,7 @@ export function sendCallback(req: SendRequest): Promise<SendOutcome> {
     };
     const client = url.protocol === 'https:' ? https : http;
     const request = client.request(url, {
-      method: 'POST',
+      method: req.method ?? 'POST',
       headers: { ...req.headers, 'content-length': String(Buffer.byteLength(req.body)), connection: 'close' },
       // No pooling: every try connects anew, through the guarded lookup.
       agent: false,
