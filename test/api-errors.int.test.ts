@@ -51,7 +51,7 @@ describe('bad input is a problem+json, never a 500, and the runner keeps serving
     ['unknown field inside limits', post({ ...ok, limits: { walltime_ms: 5 } }), /limits.*walltime_ms/],
     ['both command and script', post({ ...ok, script: 'true' }), /exactly one/],
     ['neither command nor script', post({ kind: 'command' }), /exactly one/],
-    ['unknown kind', post({ kind: 'judge', command: ['true'] }), /kind/],
+    ['unknown kind', post({ kind: 'actions', command: ['true'] }), /kind/],
     ['negative limit', post({ ...ok, limits: { memory_mb: -1 } }), /limits\.memory_mb/],
     ['fractional limit', post({ ...ok, limits: { pids: 1.5 } }), /limits\.pids/],
     ['invalid env name', post({ ...ok, env: { 'NOT-OK': '1' } }), /env/],
