@@ -258,6 +258,13 @@ func (c *conn) addGroup(pgid int, on bool) {
 	c.mu.Unlock()
 }
 
+// runningExecs is how many execs' groups are registered (spawnMu held: none is being started).
+func (c *conn) runningExecs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.groups)
+}
+
 // killAll ends what the runner started; as PID 1 the kernel would do it anyway when the agent exits.
 func (c *conn) killAll() {
 	c.mu.Lock()

@@ -33,7 +33,7 @@ func parseWall(raw json.RawMessage) (time.Duration, error) {
 
 type procStat struct {
 	pid, ppid, pgrp int
-	zombie          bool
+	zombie, stopped bool
 }
 
 // listProcs reads every process's parent, group and state from /proc (those that vanish meanwhile are skipped).
@@ -66,7 +66,7 @@ func listProcs() []procStat {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z" || f[0] == "X"})
+		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z" || f[0] == "X", stopped: f[0] == "T" || f[0] == "t"})
 	}
 	return out
 }
@@ -75,19 +75,46 @@ func listProcs() []procStat {
 // reaped: its process group, and with everything also every other process the agent is an ancestor of
 // (as PID 1 that is the whole sandbox; elsewhere the agent is a subreaper, so orphans stay below it) but
 // those in another running exec's group — which catches a child that left the group with setsid.
+//
+// Killing pid by pid after a /proc scan races a fork storm: a child forked after the scan outlives its
+// killed parent and forks on into the pids its killed kin free, and gVisor's kill(-1) does not hold
+// forks off either. So with everything, sweep first stops what is left, pass after pass, until a scan
+// finds every one stopped: a process sent SIGSTOP forks no more (a fork in flight is undone) and frees
+// no pid, so nothing can have been born since that scan began. Then it kills them all. As PID 1 with no
+// other exec running, kill(-1) stops and kills every other process at once besides the passes. A process
+// that does not stop (asleep in the kernel) is not waited for past stopFor.
 func (c *conn) sweep(pgid int, everything bool) {
 	self := os.Getpid()
 	deadline := time.Now().Add(sweepTimeout)
+	var stopUntil time.Time // from the first pass: waiting for spawnMu does not use it up
+	stopping := everything
 	delay := 200 * time.Microsecond
 	for {
 		c.spawnMu.Lock()
+		if stopUntil.IsZero() {
+			stopUntil = time.Now().Add(stopFor)
+		}
+		atOnce := everything && self == 1 && c.runningExecs() == 0
+		if stopping && atOnce {
+			syscall.Kill(-1, syscall.SIGSTOP)
+		}
 		left, reused := c.leftovers(listProcs(), self, pgid, everything)
+		if stopping && (!anyRunning(left) || time.Now().After(stopUntil)) {
+			stopping = false
+		}
+		sig := syscall.SIGSTOP
+		if !stopping {
+			sig = syscall.SIGKILL
+			if atOnce {
+				syscall.Kill(-1, syscall.SIGKILL)
+			}
+		}
 		if !reused {
-			syscall.Kill(-pgid, syscall.SIGKILL)
+			syscall.Kill(-pgid, sig)
 		}
 		for _, p := range left {
 			if !p.zombie {
-				syscall.Kill(p.pid, syscall.SIGKILL)
+				syscall.Kill(p.pid, sig)
 			}
 		}
 		c.spawnMu.Unlock()
@@ -100,6 +127,18 @@ func (c *conn) sweep(pgid int, everything bool) {
 			delay *= 2
 		}
 	}
+}
+
+// stopFor bounds how long sweep stops leftovers before it kills them whether or not all have stopped.
+const stopFor = 2 * time.Second
+
+func anyRunning(ps []procStat) bool {
+	for _, p := range ps {
+		if !p.zombie && !p.stopped {
+			return true
+		}
+	}
+	return false
 }
 
 // leftovers picks what sweep kills and waits for. A zombie counts while its parent is the agent or is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,6 +131,64 @@ func TestExecKillOnExitSandbox(t *testing.T) {
 	// The agent still serves; the next exec sees none of it.
 	s = c.open(execOp("true"))
 	if r := c.result(s); r["exit_code"] != 0.0 {
+		t.Fatalf("%v", r)
+	}
+}
+
+// A fork storm whose children leave the group (setsid), under nproc and wall_ms, while another exec
+// runs (so the sweep cannot kill everything with kill(-1)): all of it is gone at RESULT, the other
+// exec's processes are not touched. As nobody: root's RLIMIT_NPROC would not bind the storm.
+func TestExecKillOnExitSandboxForkStorm(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the agent as nobody")
+	}
+	// In the agent's PATH, not the test's (which may lead where nobody cannot go).
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 is needed for the fork storm")
+		}
+		t.Skip("no python3")
+	}
+	marker := "paddock-storm-" + strconv.Itoa(os.Getpid())
+	storm := func() (found []int) {
+		paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range paths {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), marker) {
+				n, _ := strconv.Atoi(strings.Split(p, "/")[2])
+				found = append(found, n)
+			}
+		}
+		return found
+	}
+	t.Cleanup(func() {
+		for _, pid := range storm() {
+			syscallKill(pid)
+		}
+	})
+	c := startAgent(t, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+	other := c.open(execOp("sh", "-c", "sleep 30 & echo $!; wait"))
+	<-other.started
+	c.waitOutput(other, 1, "\n")
+	otherBg := pids(t, other.output(1))[0]
+
+	bomb := "# " + marker + "\nimport os\nwhile True:\n    try:\n        if os.fork() == 0:\n            try: os.setsid()\n            except OSError: pass\n    except OSError: pass\n"
+	op := execOp(py, "-c", bomb)
+	op["kill_on_exit"], op["wall_ms"], op["rlimits"] = "sandbox", 1000, map[string]interface{}{"nproc": 40}
+	t0 := time.Now()
+	r := c.result(c.open(op))
+	if d := time.Since(t0); r["killed"] != "wall" || d > 4*time.Second {
+		t.Fatalf("after %v: %v", d, r)
+	}
+	if left := storm(); len(left) > 0 {
+		t.Fatalf("%d of the storm still there at RESULT: %v", len(left), left)
+	}
+	if !alive(otherBg) {
+		t.Fatal("the other exec's background process was killed")
+	}
+	c.frame(other.id, tCancel)
+	c.result(other)
+	if r := c.result(c.open(execOp("true"))); r["exit_code"] != 0.0 {
 		t.Fatalf("%v", r)
 	}
 }

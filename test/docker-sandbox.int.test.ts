@@ -1,7 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_CAPS, GVISOR_HOST_THREADS } from '../src/sandbox/docker/container-spec.js';
+import { AGENT_CAPS, containerPidsLimit } from '../src/sandbox/docker/container-spec.js';
 import { LABELS, runnerId } from '../src/sandbox/docker/labels.js';
 import {
   closeRunner, docker, type DockerDriverName, dockerMissing, expectDriverHealthy, imageExists, jobHostname,
@@ -251,8 +251,8 @@ describe.skipIf(skip).each(['docker', 'gvisor'] as DockerDriverName[])('%s drive
     expect(mine, `no container ${host} among ${all.map((c) => c.id.slice(0, 12))}`).toBeDefined();
     expect({ memory: mine!.info.HostConfig.Memory, pids: mine!.info.HostConfig.PidsLimit }).toEqual({
       memory: 200 * MB,
-      // gVisor's own host threads share the container's pids cgroup: they get room on top.
-      pids: 100 + (driver === 'gvisor' ? GVISOR_HOST_THREADS : 0),
+      // The agent's threads (and on gVisor its own host threads) share the container's pids cgroup: they get room on top.
+      pids: containerPidsLimit(driver === 'gvisor' ? 'runsc' : 'runc', 100),
     });
     expect(all.length).toBeGreaterThanOrEqual(3); // the job's and the warm pool's
     for (const c of all) {

@@ -165,6 +165,28 @@ describe.each(CASES)('$name: per-exec limits in one sandbox', ({ kind, cgroups }
     expect((await run(sleepers)).stdout.trim()).toBe('0');
   });
 
+  step('a fork bomb under pids, wallMs and killOnExit sandbox: killed at its wall time, nothing left, the sandbox lives on', async () => {
+    // Each child leaves the group (setsid), so only the sweep, not the group kill, can end them all.
+    const bomb = 'import os\nwhile True:\n    try:\n        if os.fork() == 0:\n            try: os.setsid()\n            except OSError: pass\n    except OSError: pass\n';
+    let dead: string | undefined;
+    void s.died.then((why) => (dead = why));
+    const t0 = performance.now();
+    // Every process the sandbox allows, which left the agent no thread before it had room of its own.
+    // On gVisor a judge's 32 (which killed its sentry as well): each guest process costs the host some
+    // 40 tasks there (container-spec.ts), and 128 of them take longer to tear down than a sweep waits.
+    const pids = kind === 'gvisor' ? 32 : limits.pids;
+    const bombing = s.exec({ argv: ['python3', '-c', bomb], cwd: '/work', env: ENV, killOnExit: 'sandbox', limits: { pids, wallMs: 2000 } }, () => undefined, AbortSignal.timeout(60_000));
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Execs started meanwhile make the agent fork and wait on a shim with the storm at its peak, which
+    // needs it to have OS threads to spare. They may fail (the job has no process left for them); the sandbox may not.
+    await Promise.allSettled(Array.from({ length: 8 }, () => run('true')));
+    const r = await bombing;
+    expect({ limit: r.limit, signal: r.signal, dead }).toEqual({ limit: 'wall', signal: 'SIGKILL', dead: undefined });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    const next = await run('echo alive; for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done | grep -c python3 || true');
+    expect({ exit: next.exitCode, out: next.stdout, dead }).toEqual({ exit: 0, out: 'alive\n0\n', dead: undefined });
+  });
+
   step('after all that, a command without limits is as before', async () => {
     expect(await procLimits()).toEqual(baseline);
     const r = await run('echo again');

@@ -85,6 +85,16 @@ describe('execOnAgent over a fake agent', () => {
     expect(await run).toMatchObject({ aborted: 'timeout', signal: 'SIGKILL', exitCode: 137, limit: undefined, maxRssKb: 300, cpuMs: null });
   });
 
+  it('an exec the agent could not start fails at once, without waiting for the sandbox to die', async () => {
+    const { agent, client } = await startFake();
+    // A driver's diedOfMemory may wait for the sandbox's death (docker's does): asking it here would hang.
+    const run = execOnAgent(client, req, () => undefined, never(), { limits, diedOfMemory: () => new Promise<boolean>(() => undefined) });
+    const { id } = await agent.opened('exec');
+    agent.error(id, 'exec_failed', 'resource temporarily unavailable');
+    await expect(run).rejects.toMatchObject({ name: 'AgentError', agentCode: 'exec_failed' });
+    client.close();
+  });
+
   it('a sandbox that dies under the command fails it, unless its memory limit killed it', async () => {
     for (const oom of [false, true]) {
       const { agent, client } = await startFake();

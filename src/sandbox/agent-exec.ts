@@ -1,6 +1,7 @@
 import type { Limits } from '../config/schema.js';
 import { constants } from 'node:os';
 import type { AgentClient } from './agent/agent-client.js';
+import { AgentError } from './agent/errors.js';
 import type { ExecRequest as AgentExecRequest } from './agent/exec.js';
 import type { ExecRequest, ExecResult, OutputSink } from './driver.js';
 import { checkExecLimits } from './exec-limits.js';
@@ -115,7 +116,10 @@ export async function execOnAgent(
       // The sandbox died under the command. When it was being stopped anyway (a limit, an
       // abort: the driver may kill a sandbox whose agent does not answer) or its memory limit
       // killed it, that is how the command ended; anything else is the driver's failure.
-      if (!limit && !aborted && (await o.diedOfMemory?.().catch(() => false))) limit = 'memory';
+      // An agent's ERROR (the command could not start: not found, no process left under the
+      // job's pids) is an answer, not a death: diedOfMemory may wait for a death that never comes.
+      const died = !(err instanceof AgentError);
+      if (!limit && !aborted && died && (await o.diedOfMemory?.().catch(() => false))) limit = 'memory';
       if (!limit && !aborted) throw err;
       return { exitCode: null, signal: 'SIGKILL', cpuMs: lastCpuMs === null ? null : lastCpuMs - cpuBefore, maxRssKb: lastRssKb };
     });

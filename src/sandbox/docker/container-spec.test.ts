@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_CAPS, type ContainerPlan, containerCreateOptions, GVISOR_HOST_THREADS } from './container-spec.js';
+import { AGENT_CAPS, AGENT_PIDS, type ContainerPlan, containerCreateOptions, GVISOR_HOST_TASKS_PER_PROCESS, GVISOR_HOST_THREADS } from './container-spec.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 2500, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1.5 };
 const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, agentPath: '/opt/paddock/agent' };
@@ -16,7 +16,7 @@ describe('containerCreateOptions', () => {
       CapAdd: AGENT_CAPS,
       SecurityOpt: ['no-new-privileges'],
       LogConfig: { Type: 'none' },
-      PidsLimit: 128,
+      PidsLimit: 128 + AGENT_PIDS,
       NanoCpus: 1.5e9,
     });
     expect([...AGENT_CAPS].sort()).toEqual(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID']);
@@ -24,8 +24,9 @@ describe('containerCreateOptions', () => {
     expect(() => containerCreateOptions({ ...plan, uid: 0 })).toThrow(/uid/);
   });
 
-  it("gives gVisor's own host threads room on top of the job's pids", () => {
-    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(128 + GVISOR_HOST_THREADS);
+  it("gives the agent room of its own on top of the job's pids, and on gVisor the host's cost of every guest process", () => {
+    expect(AGENT_PIDS).toBeGreaterThanOrEqual(16);
+    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(GVISOR_HOST_THREADS + (128 + AGENT_PIDS) * GVISOR_HOST_TASKS_PER_PROCESS);
   });
 
   it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, starting commands as the uid', () => {
@@ -52,6 +53,11 @@ describe('containerCreateOptions', () => {
     expect(h.Tmpfs?.['/work']).toContain(`size=${64 * 1024 * 1024},mode=0755,uid=200001,gid=200001`);
     expect(h.Ulimits).toContainEqual({ Name: 'cpu', Soft: 3, Hard: 4 });
     expect(h.Ulimits).toContainEqual({ Name: 'nofile', Soft: 256, Hard: 256 });
+  });
+
+  it("holds the job's uid to pids on runc (the agent, root, is not); not on gVisor, which would hold the agent too", () => {
+    expect(containerCreateOptions(plan).HostConfig!.Ulimits).toContainEqual({ Name: 'nproc', Soft: 128, Hard: 128 });
+    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig!.Ulimits!.map((u) => u.Name)).not.toContain('nproc');
   });
 
   it("joins only the runner's firewalled network for egress, with IPv6 off; never another", () => {

@@ -44,10 +44,35 @@ export interface ContainerPlan {
  * gVisor's own host threads (sentry, gofer) live in the container's pids cgroup: 44 with an
  * idle `sleep`, 116 under a shell loop of short pipelines, more with the agent forwarding
  * output (measured Dec 2026). So on runsc the job's `pids` gets this much on top, or an
- * ordinary script under the default 128 killed the whole sandbox. Guest processes still
- * count (each address space has a host stub), so `pids` still bounds a fork bomb.
+ * ordinary script under the default 128 killed the whole sandbox.
  */
 export const GVISOR_HOST_THREADS = 256;
+
+/**
+ * On gVisor's ptrace platform each guest process has a host stub with a thread for every sentry
+ * thread that ever ran it (google/gvisor#3942), so a fork storm costs the host far more tasks than
+ * it has processes: at its peak 1663 for 32 guest processes, over 5200 for 128 (2 cores, runsc
+ * 20221219, Dec 2026). Whenever that reached the pids cgroup's limit, the sentry, a Go program,
+ * could not make a thread and the whole sandbox died with status 2 — whatever the guest's own
+ * limits. The guest's processes are bounded inside gVisor by RLIMIT_NPROC (sandbox.ts), so the
+ * cgroup only has to bound the host's cost of them: this much per guest process, with margin.
+ */
+export const GVISOR_HOST_TASKS_PER_PROCESS = 64;
+
+/**
+ * The agent's own room in the pids cgroup, beyond the job's `pids`: its runtime threads (6-7 idle,
+ * more while execs start) and the shim of an exec being started. The job's processes stop at
+ * `pids` (RLIMIT_NPROC on its uid: the Ulimits below, and sandbox.ts), so this room is the agent's
+ * alone. Without it a fork bomb filled the cgroup and the agent's next OS thread failed (EAGAIN):
+ * the Go runtime treats that as fatal, and the whole sandbox died with status 2. As bwrap's AGENT_PIDS.
+ */
+export const AGENT_PIDS = 16;
+
+/** The container's pids cgroup limit: the job's processes, the agent's room, and on gVisor the host's cost of them. */
+export function containerPidsLimit(runtime: ContainerPlan['runtime'], pids: number): number {
+  const own = pids + AGENT_PIDS;
+  return runtime === 'runsc' ? GVISOR_HOST_THREADS + own * GVISOR_HOST_TASKS_PER_PROCESS : own;
+}
 
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
   const mb = 1024 * 1024;
@@ -92,7 +117,7 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
       // Files in the tmpfs dirs are memory too and count here; no swap on top.
       Memory: memory,
       MemorySwap: memory,
-      PidsLimit: plan.limits.pids + (plan.runtime === 'runsc' ? GVISOR_HOST_THREADS : 0),
+      PidsLimit: containerPidsLimit(plan.runtime, plan.limits.pids),
       NanoCpus: Math.round(plan.limits.cpus * 1e9),
       LogConfig: { Type: 'none', Config: {} },
       // These bind the agent too (it forwards output, so it uses a little CPU of its own): with one
@@ -103,6 +128,12 @@ export function containerCreateOptions(plan: ContainerPlan): Dockerode.Container
         { Name: 'nofile', Soft: plan.limits.open_files, Hard: plan.limits.open_files },
         { Name: 'cpu', Soft: cpuSeconds, Hard: cpuSeconds + 1 },
         { Name: 'core', Soft: 0, Hard: 0 },
+        // RLIMIT_NPROC counts the tasks of the job's uid (the container's own). The agent is root,
+        // whose forks and threads Linux does not hold to it, so this binds only what runs as the job,
+        // at its fork or at the setuid of a command the agent starts (each exec also sets it on its
+        // command, sandbox.ts), and the cgroup's room above `pids` stays the agent's (AGENT_PIDS).
+        // Not on gVisor, whose sentry holds the agent to it too: there only the commands get it.
+        ...(plan.runtime === 'runc' ? [{ Name: 'nproc', Soft: plan.limits.pids, Hard: plan.limits.pids }] : []),
       ],
       AutoRemove: false,
     },

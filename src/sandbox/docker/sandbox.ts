@@ -4,7 +4,7 @@ import { PaddockError } from '../../errors.js';
 import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import { execOnAgent, type HostAccounting } from '../agent-exec.js';
-import { perExecRlimits } from '../exec-limits.js';
+import { perExecRlimits, tightenRlimits } from '../exec-limits.js';
 import { type ExecRequest, type ExecResult, type OutputSink, type Sandbox, type SandboxSpec, WORK_DIR } from '../driver.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import type { Box } from './containers.js';
@@ -100,14 +100,17 @@ export class DockerSandbox implements Sandbox {
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
-    const rlimits = perExecRlimits(req.limits, this.spec.limits);
+    // nproc on every command (on runc the container's Ulimits have it too): RLIMIT_NPROC counts the
+    // tasks of the job's uid, the container's own, so whatever the job forks stops at `pids` and the
+    // pids cgroup's room above it stays the agent's (container-spec.ts AGENT_PIDS).
+    const rlimits = tightenRlimits({ nproc: this.spec.limits.pids }, perExecRlimits(req.limits, this.spec.limits));
     try {
       const r = await execOnAgent(this.agent, req, sink, signal, {
         limits: this.spec.limits,
         accounting,
-        // Only an exec's own: the container's Ulimits (cpu, nofile, core) bind the sandbox as a whole,
-        // and these, never looser than the sandbox's, stay within them.
-        rlimits: Object.keys(rlimits).length > 0 ? rlimits : undefined,
+        // The container's Ulimits (cpu, nofile, core) bind the sandbox as a whole; these, never looser
+        // than the sandbox's, stay within them.
+        rlimits,
         diedOfMemory: async () => (await this.end).oom,
       });
       return { ...r, cpuMs: r.cpuMs === null ? null : Math.round(r.cpuMs) };
