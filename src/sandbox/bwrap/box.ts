@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Limits } from '../../config/schema.js';
 import { PaddockError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { within } from '../../util/within.js';
 import { AgentClient } from '../agent/agent-client.js';
 import { lineLogger } from '../agent-diagnostics.js';
 import { bwrapArgs } from './args.js';
@@ -64,7 +65,7 @@ export class Box {
       if (this.killedBecause) return this.killedBecause;
       const lost = agent.session.error?.message ?? 'the agent is gone';
       // The pipes close as the processes die; give bwrap a moment to say how its child ended.
-      const exit = await Promise.race([proc.exited, within(1000)]);
+      const exit = await within(proc.exited, 1000, undefined);
       const oom = (cgroup?.stats(id).oomKills ?? 0) > 0 ? `, out of memory (limits.memory_mb ${spec.limits.memory_mb})` : '';
       if (!exit) return `${lost}${oom}`;
       // bwrap exits 128+N when its child, the agent, died of signal N: nothing inside can signal PID 1.
@@ -91,7 +92,7 @@ export class Box {
   /** Kills the sandbox and waits until its processes are gone, then removes its cgroup. */
   async remove(): Promise<void> {
     this.kill();
-    await Promise.race([this.proc.exited, within(EXIT_WAIT_MS)]);
+    await within(this.proc.exited, EXIT_WAIT_MS, undefined);
     // PID 1's death tore the namespace down; what the cgroup still lists is killed again and waited out.
     this.cgroup?.destroy(this.id);
   }
@@ -151,13 +152,13 @@ export async function startBox(host: BoxHost, spec: BoxSpec, label: string): Pro
     }
   }
   try {
-    const transport = await Promise.race([proc.transport, within(HELLO_TIMEOUT_MS)]);
+    const transport = await within(proc.transport, HELLO_TIMEOUT_MS, undefined);
     if (!transport) throw new Error(`bwrap did not connect its agent within ${HELLO_TIMEOUT_MS} ms`);
     const agent = await AgentClient.connect(transport, { helloTimeoutMs: HELLO_TIMEOUT_MS });
     return new Box(id, spec, proc, agent, ctx, cgroup);
   } catch (err) {
     proc.kill();
-    const exit = await Promise.race([proc.exited, within(EXIT_WAIT_MS)]);
+    const exit = await within(proc.exited, EXIT_WAIT_MS, undefined);
     const oom = cgroup?.stats(id).oomKilled ?? false;
     cgroup?.destroy(id);
     if (exit?.spawnError) throw new PaddockError('driver_error', `cannot start bwrap: ${exit.spawnError.message}`);
@@ -196,9 +197,4 @@ function tooSmall(field: 'open_files' | 'pids' | 'memory_mb', limits: Limits, wh
     field: `limits.${field}`,
     driver: 'bwrap',
   });
-}
-
-/** Resolves with undefined after `ms` (to race a promise that may never settle). */
-function within(ms: number): Promise<undefined> {
-  return new Promise((r) => setTimeout(() => r(undefined), ms).unref());
 }

@@ -1,6 +1,7 @@
 import type Dockerode from 'dockerode';
 import type { Limits } from '../../config/schema.js';
 import type { Logger } from '../../util/log.js';
+import { within } from '../../util/within.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { UidRange } from '../uid-range.js';
 import { attachAgent, type LogContext } from './agent-attach.js';
@@ -11,6 +12,10 @@ import type { PoolKey } from './pool-key.js';
 
 /** How long a started container's agent has to say HELLO (gVisor under load is the slow case). */
 const HELLO_TIMEOUT_MS = 15_000;
+
+/** How long a discarded container has to stop by itself before it is removed by force. */
+export const EXIT_GRACE_MS = 5_000;
+
 
 /** A started container, the uid it owns, and the session with the agent that said HELLO in it. */
 export interface Box {
@@ -102,15 +107,26 @@ export class Containers {
     return { container, uid, agent, ctx };
   }
 
-  /** Closes the agent session and removes the container, off the caller's path. */
+  /**
+   * Closes the agent session and removes the container, off the caller's path. Closing the
+   * session ends the agent's stdin (StdinOnce): as PID 1 it kills what is left and exits, and the
+   * container stops by itself; only then is it removed, or after EXIT_GRACE_MS anyway.
+   * Why not at once: on gVisor, `docker rm -f` of a container whose sentry still tears down a
+   * fork storm's host stubs stalled the containerd shim for 64 s (1 in 5 tries, Dec 2026), which
+   * held the job's uid and the runner's close that long; a sandbox that exits by itself did not.
+   */
   discard(box: Box): void {
     box.agent.close();
-    this.removeLater(box.container);
+    this.removeLater(box.container, EXIT_GRACE_MS);
   }
 
   /** Removal is off the job's path; settled() waits for what is still under way. */
-  removeLater(container: Dockerode.Container): void {
-    const removal = this.remove(container).finally(() => this.removals.delete(removal));
+  removeLater(container: Dockerode.Container, graceMs = 0): void {
+    const removal = (async () => {
+      // A paused or hung container never stops by itself: the wait is bounded.
+      if (graceMs > 0) await within(container.wait({ condition: 'not-running' }).catch(() => undefined), graceMs, undefined);
+      await this.remove(container);
+    })().finally(() => this.removals.delete(removal));
     this.removals.add(removal);
   }
 

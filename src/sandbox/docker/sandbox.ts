@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { PaddockError } from '../../errors.js';
+import { within } from '../../util/within.js';
 import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import { execOnAgent, type HostAccounting } from '../agent-exec.js';
@@ -190,9 +191,4 @@ export class DockerSandbox implements Sandbox {
     }
     return { why: lost, oom: false };
   }
-}
-
-/** `p`, or `fallback` once `ms` have passed. */
-function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return Promise.race([p, new Promise<T>((r) => setTimeout(() => r(fallback), ms).unref())]);
 }
