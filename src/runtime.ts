@@ -14,8 +14,7 @@ import { judgeKind } from './judge/kind.js';
 import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
 import { Metrics } from './metrics.js';
-import { BwrapDriver } from './sandbox/bwrap/driver.js';
-import { DockerDriver } from './sandbox/docker/driver.js';
+import { allDrivers } from './sandbox/all-drivers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { DriverSet } from './sandbox/registry.js';
 import { SandboxService } from './sandboxes/service.js';
@@ -59,16 +58,6 @@ export interface Runtime {
   /** Set when this start created the first admin token. */
   adminTokenFile: string | undefined;
   close(): Promise<void>;
-}
-
-/** Every sandbox driver this build knows; `auto` ranks them by capabilities.strength. */
-export function allDrivers(config: Config, log: Logger): SandboxDriver[] {
-  const all: Record<Config['drivers'][number], () => SandboxDriver> = {
-    gvisor: () => new DockerDriver(config, { name: 'gvisor', runtime: 'runsc', log }),
-    docker: () => new DockerDriver(config, { name: 'docker', runtime: 'runc', log }),
-    bwrap: () => new BwrapDriver(config, { log }),
-  };
-  return config.drivers.map((name) => all[name]());
 }
 
 /** Opens the store, probes drivers, recovers stale jobs and starts scheduling. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
-import { allDrivers } from '../../runtime.js';
+import { allDrivers } from '../../sandbox/all-drivers.js';
 import { DriverSet } from '../../sandbox/registry.js';
 import { createLogger } from '../../util/log.js';
 import { printJson } from '../output.js';
