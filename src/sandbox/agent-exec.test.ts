@@ -108,4 +108,19 @@ describe('execOnAgent over a fake agent', () => {
       else await expect(run).rejects.toMatchObject({ code: 'agent_died' });
     }
   });
+
+  it("a sandbox that dies after its cgroup's OOM killer struck during the command: memory, though the driver cannot tell", async () => {
+    // gVisor: the host OOM killer may pick the sentry, and Docker's OOMKilled flag can come too late.
+    const { agent, client } = await startFake();
+    let oomKilled = false;
+    const accounting = { stats: () => ({ cpuMs: 1, maxRssKb: 1000, oomKilled }) };
+    const run = execOnAgent(client, req, () => undefined, never(), { limits, accounting, cpuPollMs: 5, diedOfMemory: async () => false });
+    const { id } = await agent.opened('exec');
+    agent.json(id, FrameType.STARTED, { pid: 7 });
+    oomKilled = true;
+    await new Promise((r) => setTimeout(r, 30));
+    oomKilled = false; // the cgroup is gone with the sandbox: nothing to read any more
+    agent.die();
+    await expect(run).resolves.toMatchObject({ limit: 'memory', signal: 'SIGKILL' });
+  });
 });

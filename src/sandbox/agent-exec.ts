@@ -96,11 +96,14 @@ export async function execOnAgent(
   // The last figures read, for a sandbox that dies under the command (its cgroup goes with it).
   let lastCpuMs: number | null = null;
   let lastRssKb = before?.maxRssKb ?? null;
+  // The memory limit killed something during the command: if the sandbox then dies, that was it.
+  let oomSeen = false;
   const watchdog = o.accounting
     ? setInterval(() => {
-        const { cpuMs, maxRssKb } = o.accounting!.stats();
+        const { cpuMs, maxRssKb, oomKilled } = o.accounting!.stats();
         if (cpuMs !== null) lastCpuMs = cpuMs;
         if (maxRssKb !== null) lastRssKb = maxRssKb;
+        oomSeen ||= oomKilled;
         if (limit || aborted || cpuMs === null || cpuMs - cpuBefore < cpuCap) return;
         limit = 'cpu';
         handle.cancel();
@@ -119,7 +122,7 @@ export async function execOnAgent(
       // An agent's ERROR (the command could not start: not found, no process left under the
       // job's pids) is an answer, not a death: diedOfMemory may wait for a death that never comes.
       const died = !(err instanceof AgentError);
-      if (!limit && !aborted && died && (await o.diedOfMemory?.().catch(() => false))) limit = 'memory';
+      if (!limit && !aborted && died && (oomSeen || (await o.diedOfMemory?.().catch(() => false)))) limit = 'memory';
       if (!limit && !aborted) throw err;
       return { exitCode: null, signal: 'SIGKILL', cpuMs: lastCpuMs === null ? null : lastCpuMs - cpuBefore, maxRssKb: lastRssKb };
     });

@@ -47,6 +47,8 @@ export class DockerSandbox implements Sandbox {
   /** Settles once the agent is gone, whatever the cause (destroy included). */
   private readonly end: Promise<{ why: string; oom: boolean }>;
   private inputs: Promise<void> | undefined;
+  /** Its memory cgroup's OOM kills when the last exec began (one inside a command is that command's). */
+  private oomKillsBefore = 0;
   /** Why Paddock itself killed the container, when it did. */
   private killed: string | undefined;
   private readonly container: Dockerode.Container;
@@ -61,10 +63,12 @@ export class DockerSandbox implements Sandbox {
     this.agent = box.agent;
     this.end = box.agent.session.closed.then(async (err) => {
       this.death = err.message; // at once: an exec from now on fails, whatever the state says
+      // Read before anything is awaited: the cgroup goes soon after the container.
+      const oomKills = containerCgroupStats(this.container.id).oomKills;
       // Destroyed: nobody asks why, so the Engine is not asked either.
       if (this.destroyed) return { why: 'destroyed', oom: false };
       // A protocol error is the reason itself; the container stops because the runner let go of its agent.
-      const end = err.code === 'agent_protocol_error' ? { why: err.message, oom: false } : await this.whyDead(err.message);
+      const end = err.code === 'agent_protocol_error' ? { why: err.message, oom: false } : await this.whyDead(err.message, oomKills);
       this.death = end.why;
       return end;
     });
@@ -76,6 +80,7 @@ export class DockerSandbox implements Sandbox {
     if (this.paused) throw new PaddockError('conflict', `sandbox ${this.id} is paused`);
     await this.writeInputs();
     const oomBefore = containerCgroupStats(this.container.id).oomKills ?? 0;
+    this.oomKillsBefore = oomBefore;
     const accounting: HostAccounting = {
       stats: () => {
         const s = containerCgroupStats(this.container.id);
@@ -177,13 +182,20 @@ export class DockerSandbox implements Sandbox {
     return new PaddockError('driver_error', `the sandbox died under the command: ${why}`, undefined, { cause: err });
   }
 
-  /** Why the agent is gone, from the container's state once it has stopped (or after a short wait). */
-  private async whyDead(lost: string): Promise<{ why: string; oom: boolean }> {
+  /**
+   * Why the agent is gone, from the container's state once it has stopped (or after a short wait).
+   * `oomKills`: its memory cgroup's OOM kills when the agent's connection ended. More of them than
+   * when the last exec began is the memory limit, even when Docker's OOMKilled says no: on gVisor
+   * the kernel's OOM killer may pick the sentry itself, and the flag can be set after we look.
+   */
+  private async whyDead(lost: string, oomKills: number | null): Promise<{ why: string; oom: boolean }> {
     if (this.killed) return { why: this.killed, oom: false };
     const stopped = await within(this.container.wait().then(() => true, () => false), DEATH_SETTLE_MS, false);
     const state = await within(this.container.inspect().then((i) => i.State, () => undefined), DEATH_SETTLE_MS, undefined);
+    const memory = { why: `the container ran out of memory (limits.memory_mb ${this.spec.limits.memory_mb})`, oom: true };
+    if ((oomKills ?? 0) > this.oomKillsBefore) return memory;
     if (!state) return { why: `${lost}; the Docker Engine does not answer for the container`, oom: false };
-    if (state.OOMKilled) return { why: `the container ran out of memory (limits.memory_mb ${this.spec.limits.memory_mb})`, oom: true };
+    if (state.OOMKilled) return memory;
     if (stopped || !state.Running) {
       // The agent is PID 1 and another user than the job: nothing inside can kill it, so a signal came from outside.
       const how = state.ExitCode > 128 ? ` (signal ${state.ExitCode - 128}, from outside Paddock)` : '';
