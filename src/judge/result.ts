@@ -42,8 +42,11 @@ export type TestResult = z.infer<typeof TestResult>;
 export const CompileResult = z.object({
   exit_code: z.number().int().min(0).max(255).nullable(),
   signal: z.string().regex(/^SIG[A-Z0-9+-]{1,12}$/).nullable(),
-  /** The compiler's own output, stdout and stderr together in the order written (bounded). */
+  /** The compiler's own output, stdout then stderr (bounded). */
   output: Text,
+  /** Each stream on its own (bounded); absent in results stored before they were kept. */
+  stdout: Text.optional(),
+  stderr: Text.optional(),
   wall_ms: Ms,
   cpu_ms: Ms,
   memory_kb: Ms,

@@ -113,7 +113,8 @@ export class JudgeWorker {
 export function compileResult(r: ExecResult, limits: TestLimits, keepBytes: number): CompileResult {
   const f = figures(r);
   const output = keep(r.stdout + r.stderr, keepBytes).text;
-  const base = { exit_code: r.exitCode, signal: r.signal, output, wall_ms: Math.round(f.wallMs), cpu_ms: f.cpuMs, memory_kb: f.memoryKb };
+  const streams = { stdout: keep(r.stdout, keepBytes).text, stderr: keep(r.stderr, keepBytes).text };
+  const base = { exit_code: r.exitCode, signal: r.signal, output, ...streams, wall_ms: Math.round(f.wallMs), cpu_ms: f.cpuMs, memory_kb: f.memoryKb };
   const limited = limitVerdict(r, limits, {});
   if (limited && limited.verdict !== 'runtime_error') return { ...base, verdict: limited.verdict as CompileResult['verdict'] };
   return { ...base, verdict: r.exitCode === 0 && !r.signal ? 'accepted' : 'compilation_error' };

@@ -65,8 +65,11 @@ describe('Piston execute answers', () => {
 
   it('a compile error is the run stage too, as Piston answers when the run never started', () => {
     const t = test({ verdict: 'skipped', exit_code: null, stdout: '', stderr: '' });
-    const r = pistonResult(result(t, compiled({ verdict: 'compilation_error', exit_code: 1, output: 'main.c:1: error' })), meta);
-    expect(r.compile).toMatchObject({ stdout: '', stderr: 'main.c:1: error', output: 'main.c:1: error', code: 1, status: 'RE' });
+    const r = pistonResult(result(t, compiled({ verdict: 'compilation_error', exit_code: 1, output: 'note\nmain.c:1: error', stdout: 'note\n', stderr: 'main.c:1: error' })), meta);
+    expect(r.compile).toMatchObject({ stdout: 'note\n', stderr: 'main.c:1: error', output: 'note\nmain.c:1: error', code: 1, status: 'RE' });
+    // A result stored before the streams were kept apart: its output is given as stderr.
+    const old = pistonResult(result(t, compiled({ verdict: 'compilation_error', exit_code: 1, output: 'main.c:1: error' })), meta);
+    expect(old.compile).toMatchObject({ stdout: '', stderr: 'main.c:1: error', output: 'main.c:1: error' });
     expect(r.run).toEqual(r.compile);
   });
 

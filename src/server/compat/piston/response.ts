@@ -80,12 +80,12 @@ function runStage(t: TestResult): PistonStage {
   };
 }
 
-/** The compiler's streams are kept as one (CompileResult.output); compilers write to stderr, so it is given there. */
+/** The compiler's streams; a result stored before they were kept apart has only `output`, given as stderr (where compilers write). */
 function compileStage(c: CompileResult): PistonStage {
   const s = statusOf(c);
   return {
-    stdout: '',
-    stderr: c.output,
+    stdout: c.stdout ?? '',
+    stderr: c.stderr ?? c.output,
     output: c.output,
     code: s.signal ? null : c.exit_code,
     ...s,
