@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_CAPS, AGENT_PIDS, type ContainerPlan, containerCreateOptions, GVISOR_HOST_TASKS_PER_PROCESS, GVISOR_HOST_THREADS } from './container-spec.js';
+import {
+  AGENT_CAPS, AGENT_PIDS, type ContainerPlan, containerCreateOptions, containerPidsLimit, GVISOR_HOST_TASKS_PER_PROCESS, GVISOR_HOST_THREADS, GVISOR_PID_MAX_SHARE,
+} from './container-spec.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 2500, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1.5 };
 const plan: ContainerPlan = { image: 'img', runtime: 'runc', limits, network: 'none', labels: {}, uid: 200_001, agentPath: '/opt/paddock/agent' };
@@ -26,7 +28,15 @@ describe('containerCreateOptions', () => {
 
   it("gives the agent room of its own on top of the job's pids, and on gVisor the host's cost of every guest process", () => {
     expect(AGENT_PIDS).toBeGreaterThanOrEqual(16);
-    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(GVISOR_HOST_THREADS + (128 + AGENT_PIDS) * GVISOR_HOST_TASKS_PER_PROCESS);
+    expect(containerPidsLimit('runsc', 128, 4_194_304)).toBe(GVISOR_HOST_THREADS + (128 + AGENT_PIDS) * GVISOR_HOST_TASKS_PER_PROCESS);
+    expect(containerCreateOptions({ ...plan, runtime: 'runsc' }).HostConfig?.PidsLimit).toBe(containerPidsLimit('runsc', 128));
+  });
+
+  it("never gives one gVisor sandbox more than a share of the host's pids, nor less than its own and gVisor's threads", () => {
+    expect(containerPidsLimit('runsc', 128, 32_768)).toBe(32_768 / GVISOR_PID_MAX_SHARE);
+    expect(containerPidsLimit('runsc', 4, 32_768)).toBe(GVISOR_HOST_THREADS + (4 + AGENT_PIDS) * GVISOR_HOST_TASKS_PER_PROCESS);
+    expect(containerPidsLimit('runsc', 5000, 32_768)).toBe(GVISOR_HOST_THREADS + 5000 + AGENT_PIDS);
+    expect(containerPidsLimit('runc', 128, 32_768)).toBe(128 + AGENT_PIDS);
   });
 
   it('runs the agent, bind-mounted read-only, as PID 1 on the attached stdio, starting commands as the uid', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type Dockerode from 'dockerode';
 import type { Limits } from '../../config/schema.js';
 import { type NetworkMode, WORK_DIR } from '../driver.js';
@@ -68,10 +69,31 @@ export const GVISOR_HOST_TASKS_PER_PROCESS = 64;
  */
 export const AGENT_PIDS = 16;
 
+/**
+ * At most this share of the host's pids (kernel.pid_max) goes to one gVisor sandbox: a fork storm
+ * in a few of them at once must not leave the host, the runner included, unable to fork. With
+ * Debian's default pid_max of 32768 that is 4096 host tasks, about 80 guest processes in a storm.
+ * Past it the sentry dies (status 2), as it did under any storm before GVISOR_HOST_TASKS_PER_PROCESS.
+ */
+export const GVISOR_PID_MAX_SHARE = 8;
+
+let pidMax: number | undefined;
+function hostPidMax(): number {
+  if (pidMax === undefined) {
+    try {
+      pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) || 32768;
+    } catch {
+      pidMax = 32768;
+    }
+  }
+  return pidMax;
+}
+
 /** The container's pids cgroup limit: the job's processes, the agent's room, and on gVisor the host's cost of them. */
-export function containerPidsLimit(runtime: ContainerPlan['runtime'], pids: number): number {
+export function containerPidsLimit(runtime: ContainerPlan['runtime'], pids: number, pidMax = hostPidMax()): number {
   const own = pids + AGENT_PIDS;
-  return runtime === 'runsc' ? GVISOR_HOST_THREADS + own * GVISOR_HOST_TASKS_PER_PROCESS : own;
+  if (runtime === 'runc') return own;
+  return Math.max(GVISOR_HOST_THREADS + own, Math.min(GVISOR_HOST_THREADS + own * GVISOR_HOST_TASKS_PER_PROCESS, Math.floor(pidMax / GVISOR_PID_MAX_SHARE)));
 }
 
 export function containerCreateOptions(plan: ContainerPlan): Dockerode.ContainerCreateOptions {
