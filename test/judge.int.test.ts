@@ -57,6 +57,17 @@ describe.each(cases)('judge jobs ($driver)', ({ driver, missing, flags }) => {
     expect(r.counts).toMatchObject({ skipped: 3, accepted: 0 });
   }, 60_000);
 
+  it("deep recursion within stack_kb is accepted (Judge0's 64 MB default), past it a runtime error", async () => {
+    // Each frame keeps 1 KiB live across the call, so 40000 of them need some 40 MiB of stack.
+    const source = '#include <stdio.h>\nint f(int n){volatile char b[1024];b[0]=(char)n;if(n==0)return 0;int r=f(n-1);return r+1+b[0]*0;}\nint main(void){int n;if(scanf("%d",&n)!=1)return 2;printf("%d\\n",f(n));return 0;}\n';
+    const tests = [{ stdin: '40000\n', expected_output: '40000\n' }];
+    const deep = await judge(runner, { language: 'c', source, tests });
+    expect(deep.result.tests[0], JSON.stringify(deep.result.tests[0])).toMatchObject({ verdict: 'accepted' });
+    expect(deep.result.limits.stack_kb).toBe(64_000);
+    const small = await judge(runner, { language: 'c', source, tests, limits: { stack_kb: 8000 } });
+    expect(small.result.tests[0], JSON.stringify(small.result.tests[0])).toMatchObject({ verdict: 'runtime_error', signal: 'SIGSEGV' });
+  }, 60_000);
+
   it('compare modes, per-test args and files, several source files, parallel sandboxes', async () => {
     const tokens = await judge(runner, {
       language: 'bash',

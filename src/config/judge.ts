@@ -14,6 +14,8 @@ export const testLimitsShape = {
   output_bytes: z.number().int().positive(),
   /** Largest file the program may write. */
   file_size_kb: z.number().int().positive(),
+  /** The main thread's stack (RLIMIT_STACK); deep recursion past it is a runtime_error (SIGSEGV). */
+  stack_kb: z.number().int().positive(),
 };
 export const TestLimits = z.strictObject(testLimitsShape);
 export type TestLimits = z.infer<typeof TestLimits>;
@@ -24,7 +26,7 @@ const limitsOf = (d: TestLimits) =>
     .default(d)
     .transform((v): TestLimits => ({ ...d, ...v }));
 
-/** Judge0's documented defaults and caps (cpu 5 s of 15, wall 10 s of 20, memory 128,000 KB of 512,000). */
+/** Judge0's documented defaults and caps (cpu 5 s of 15, wall 10 s of 20, memory 128,000 KB of 512,000, stack 64,000 KB of 128,000). */
 export const JUDGE_TEST_DEFAULTS: TestLimits = {
   cpu_time_ms: 5000,
   wall_time_ms: 10_000,
@@ -32,6 +34,7 @@ export const JUDGE_TEST_DEFAULTS: TestLimits = {
   pids: 64,
   output_bytes: 1024 * 1024,
   file_size_kb: 1024,
+  stack_kb: 64_000,
 };
 export const JUDGE_TEST_MAX: TestLimits = {
   cpu_time_ms: 15_000,
@@ -40,6 +43,7 @@ export const JUDGE_TEST_MAX: TestLimits = {
   pids: 256,
   output_bytes: 16 * 1024 * 1024,
   file_size_kb: 4096,
+  stack_kb: 128_000,
 };
 /** Compilers need more than the programs they build: javac alone starts ~20 threads and wants ~300 MB. */
 export const JUDGE_COMPILE_DEFAULTS: TestLimits = {
@@ -49,6 +53,7 @@ export const JUDGE_COMPILE_DEFAULTS: TestLimits = {
   pids: 128,
   output_bytes: 256 * 1024,
   file_size_kb: 64 * 1024,
+  stack_kb: 64_000,
 };
 
 /** Judge jobs (src/judge/): the image their languages run in, and the limits a submission may ask for. */

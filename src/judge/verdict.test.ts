@@ -3,7 +3,7 @@ import type { ExecResult } from '../sandbox/driver.js';
 import { findLanguage } from './languages.js';
 import { judgeTest, keep } from './verdict.js';
 
-const limits = { cpu_time_ms: 1000, wall_time_ms: 2000, memory_mb: 64, pids: 32, output_bytes: 1024, file_size_kb: 64 };
+const limits = { cpu_time_ms: 1000, wall_time_ms: 2000, memory_mb: 64, pids: 32, output_bytes: 1024, file_size_kb: 64, stack_kb: 8192 };
 const ok: ExecResult = {
   exitCode: 0,
   signal: null,

@@ -39,6 +39,7 @@ export function execLimits(l: TestLimits, lang: Language, forCompile = false): E
     pids: l.pids + (forCompile ? 0 : (lang.runtimeThreads ?? 0)),
     outputBytes: l.output_bytes,
     fileSizeBytes: l.file_size_kb * 1024,
+    stackBytes: l.stack_kb * 1024,
   };
 }
 

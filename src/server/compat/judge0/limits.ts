@@ -47,7 +47,7 @@ export function judge0Limits(j: JudgeConfig): Judge0Limits {
     cpu_extra_time: Infinity,
     wall_time_limit: m.wall_time_ms / 1000,
     memory_limit: m.memory_mb * 1024,
-    stack_limit: Infinity,
+    stack_limit: m.stack_kb,
     max_processes_and_or_threads: m.pids,
     max_file_size: Math.min(m.file_size_kb, Math.floor(m.output_bytes / 1024)),
     number_of_runs: j.max_tests,
@@ -73,5 +73,6 @@ export function testLimitsOf(v: Record<LimitField, number>, caps: Judge0Limits) 
     file_size_kb: fileKb,
     // Judge0 writes stdout to a file, so max_file_size bounds it too.
     output_bytes: fileKb * 1024,
+    stack_kb: Math.max(1, v.stack_limit || caps.stack_limit.max),
   };
 }

@@ -54,7 +54,7 @@ describe('parseSubmission', () => {
       tests: [{ stdin: 'hi\n' }],
       compare: 'trim',
       stop_on_failure: true,
-      limits: { cpu_time_ms: 5000, wall_time_ms: 10_000, memory_mb: 125, pids: 60, file_size_kb: 1024, output_bytes: 1024 * 1024 },
+      limits: { cpu_time_ms: 5000, wall_time_ms: 10_000, memory_mb: 125, pids: 60, file_size_kb: 1024, output_bytes: 1024 * 1024, stack_kb: 64_000 },
     });
     expect(JSON.parse(spec.labels![ECHO_LABEL]!)).toMatchObject({ limits: { cpu_time_limit: 5, memory_limit: 128_000 }, redirect_stderr_to_stdout: false });
   });
@@ -65,6 +65,9 @@ describe('parseSubmission', () => {
       ctx,
     );
     expect(spec.limits).toMatchObject({ cpu_time_ms: 1500, wall_time_ms: 2000, memory_mb: 63 });
+    // stack_limit is the program's RLIMIT_STACK (KB); 0 is isolate's "none": the cap.
+    expect(parseSubmission({ ...HELLO, stack_limit: 16_000 }, ctx).spec.limits).toMatchObject({ stack_kb: 16_000 });
+    expect(parseSubmission({ ...HELLO, stack_limit: 0 }, ctx).spec.limits).toMatchObject({ stack_kb: 128_000 });
     expect(spec.tests).toHaveLength(3);
     expect(spec.tests[2]).toMatchObject({ stdin: 'hi\n', expected_output: 'hi' });
   });

@@ -28,6 +28,7 @@ const NATIVE_FIELD: Record<string, string> = {
   'limits.memory_mb': 'memory_limit',
   'limits.pids': 'max_processes_and_or_threads',
   'limits.file_size_kb': 'max_file_size',
+  'limits.stack_kb': 'stack_limit',
   'limits.output_bytes': 'max_file_size',
   language: 'language_id',
 };
