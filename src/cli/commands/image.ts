@@ -64,10 +64,10 @@ export function imageCommand(program: Command): void {
     image
       .command('build')
       .description('build images and the parents they need; an unchanged recipe is a quick no-op')
-      .argument('[names...]', 'built-in recipes: base, python, node, build, agent', ['base'])
+      .argument('[names...]', 'built-in recipes: base, python, node, build, agent, judge', ['base'])
       .option('--force', 'rebuild the named images even if unchanged (parents stay cached)')
       .option('--smoke', "run the judge languages' smoke programs even if the judge image was cached")
-      .option('--no-smoke', "skip them although the judge image was built"),
+      .option('--no-smoke', "skip them even if the judge image was built"),
   ).action(async (names: string[], opts) => {
     const config = configFrom(opts);
     for (const name of names) getRecipe(name); // a typo in the last name must not cost the minutes before it

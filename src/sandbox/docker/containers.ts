@@ -16,7 +16,6 @@ const HELLO_TIMEOUT_MS = 15_000;
 /** How long a discarded container has to stop by itself before it is removed by force. */
 export const EXIT_GRACE_MS = 5_000;
 
-
 /** A started container, the uid it owns, and the session with the agent that said HELLO in it. */
 export interface Box {
   container: Dockerode.Container;
