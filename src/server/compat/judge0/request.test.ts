@@ -96,6 +96,8 @@ describe('parseSubmission', () => {
       number_of_runs: ['must be less than or equal to 20'],
     });
     expect(errorsOf({ ...HELLO, memory_limit: 'lots' })).toEqual({ memory_limit: ['is not a number'] });
+    expect(errorsOf({ ...HELLO, stack_limit: 128_001 })).toEqual({ stack_limit: ['must be less than or equal to 128000'] });
+    expect(errorsOf({ ...HELLO, stack_limit: '64000; ulimit -s unlimited' })).toEqual({ stack_limit: ['is not a number'] });
     expect(errorsOf({ ...HELLO, enable_network: true })).toEqual({ enable_network: ['enabling network is not allowed'] });
     expect(errorsOf({ ...HELLO, enable_per_process_and_thread_memory_limit: 'true' })).toEqual({
       enable_per_process_and_thread_memory_limit: ['this option cannot be enabled'],
