@@ -10,8 +10,7 @@
 //
 // Env overrides: BENCH_SAMPLES (30), BENCH_COLD_SAMPLES (12).
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { intEnv, round, spawnOnce, startRunner, summarize } from './lib.mjs';
+import { intEnv, round, spawnOnce, startRunner, summarize, timedJob } from './lib.mjs';
 
 const TARGETS = { warm_median_ms_max: 100, speedup_vs_docker_run_min: 3, stretch_warm_median_ms_max: 25 };
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
@@ -24,13 +23,7 @@ async function samples(runner, driver, n, { warm }) {
   const ms = [];
   for (let i = 0; i < n; i++) {
     if (warm) await waitForPool(runner, driver);
-    const t0 = performance.now();
-    const res = await runner.request('POST', '/v1/jobs?wait=true', { kind: 'command', driver, command: ['echo', 'hi'] });
-    const took = performance.now() - t0;
-    if (res.body?.state !== 'succeeded' || res.body?.result?.stdout !== 'hi\n') {
-      throw new Error(`${driver} job failed: ${JSON.stringify(res.body).slice(0, 500)}`);
-    }
-    ms.push(took);
+    ms.push((await timedJob(runner.request, { kind: 'command', driver, command: ['echo', 'hi'] }, 'hi\n')).ms);
   }
   return summarize(ms);
 }

@@ -18,7 +18,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { intEnv, round, spawnOnce, startRunner, summarize } from './lib.mjs';
+import { intEnv, round, spawnOnce, startRunner, summarize, timedJob } from './lib.mjs';
 
 const TARGETS = { median_ms_max: 15, vs_bwrap_max: 2, jobs_per_s_min: 150 };
 const JOB = { kind: 'command', command: ['echo', 'hi'] };
@@ -44,21 +44,14 @@ const MAX_CONCURRENT_JOBS = intEnv('PADDOCK_MAX_CONCURRENT_JOBS', cpuCount);
 const progress = (msg) => process.stderr.write(`[bench latency] ${msg}\n`);
 
 /** Submits one echo job and waits for it; fails loudly unless it printed "hi\n" and exited 0. */
-async function runJob(runner) {
-  const t0 = performance.now();
-  const res = await runner.request('POST', '/v1/jobs?wait=true', JOB);
-  const ms = performance.now() - t0;
-  const job = res.body;
-  if (res.status !== 201 || job?.state !== 'succeeded' || job?.result?.exit_code !== 0 || job?.result?.stdout !== 'hi\n') {
-    throw new Error(`job did not succeed: HTTP ${res.status} ${JSON.stringify(job).slice(0, 600)}`);
-  }
-  return { ms, job };
+function runJob(runner) {
+  return timedJob(runner.request, JOB, 'hi\n');
 }
 
 /** JOBS echo jobs, CONCURRENCY in flight, from bench/http-load-worker.mjs on a thread of its own. */
 function loadFromWorker(runner) {
   const w = new Worker(new URL('./http-load-worker.mjs', import.meta.url), {
-    workerData: { port: runner.port, token: runner.token, path: '/v1/jobs?wait=true', body: JOB, jobs: JOBS, concurrency: CONCURRENCY, expectStdout: 'hi\n' },
+    workerData: { port: runner.port, token: runner.token, spec: JOB, jobs: JOBS, concurrency: CONCURRENCY, expectStdout: 'hi\n' },
   });
   return new Promise((resolve, reject) => {
     w.once('message', (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));

@@ -109,7 +109,23 @@ export async function startRunner(flags, maxSockets = 64) {
   };
 }
 
-function request(agent, port, token, method, p, body) {
+/**
+ * Submits a job with `send(method, path, body)` and waits for it (`?wait=true`); fails loudly unless it
+ * succeeded, exited 0 and printed `stdout`. Resolves with the request's ms and the job.
+ */
+export async function timedJob(send, spec, stdout) {
+  const t0 = performance.now();
+  const res = await send('POST', '/v1/jobs?wait=true', spec);
+  const ms = performance.now() - t0;
+  const job = res.body;
+  if (res.status !== 201 || job?.state !== 'succeeded' || job?.result?.exit_code !== 0 || job?.result?.stdout !== stdout) {
+    throw new Error(`job did not succeed: HTTP ${res.status} ${JSON.stringify(job).slice(0, 600)}`);
+  }
+  return { ms, job };
+}
+
+/** One request on `agent`; resolves with the status and the body (parsed when JSON). */
+export function request(agent, port, token, method, p, body) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
