@@ -15,9 +15,13 @@
 // Latency samples are interleaved (exec, bwrap, paddock, exec, bwrap, ...) so that
 // load from other processes on the machine hits all three alike and the ratios
 // stay meaningful even when the absolute numbers drift.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { bwrapArgs } from '../dist/sandbox/bwrap/args.js';
 import { intEnv, round, spawnOnce, startRunner, summarize, timedJob } from './lib.mjs';
 
 const TARGETS = { median_ms_max: 15, vs_bwrap_max: 2, jobs_per_s_min: 150 };
@@ -57,6 +61,27 @@ function loadFromWorker(runner) {
     w.once('message', (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
     w.once('error', reject);
   }).finally(() => w.terminate());
+}
+
+/**
+ * The ceiling no runner can pass on this machine: Paddock's own bwrap argv (namespaces, binds,
+ * tmpfs, its seccomp filter) with /bin/echo where the agent would be, spawned back to back from
+ * `slots` shell loops, with no HTTP, store, cgroup, spawner or agent. jobs/s of the sandboxes alone.
+ */
+function bwrapCeiling(seccompFile, slots, jobs) {
+  const etcDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-etc-'));
+  try {
+    for (const f of ['passwd', 'group', 'hosts', 'hostname']) writeFileSync(path.join(etcDir, f), '\n');
+    const args = bwrapArgs({ disk_mb: 512 }, { etcDir, agentPath: '/bin/echo', statusFd: 3, seccompFd: 5, marker: { name: 'M', value: 'x' }, agentArgs: ['hi'] });
+    const script = 'n=$1; s=$2; shift 2; out=$(bwrap "$@" 3>/dev/null 5<"$s") && [ "$out" = hi ] || { echo "bwrap: $out" >&2; exit 1; }; ' +
+      'loop() { i=0; while [ $i -lt $n ]; do bwrap "$@" 3>/dev/null 5<"$s" >/dev/null || exit 1; i=$((i+1)); done; }; ' +
+      `t0=$(date +%s%N); for j in $(seq ${slots}); do loop "$@" & done; wait; echo $(( $(date +%s%N) - t0 ))`;
+    const perSlot = Math.ceil(jobs / slots);
+    const ns = Number(execFileSync('bash', ['-c', script, 'bash', String(perSlot), seccompFile, ...args], { encoding: 'utf8' }).trim());
+    return round((perSlot * slots) / (ns / 1e9), 1);
+  } finally {
+    rmSync(etcDir, { recursive: true, force: true });
+  }
 }
 
 // ---- the bench -------------------------------------------------------------
@@ -114,6 +139,11 @@ async function main() {
     const inProcessS = (performance.now() - t0) / 1000;
     if (ok !== JOBS) throw new Error(`only ${ok} of ${JOBS} jobs succeeded`);
 
+    // Twice the cores in flight: a start waits on the kernel part of the time, so that many keep the CPUs busy.
+    const ceilingSlots = Math.max(MAX_CONCURRENT_JOBS, 2 * cpuCount);
+    progress(`ceiling: ${JOBS} of Paddock's bwrap sandboxes alone, ${ceilingSlots} at a time`);
+    const ceiling = bwrapCeiling(path.join(runner.dataDir, 'bwrap', 'seccomp.bpf'), ceilingSlots, JOBS);
+
     const healthAfter = (await runner.request('GET', '/health')).body;
     const paddock = summarize(paddockMs);
     const bwrap = summarize(bwrapMs);
@@ -143,10 +173,13 @@ async function main() {
         exec_p99_ms: exec.p99,
         exec_min_ms: exec.min,
         bwrap_command: BWRAP_ARGV.join(' '),
+        // jobs/s of Paddock's own bwrap argv with echo in place of the agent and nothing else (bwrapCeiling).
+        sandboxes_alone_jobs_per_s: ceiling,
       },
       ratios: {
         vs_bwrap: round(paddock.median / bwrap.median, 2),
         vs_exec: round(paddock.median / exec.median, 2),
+        jobs_per_s_vs_sandboxes_alone: round(jobsPerS / ceiling, 2),
       },
       targets: TARGETS,
       met: {
