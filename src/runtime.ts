@@ -18,6 +18,7 @@ import { allDrivers } from './sandbox/all-drivers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { DriverSet } from './sandbox/registry.js';
 import { SandboxService } from './sandboxes/service.js';
+import { SandboxSnapshots } from './sandboxes/snapshots.js';
 import { StorageGuard } from './storage/guard.js';
 import { Retention } from './storage/retention.js';
 import { isStorageFull } from './store/storage-full.js';
@@ -36,6 +37,8 @@ export interface Runtime {
   scheduler: Scheduler;
   /** Persistent sandboxes (POST /v1/sandboxes). */
   sandboxes: SandboxService;
+  /** Filesystem snapshots and forks of persistent sandboxes. */
+  snapshots: SandboxSnapshots;
   /** Queue caps, per-token quotas and per-token stream places (`openStream`). */
   admission: Admission;
   /** Free-space floor and full-disk state of the store's disk (507 storage_full, /health). */
@@ -126,6 +129,7 @@ export async function startRuntime(
     stopSignal: scheduler.stopSignal,
   });
   await sandboxes.start();
+  const snapshots = new SandboxSnapshots({ config, store, sandboxes, log: log.child({ component: 'snapshots' }) });
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
     // A driver probe may have failed for want of space (it writes files).
@@ -153,6 +157,7 @@ export async function startRuntime(
     drivers,
     scheduler,
     sandboxes,
+    snapshots,
     admission,
     storage,
     retention,

@@ -165,6 +165,12 @@ export const ConfigSchema = z.strictObject({
       max_upload_bytes: z.number().int().min(1).default(512 * 1024 * 1024),
       /** How often sandboxes past their idle TTL or lifetime are destroyed. */
       sweep_ms: z.number().int().min(50).default(1000),
+      /** Filesystem snapshots a token may keep (POST /v1/sandboxes/:id/snapshots); beyond it `429 quota_exceeded`. */
+      max_snapshots: z.number().int().min(0).max(10_000).default(16),
+      /** Largest snapshot archive, in MiB; beyond it `413 snapshot_too_large`. */
+      snapshot_max_mb: z.number().int().min(1).max(64 * 1024).default(1024),
+      /** Sandboxes one fork request may make. */
+      max_forks: z.number().int().min(1).max(64).default(8),
       /**
        * Host-name previews: `<port>-<sandbox id>.<preview_domain>` is proxied to that port of the sandbox
        * (a wildcard DNS name pointing at the runner). Empty: only `/v1/sandboxes/:id/ports/:port/…`.
@@ -184,6 +190,9 @@ export const ConfigSchema = z.strictObject({
       max_live: 32,
       max_upload_bytes: 512 * 1024 * 1024,
       sweep_ms: 1000,
+      max_snapshots: 16,
+      snapshot_max_mb: 1024,
+      max_forks: 8,
       preview_domain: '',
       preview_idle_ms: 120_000,
     }),

@@ -31,9 +31,16 @@ export interface DriverCapabilities {
   persistent: boolean;
   /** Can freeze a sandbox and thaw it (`Sandbox.pause`/`resume`, cgroup freezer). */
   pause: boolean;
-  snapshot: boolean;
-  fork: boolean;
+  /**
+   * What a snapshot of a sandbox keeps, and so what a fork starts from: its files (`filesystem`:
+   * src/sandboxes/snapshots.ts, through the agent, on any persistent driver) or also its memory
+   * (`memory`, a microVM's); false: no snapshots.
+   */
+  snapshot: SnapshotKind | false;
+  fork: SnapshotKind | false;
 }
+
+export type SnapshotKind = 'filesystem' | 'memory';
 
 export interface DriverAvailability {
   available: boolean;

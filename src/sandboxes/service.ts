@@ -99,7 +99,8 @@ export class SandboxService {
     return this.live.size;
   }
 
-  async create(req: SandboxCreate, tenant: SandboxTenant): Promise<SandboxRow> {
+  /** `prepare` runs on the new sandbox's agent before it is recorded or handed out (a snapshot's files). */
+  async create(req: SandboxCreate, tenant: SandboxTenant, opts: { prepare?: (agent: AgentClient) => Promise<void> } = {}): Promise<SandboxRow> {
     if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
     const { config, drivers } = this.deps;
     const limits = resolveLimits(req.limits, config);
@@ -124,6 +125,7 @@ export class SandboxService {
         files: [],
       });
       try {
+        if (opts.prepare) await opts.prepare(sandbox.agent);
         if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
         const row = await this.deps.store.insertSandbox(
           newRecord({ id, tokenId: tenant.tokenId, driver: driver.name, image, req, limits, timeout, maxLifetime, hostId: config.host_id }),

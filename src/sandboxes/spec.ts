@@ -4,6 +4,8 @@ import { JobLimits } from '../jobs/spec.js';
 import { JobNetwork } from '../sandbox/egress/job-network.js';
 import { DRIVER_NAME_RE, IMAGE_REFERENCE_HINT, isImageReference, LABEL_KEY_RE, PRINTABLE_RE } from '../util/grammar.js';
 
+export const SNAPSHOT_ID_RE = /^snap_[0-9a-z]{26}$/;
+
 export const SANDBOX_STATES = ['running', 'paused', 'destroyed'] as const;
 export type SandboxState = (typeof SANDBOX_STATES)[number];
 
@@ -48,6 +50,8 @@ export const SandboxCreate = z.strictObject({
   timeout_ms: z.number().int().min(1000).optional(),
   max_lifetime_ms: z.number().int().min(1000).optional(),
   cwd: SandboxPath.default('/work'),
+  /** Start from a snapshot's files (POST /v1/sandboxes/:id/snapshots); its image unless `image` is given. */
+  snapshot: z.string().regex(SNAPSHOT_ID_RE, 'must be a snapshot id (snap_…)').optional(),
 });
 export type SandboxCreate = z.infer<typeof SandboxCreate>;
 
@@ -59,5 +63,7 @@ export const StoredSandboxSpec = z.strictObject({
   cwd: SandboxPath,
   timeout_ms: z.number().int().positive(),
   max_lifetime_ms: z.number().int().positive(),
+  /** The image the request named (the row's `image` shows the driver's default when it named none). */
+  requested_image: z.string().nullable().optional(),
 });
 export type StoredSandboxSpec = z.infer<typeof StoredSandboxSpec>;

@@ -86,6 +86,25 @@ export interface Database {
   tokens: TokensTable;
   sandboxes: SandboxesTable;
   github_deliveries: GithubDeliveriesTable;
+  sandbox_snapshots: SandboxSnapshotsTable;
+}
+
+/** Filesystem snapshots of sandboxes (migration 0008); the archive is a file on `host_id`. */
+export interface SandboxSnapshotsTable {
+  id: string;
+  token_id: string | null;
+  /** The sandbox it was taken of (which may be gone since). */
+  sandbox_id: string;
+  /** `filesystem`: the sandbox's writable dirs; memory snapshots come with the microVM driver. */
+  kind: string;
+  driver: string;
+  image: string | null;
+  /** The source's stored spec (JSON), what a sandbox made from it starts with. */
+  spec: string;
+  labels: string;
+  size_bytes: number;
+  host_id: string;
+  created_at: string;
 }
 
 /** GitHub webhook deliveries already taken (migration 0006), for de-duplication. */

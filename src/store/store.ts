@@ -29,6 +29,7 @@ import {
   recordGithubDelivery,
   setGithubDeliveryJob,
 } from './ops/github-deliveries.js';
+import { countSnapshots, deleteSnapshot, getSnapshot, insertSnapshot, listSnapshots } from './ops/snapshots.js';
 import type { Database } from './schema.js';
 import { isStorageFull, storageFullError } from './storage-full.js';
 
@@ -64,6 +65,11 @@ const OPS = {
   updateSandbox,
   deleteSandbox,
   pruneSandboxes,
+  insertSnapshot,
+  getSnapshot,
+  listSnapshots,
+  countSnapshots,
+  deleteSnapshot,
   getCallbackTarget,
   recordGithubDelivery,
   setGithubDeliveryJob,

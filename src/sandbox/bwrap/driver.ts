@@ -91,8 +91,8 @@ export class BwrapDriver implements SandboxDriver {
       images: true,
       persistent: true,
       pause: Boolean(cgroup?.freezer),
-      snapshot: false,
-      fork: false,
+      snapshot: 'filesystem',
+      fork: 'filesystem',
     };
     this.imagesDir = config.images_dir;
     this.uids = root ? new UidRange(config.sandbox.uid_range_start, config.sandbox.uid_range_size, 'sandbox.uid_range_*') : undefined;

@@ -29,9 +29,9 @@ const REAP_EVERY_MS = 60_000;
 const MIN_ORPHAN_AGE_S = 30;
 
 const CAPABILITIES: Record<'runc' | 'runsc', DriverCapabilities> = {
-  runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, pause: true, snapshot: false, fork: false },
+  runc: { isolation: 'container', strength: 20, network: ['none', 'egress'], images: true, persistent: true, pause: true, snapshot: 'filesystem', fork: 'filesystem' },
   // gVisor cannot join Docker's bridge on every host (runsc runs with --network=none here).
-  runsc: { isolation: 'gvisor', strength: 30, network: ['none'], images: true, persistent: true, pause: true, snapshot: false, fork: false },
+  runsc: { isolation: 'gvisor', strength: 30, network: ['none'], images: true, persistent: true, pause: true, snapshot: 'filesystem', fork: 'filesystem' },
 };
 
 /**

@@ -6,6 +6,7 @@ import * as m0004 from './0004_sandboxes.js';
 import * as m0005 from './0005_token_sandboxes.js';
 import * as m0006 from './0006_github_deliveries.js';
 import * as m0007 from './0007_callbacks.js';
+import * as m0008 from './0008_snapshots.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_token_sandboxes': m0005,
   '0006_github_deliveries': m0006,
   '0007_callbacks': m0007,
+  '0008_snapshots': m0008,
 };
 
 export const migrationProvider: MigrationProvider = {

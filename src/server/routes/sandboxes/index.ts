@@ -5,6 +5,7 @@ import { sandboxExecRoutes } from './exec.js';
 import { sandboxFileRoutes } from './files.js';
 import { sandboxLifecycleRoutes } from './lifecycle.js';
 import { sandboxPreviewRoutes } from './previews.js';
+import { sandboxSnapshotRoutes } from './snapshots.js';
 import { SandboxStreams } from './streams.js';
 
 /** `/v1/sandboxes…`: lifecycle, exec, files, events and previews of persistent sandboxes (src/sandboxes/). */
@@ -15,4 +16,5 @@ export function sandboxRoutes(app: FastifyInstance, rt: Runtime): void {
   sandboxFileRoutes(app, rt);
   sandboxEventRoutes(app, rt, streams);
   sandboxPreviewRoutes(app, rt);
+  sandboxSnapshotRoutes(app, rt);
 }

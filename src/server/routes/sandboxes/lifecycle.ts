@@ -35,6 +35,7 @@ export function sandboxLifecycleRoutes(app: FastifyInstance, rt: Runtime): void 
         description:
           'Starts a sandbox that stays up between execs until it is deleted, idle for `timeout_ms` ' +
           '(default `sandboxes.default_timeout_ms`; every use starts it again) or older than `max_lifetime_ms`. ' +
+          'With `snapshot`, it starts with that snapshot’s files (and its image, unless `image` is given). ' +
           'Over the token’s `quotas.max_sandboxes` or the runner’s `sandboxes.max_live`: `429 quota_exceeded`.',
         tags: ['sandboxes'],
         body: SandboxCreate,
@@ -43,10 +44,11 @@ export function sandboxLifecycleRoutes(app: FastifyInstance, rt: Runtime): void 
     },
     async (request, reply) => {
       rt.storage.checkSubmit();
-      const row = await rt.sandboxes.create(request.body, {
-        tokenId: request.principal?.tokenId ?? null,
-        quotas: request.principal?.quotas,
-      });
+      const tenant = { tokenId: request.principal?.tokenId ?? null, quotas: request.principal?.quotas };
+      const { snapshot, ...req } = request.body;
+      const row = snapshot
+        ? await rt.snapshots.createFrom(snapshot, req, tenant, request.principal)
+        : await rt.sandboxes.create(req, tenant);
       reply.header('location', `/v1/sandboxes/${row.id}`);
       return reply.code(201).send(sandboxView(row));
     },
