@@ -235,6 +235,33 @@ describe.skipIf(skip)('paddock sandbox and the client against a runner', () => {
     expect([denied.code, denied.stderr]).toEqual([3, expect.stringMatching(/^paddock: unauthorized: /)]);
   });
 
+  it('snapshot, create --snapshot, fork, snapshots and snapshot-rm; a missing snapshot is not_found', async () => {
+    const id = await create();
+    const put = await cli(['sandbox', 'exec', id, '--', 'sh', '-c', 'echo kept > /work/k.txt']);
+    expect(put.code, put.stderr).toBe(0);
+    const snap = await cli(['sandbox', 'snapshot', id, '--label', 'v=1']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const snapId = snap.stdout.toString().trim();
+    expect(snapId).toMatch(/^snap_[0-9a-z]{26}$/);
+    const ls = await cli(['sandbox', 'snapshots', '--json']);
+    expect(JSON.parse(ls.stdout.toString())).toEqual([expect.objectContaining({ id: snapId, sandbox_id: id, kind: 'filesystem' })]);
+    const from = await create('--snapshot', snapId);
+    const forked = await cli(['sandbox', 'fork', id, '--count', '2']);
+    expect(forked.code, forked.stderr).toBe(0);
+    const ids = forked.stdout.toString().trim().split('\n');
+    expect(ids).toHaveLength(2);
+    for (const s of [from, ...ids]) {
+      const cat = await cli(['sandbox', 'exec', s, '--', 'cat', '/work/k.txt']);
+      expect([cat.code, cat.stdout.toString()]).toEqual([0, 'kept\n']);
+    }
+    const rm = await cli(['sandbox', 'snapshot-rm', snapId, 'snap_0000000000000000000000000z']);
+    expect(rm.stdout.toString()).toBe(`${snapId}\n`);
+    expect([rm.code, rm.stderr]).toEqual([4, expect.stringMatching(/^paddock: not_found: /)]);
+    const again = await cli(['sandbox', 'create', '--snapshot', snapId]);
+    expect([again.code, again.stderr]).toEqual([4, expect.stringMatching(/^paddock: not_found: /)]);
+    expect((await cli(['sandbox', 'rm', id, from, ...ids])).code).toBe(0);
+  }, 120_000);
+
   it('client: exec, execStream with stdin and kill, pause/resume, events, files, TTL, and list over cursor pages', async () => {
     const sbx = await client.sandboxes.create({ driver: 'docker', labels: { suite: 'client' } });
     const ran = await client.sandboxes.exec(sbx.id, { script: 'printf out; printf err >&2; exit 3', stdin: 'x' });

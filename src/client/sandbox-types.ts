@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { SandboxCreate, SandboxReason, SandboxState } from '../sandboxes/spec.js';
 import type { ExecBody, ExecResultView, ExecStateView } from '../server/routes/sandboxes/exec.js';
 import type { EntryView } from '../server/routes/sandboxes/files.js';
+import type { SnapshotView } from '../server/routes/sandboxes/snapshots.js';
 import type { SandboxView } from '../server/routes/sandboxes/view.js';
 
 export type { SandboxReason, SandboxState };
@@ -52,4 +53,14 @@ export type FileType = FileEntry['type'];
 export interface FileList {
   entries: FileEntry[];
   truncated: boolean;
+}
+
+/** A filesystem snapshot of a sandbox (its /work and /tmp). */
+export type Snapshot = z.infer<typeof SnapshotView>;
+
+export interface ForkResult {
+  kind: 'filesystem';
+  sandboxes: Sandbox[];
+  /** One per sandbox that could not be made. */
+  errors: { code: string; message: string }[];
 }

@@ -7,10 +7,12 @@ import type {
   ExecRequest,
   ExecResult,
   ExecStatus,
+  ForkResult,
   Sandbox,
   SandboxCreateInput,
   SandboxListQuery,
   SandboxPage,
+  Snapshot,
 } from './sandbox-types.js';
 
 export interface ExecStreamOptions {
@@ -120,6 +122,24 @@ export class SandboxesApi {
 
   pause(id: string): Promise<Sandbox> {
     return this.http.json('POST', `${sbx(id)}/pause`);
+  }
+
+  /** Archives the sandbox's files; `create({snapshot})` starts new sandboxes from it. */
+  snapshot(id: string, labels: Record<string, string> = {}): Promise<Snapshot> {
+    return this.http.json('POST', `${sbx(id)}/snapshots`, { json: { labels } });
+  }
+
+  /** `count` new sandboxes with this one's spec and files as they are now. */
+  fork(id: string, count = 1): Promise<ForkResult> {
+    return this.http.json('POST', `${sbx(id)}/fork`, { json: { count } });
+  }
+
+  snapshots(query: { limit?: number; cursor?: string } = {}): Promise<{ items: Snapshot[]; next_cursor: string | null }> {
+    return this.http.json('GET', '/v1/snapshots', { query });
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/snapshots/${enc(id)}`);
   }
 
   resume(id: string): Promise<Sandbox> {

@@ -7,6 +7,7 @@ import { collect, parsePairs } from './pairs.js';
 import { clientOptions, parseDuration } from './run.js';
 import { sandboxCpCommand } from './sandbox-cp.js';
 import { sandboxExecCommand } from './sandbox-exec.js';
+import { sandboxSnapshotCommands } from './sandbox-snapshot.js';
 
 export function sandboxCommand(program: Command): void {
   const sandbox = program
@@ -18,6 +19,7 @@ export function sandboxCommand(program: Command): void {
       .command('create')
       .description('create a sandbox and print its id')
       .option('--image <image>', 'sandbox image')
+      .option('--snapshot <id>', "start with this snapshot's files (and its image, unless --image)")
       .option('--driver <driver>', 'sandbox driver (auto picks the strongest available)')
       .option('--timeout <duration>', 'idle timeout: destroyed this long after its last use, e.g. 5m, 300s, 90000ms')
       .option('--memory <mb>', 'memory limit in MiB')
@@ -32,6 +34,7 @@ export function sandboxCommand(program: Command): void {
     if (opts.disk) limits.disk_mb = wholeNumber('--disk', opts.disk);
     const spec: SandboxCreateInput = {
       ...(opts.image ? { image: opts.image } : {}),
+      ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
       ...(opts.driver ? { driver: opts.driver } : {}),
       ...(opts.timeout ? { timeout_ms: parseDuration(opts.timeout) } : {}),
       ...(opts.network ? { network: opts.network } : {}),
@@ -72,6 +75,7 @@ export function sandboxCommand(program: Command): void {
 
   sandboxExecCommand(sandbox);
   sandboxCpCommand(sandbox);
+  sandboxSnapshotCommands(sandbox);
 
   clientOptions(sandbox.command('rm').description('destroy sandboxes').argument('<ids...>')).action(
     async (ids: string[], opts) => {
