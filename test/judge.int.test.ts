@@ -68,6 +68,21 @@ describe.each(cases)('judge jobs ($driver)', ({ driver, missing, flags }) => {
     expect(small.result.tests[0], JSON.stringify(small.result.tests[0])).toMatchObject({ verdict: 'runtime_error', signal: 'SIGSEGV' });
   }, 60_000);
 
+  it('cpu_extra_ms lets a program run past cpu_time_ms before it is killed; it is time_limit_exceeded either way', async () => {
+    // Burns 1.5 s of CPU, then says so.
+    const source = '#include <stdio.h>\n#include <time.h>\nint main(void){volatile unsigned long x=0;while(clock()<CLOCKS_PER_SEC*3/2)x++;puts("done");return 0;}\n';
+    const tests = [{ stdin: '', expected_output: 'done\n' }];
+    const killed = await judge(runner, { language: 'c', source, tests, limits: { cpu_time_ms: 1000 } });
+    expect(killed.result.tests[0], JSON.stringify(killed.result.tests[0])).toMatchObject({ verdict: 'time_limit_exceeded', stdout: '' });
+    const extra = await judge(runner, { language: 'c', source, tests, limits: { cpu_time_ms: 1000, cpu_extra_ms: 2000 } });
+    const t = extra.result.tests[0];
+    expect(t, JSON.stringify(t)).toMatchObject({ verdict: 'time_limit_exceeded', stdout: 'done\n', exit_code: 0 });
+    expect(t.cpu_ms).toBeGreaterThan(1000);
+    expect(extra.result.limits).toMatchObject({ cpu_time_ms: 1000, cpu_extra_ms: 2000 });
+    const over = await runner.api('POST', '/v1/jobs', { kind: 'judge', language: 'c', source, tests, limits: { cpu_extra_ms: 5001 } });
+    expect([over.status, over.body.code]).toEqual([422, 'limit_exceeded']);
+  }, 90_000);
+
   it('compare modes, per-test args and files, several source files, parallel sandboxes', async () => {
     const tokens = await judge(runner, {
       language: 'bash',

@@ -4,6 +4,11 @@ import { z } from 'zod';
 export const testLimitsShape = {
   /** CPU time of the program and what it starts; past it: time_limit_exceeded. */
   cpu_time_ms: z.number().int().positive(),
+  /**
+   * CPU time beyond cpu_time_ms before the program is killed (Judge0's cpu_extra_time): a program
+   * that ends within it is still time_limit_exceeded, but its output and figures are its own.
+   */
+  cpu_extra_ms: z.number().int().min(0),
   /** Wall time; past it: time_limit_exceeded (a sleeping or blocked program). */
   wall_time_ms: z.number().int().positive(),
   /** Peak resident memory; past it: memory_limit_exceeded. */
@@ -29,6 +34,7 @@ const limitsOf = (d: TestLimits) =>
 /** Judge0's documented defaults and caps (cpu 5 s of 15, wall 10 s of 20, memory 128,000 KB of 512,000, stack 64,000 KB of 128,000). */
 export const JUDGE_TEST_DEFAULTS: TestLimits = {
   cpu_time_ms: 5000,
+  cpu_extra_ms: 0,
   wall_time_ms: 10_000,
   memory_mb: 128,
   pids: 64,
@@ -38,6 +44,7 @@ export const JUDGE_TEST_DEFAULTS: TestLimits = {
 };
 export const JUDGE_TEST_MAX: TestLimits = {
   cpu_time_ms: 15_000,
+  cpu_extra_ms: 5000,
   wall_time_ms: 20_000,
   memory_mb: 512,
   pids: 256,
@@ -48,6 +55,7 @@ export const JUDGE_TEST_MAX: TestLimits = {
 /** Compilers need more than the programs they build: javac alone starts ~20 threads and wants ~300 MB. */
 export const JUDGE_COMPILE_DEFAULTS: TestLimits = {
   cpu_time_ms: 20_000,
+  cpu_extra_ms: 0,
   wall_time_ms: 30_000,
   memory_mb: 1024,
   pids: 128,

@@ -66,7 +66,7 @@ export function planJudge(spec: JudgeJobSpec, config: Config, health?: LanguageH
   const wanted: Limits = {
     timeout_ms: (language.compile ? compile.wall_time_ms : 0) + runTime + JOB_SLACK_MS,
     memory_mb: Math.max(test.memory_mb + (language.memoryOverheadMb ?? 0), language.compile ? compile.memory_mb : 0) + SANDBOX_MEMORY_HEADROOM_MB,
-    cpu_ms: Math.max(test.cpu_time_ms, language.compile ? compile.cpu_time_ms : 0) + 1000,
+    cpu_ms: Math.max(test.cpu_time_ms + test.cpu_extra_ms, language.compile ? compile.cpu_time_ms + compile.cpu_extra_ms : 0) + 1000,
     pids: Math.max(test.pids + (language.runtimeThreads ?? 0), language.compile ? compile.pids : 0) + SANDBOX_PIDS_HEADROOM,
     output_bytes: Math.max(test.output_bytes, compile.output_bytes),
     disk_mb: Math.max(config.limits.default.disk_mb, Math.ceil(Math.max(test.file_size_kb, compile.file_size_kb) / 1024) * 4 + 64),

@@ -34,7 +34,8 @@ export interface RunRequest {
 /** One test's exec limits: the program's, with the runtime's own threads on top of its pids. */
 export function execLimits(l: TestLimits, lang: Language, forCompile = false): ExecLimits {
   return {
-    cpuMs: l.cpu_time_ms,
+    // Killed only past the extra time; the verdict still holds the program to cpu_time_ms (verdict.ts).
+    cpuMs: l.cpu_time_ms + (l.cpu_extra_ms ?? 0),
     wallMs: l.wall_time_ms,
     pids: l.pids + (forCompile ? 0 : (lang.runtimeThreads ?? 0)),
     outputBytes: l.output_bytes,

@@ -44,7 +44,7 @@ export function judge0Limits(j: JudgeConfig): Judge0Limits {
   const m = j.limits.max;
   const caps: Record<LimitField, number> = {
     cpu_time_limit: m.cpu_time_ms / 1000,
-    cpu_extra_time: Infinity,
+    cpu_extra_time: m.cpu_extra_ms / 1000,
     wall_time_limit: m.wall_time_ms / 1000,
     memory_limit: m.memory_mb * 1024,
     stack_limit: m.stack_kb,
@@ -67,6 +67,7 @@ export function testLimitsOf(v: Record<LimitField, number>, caps: Judge0Limits) 
   const fileKb = Math.max(1, v.max_file_size);
   return {
     cpu_time_ms: seconds('cpu_time_limit'),
+    cpu_extra_ms: Math.round(v.cpu_extra_time * 1000),
     wall_time_ms: seconds('wall_time_limit'),
     memory_mb: Math.ceil(v.memory_limit / 1024),
     pids: v.max_processes_and_or_threads,
