@@ -64,6 +64,8 @@ export class Scheduler {
    * embedded store is queued through this process; a fleet will also poll.
    */
   private mayHaveQueued = true;
+  /** Slots taken by submits that start their job at once (startNow), until it is launched. */
+  private reserved = 0;
   private stopping = false;
   /** A full disk stopped start-up recovery; it runs again when space is back. */
   private recoverPending = false;
@@ -123,6 +125,8 @@ export class Scheduler {
     const stored: StoredSpec = { ...spec, ...plan.stored, limits };
     // Last, and with no await between check and place: caps hold under a burst.
     const ticket = this.deps.admission.admitSubmit({ tokenId: opts.tokenId, quotas: opts.quotas });
+    const startNow = this.canStartNow(opts.tokenId);
+    if (startNow) this.reserved++;
     let inserted;
     try {
       inserted = await store.insertJob({
@@ -136,9 +140,11 @@ export class Scheduler {
         request_hash: opts.requestHash ?? null,
         driver: driver.name,
         queue_expires_at: queueExpiresAt,
+        ...(startNow ? { start: { host: config.host_id, leaseMs: this.leaseMs } } : {}),
       });
       ticket.stored();
     } catch (err) {
+      if (startNow) this.reserved--;
       ticket.release();
       // Two requests with one Idempotency-Key raced; the loser returns the winner's job.
       const existing = opts.idempotencyKey && (await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey));
@@ -147,9 +153,16 @@ export class Scheduler {
     }
     this.deps.callbacks?.noteSubmitted(inserted.row, spec);
     this.deps.bus.publish(inserted.row.id, inserted.event);
-    this.expiry.noteDeadline(queueExpiresAt);
     this.deps.metrics.jobsSubmitted.inc({ kind: spec.kind });
     this.touch();
+    if (inserted.started) {
+      this.reserved--;
+      this.deps.admission.claimed(inserted.row.token_id);
+      this.deps.bus.publish(inserted.row.id, inserted.started);
+      this.launch(inserted.row);
+      return { row: inserted.row, created: true };
+    }
+    this.expiry.noteDeadline(queueExpiresAt);
     this.mayHaveQueued = true;
     this.pump();
     return { row: inserted.row, created: true };
@@ -195,6 +208,23 @@ export class Scheduler {
     this.stopController.abort();
   }
 
+  private get leaseMs(): number {
+    return this.deps.config.limits.max.timeout_ms + 60_000;
+  }
+
+  /**
+   * Whether a submit may store its job as running straight away, sparing a claim: a slot is free,
+   * this submit is the only job queued (so none is passed over, whatever its priority; a job being
+   * claimed still counts as queued), its token is under its max_running, and the last claim found
+   * the queue empty. Checked with no await before the slot is reserved.
+   */
+  private canStartNow(tokenId: string | null): boolean {
+    const { admission, config } = this.deps;
+    if (this.stopping || this.recoverPending || this.mayHaveQueued) return false;
+    if (this.active.size + this.reserved >= config.max_concurrent_jobs || admission.queued !== 1) return false;
+    return tokenId === null || !admission.skipTokens().includes(tokenId);
+  }
+
   /** Claims what can run now; a call while a claim loop runs makes it loop once more after. */
   private readonly pump = coalesced(
     () => this.claimLoop(),
@@ -203,10 +233,10 @@ export class Scheduler {
 
   private async claimLoop(): Promise<void> {
     const { store, config } = this.deps;
-    while (this.mayHaveQueued && !this.stopping && this.active.size < config.max_concurrent_jobs) {
+    while (this.mayHaveQueued && !this.stopping && this.active.size + this.reserved < config.max_concurrent_jobs) {
       // Cleared before the claim: a submit during it sets it again, so nothing is missed.
       this.mayHaveQueued = false;
-      const claimed = await store.claimNextJob(config.host_id, config.limits.max.timeout_ms + 60_000, {
+      const claimed = await store.claimNextJob(config.host_id, this.leaseMs, {
         tokens: this.deps.admission.skipTokens(),
       });
       if (!claimed) return;

@@ -40,6 +40,18 @@ describe('store', () => {
     expect(order).toEqual([b.row.id, a.row.id, c.row.id]);
   });
 
+  it('inserts a job already claimed (start): running, attempt 1, leased, both events; no claim finds it', async () => {
+    const before = Date.now();
+    const { row, event, started } = await store.insertJob({ ...job(), start: { host: 'h1', leaseMs: 60_000 } });
+    expect(row).toMatchObject({ state: 'running', attempts: 1, host: 'h1' });
+    expect(row.started_at).toBeTruthy();
+    expect(Date.parse(row.lease_expires_at!)).toBeGreaterThanOrEqual(before + 60_000);
+    expect([event.seq, event.data, started?.seq, started?.data]).toEqual([1, { state: 'queued' }, 2, { state: 'running', attempt: 1 }]);
+    expect(await store.claimNextJob('h2', 1000)).toBeUndefined();
+    const plain = await store.insertJob(job());
+    expect([plain.row.state, plain.row.attempts, plain.row.host, plain.started]).toEqual(['queued', 0, null, undefined]);
+  });
+
   it('guards transitions so only one writer wins', async () => {
     const { row } = await store.insertJob(job());
     await store.claimNextJob('h1', 1000);

@@ -18,21 +18,30 @@ export interface NewJob {
   driver: string | null;
   /** ISO time after which the job, still queued, ends `expired`. */
   queue_expires_at?: string | null;
+  /** Claimed at once by this host (a runner with a free slot and nothing queued): saves the claim's transaction. */
+  start?: { host: string; leaseMs: number } | undefined;
 }
 
-/** Inserts a queued job and its first event in one transaction. */
-export async function insertJob(db: Kysely<Database>, job: NewJob): Promise<{ row: JobRow; event: StoredEvent }> {
+/**
+ * Inserts a queued job and its first event in one transaction; with `start`, also its claim
+ * (state `running`, attempt 1, the lease) and that event, as claimNextJob would have written them.
+ */
+export async function insertJob(
+  db: Kysely<Database>,
+  job: NewJob,
+): Promise<{ row: JobRow; event: StoredEvent; started?: StoredEvent | undefined }> {
   return db.transaction().execute(async (trx) => {
     const now = nowIso();
+    const start = job.start;
     const row = await trx
       .insertInto('jobs')
       .values({
         id: job.id,
         kind: job.kind,
         spec: JSON.stringify(job.spec),
-        state: 'queued',
+        state: start ? 'running' : 'queued',
         priority: job.priority,
-        attempts: 0,
+        attempts: start ? 1 : 0,
         labels: job.labels ? JSON.stringify(job.labels) : null,
         token_id: job.token_id,
         idempotency_key: job.idempotency_key,
@@ -45,15 +54,16 @@ export async function insertJob(db: Kysely<Database>, job: NewJob): Promise<{ ro
         exit_code: null,
         driver: job.driver,
         queue_expires_at: job.queue_expires_at ?? null,
-        host: null,
-        lease_expires_at: null,
-        started_at: null,
+        host: start?.host ?? null,
+        lease_expires_at: start ? new Date(Date.now() + start.leaseMs).toISOString() : null,
+        started_at: start ? now : null,
         finished_at: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
     const event = await appendEvent(trx, job.id, 'state', { state: 'queued' });
-    return { row, event };
+    const started = start ? await appendEvent(trx, job.id, 'state', { state: 'running', attempt: 1 }) : undefined;
+    return { row, event, started };
   });
 }
 
