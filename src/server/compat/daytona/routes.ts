@@ -1,0 +1,44 @@
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../../runtime.js';
+import { daytonaControlRoutes } from './control.js';
+import { installDaytonaErrors } from './errors.js';
+import { daytonaFileRoutes } from './files.js';
+import { daytonaProcessRoutes } from './process.js';
+import { controlUnsupported, toolboxUnsupported } from './unsupported.js';
+
+/**
+ * A Daytona compatible API (for @daytonaio/sdk) under `daytona.prefix`, over Paddock's persistent
+ * sandboxes: `<prefix>/api` is the control API (Daytona's apiUrl), `<prefix>/toolbox/:id` what the
+ * SDK reaches through each sandbox's `toolboxProxyUrl`. Auth is Paddock's bearer token
+ * (sandboxes:read / sandboxes:write) — the SDK's apiKey. Errors are Daytona's JSON.
+ * The SDK's event socket (`<prefix>/api/socket.io/`) is answered 404, so it falls back to polling.
+ */
+export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Promise<void> {
+  const prefix = rt.config.daytona.prefix;
+  if (!prefix) return;
+  await app.register(
+    async (scope) => {
+      installDaytonaErrors(scope, 'DAYTONA_API');
+      // The SDK's body-less POSTs (stop, start, autostop…) may carry a form content type: read and ignored.
+      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, _body, done) => done(null, undefined));
+      daytonaControlRoutes(scope, rt);
+      controlUnsupported(scope);
+    },
+    { prefix: `${prefix}/api` },
+  );
+  const sockets = new Set<Duplex>();
+  await app.register(
+    async (scope) => {
+      installDaytonaErrors(scope, 'DAYTONA_DAEMON');
+      daytonaProcessRoutes(scope, rt, sockets);
+      daytonaFileRoutes(scope, rt);
+      toolboxUnsupported(scope);
+      // The server's close waits for every socket; a log stream's is one.
+      scope.addHook('preClose', async () => {
+        for (const s of sockets) s.destroy();
+      });
+    },
+    { prefix: `${prefix}/toolbox` },
+  );
+}

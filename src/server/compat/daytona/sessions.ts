@@ -1,0 +1,80 @@
+import { PaddockError } from '../../../errors.js';
+import type { SandboxService } from '../../../sandboxes/service.js';
+import type { SessionCommand } from './session-command.js';
+
+/** Sessions per sandbox, and commands kept per session (the oldest ended ones go first). */
+export const MAX_SESSIONS = 32;
+export const MAX_COMMANDS = 64;
+
+export interface Session {
+  id: string;
+  commands: Map<string, SessionCommand>;
+}
+
+const gone = (sid: string) =>
+  new PaddockError('not_found', `session ${sid} not found`, { daytona_code: 'SESSION_NOT_FOUND' });
+
+/**
+ * Daytona's process sessions, held for the runner's live sandboxes. Paddock has no session of
+ * its own: a session is a name for a group of commands, each a native exec of its own, so
+ * shell state (cwd, variables) does not carry from one command to the next. Sessions of a
+ * sandbox that ended are forgotten the next time any sandbox's sessions are touched.
+ */
+export class Sessions {
+  private readonly bySandbox = new Map<string, Map<string, Session>>();
+
+  constructor(private readonly sandboxes: SandboxService) {}
+
+  private prune(): void {
+    for (const id of this.bySandbox.keys()) if (!this.sandboxes.liveById(id)) this.bySandbox.delete(id);
+  }
+
+  private of(sandboxId: string): Map<string, Session> {
+    this.prune();
+    let m = this.bySandbox.get(sandboxId);
+    if (!m) this.bySandbox.set(sandboxId, (m = new Map()));
+    return m;
+  }
+
+  create(sandboxId: string, sid: string): Session {
+    const m = this.of(sandboxId);
+    if (m.has(sid)) throw new PaddockError('conflict', `session ${sid} already exists`);
+    if (m.size >= MAX_SESSIONS) {
+      throw new PaddockError('quota_exceeded', `sandbox ${sandboxId} already has ${MAX_SESSIONS} sessions; delete one`, { limit: MAX_SESSIONS });
+    }
+    const s: Session = { id: sid, commands: new Map() };
+    m.set(sid, s);
+    return s;
+  }
+
+  get(sandboxId: string, sid: string): Session {
+    const s = this.of(sandboxId).get(sid);
+    if (!s) throw gone(sid);
+    return s;
+  }
+
+  list(sandboxId: string): Session[] {
+    return [...this.of(sandboxId).values()];
+  }
+
+  /** Ends the session's running commands, as Daytona does when it kills the session's shell. */
+  delete(sandboxId: string, sid: string): void {
+    const s = this.get(sandboxId, sid);
+    for (const c of s.commands.values()) if (!c.run.ended) c.run.cancel();
+    this.of(sandboxId).delete(sid);
+  }
+
+  command(sandboxId: string, sid: string, cid: string): SessionCommand {
+    const c = this.get(sandboxId, sid).commands.get(cid);
+    if (!c) throw new PaddockError('not_found', `command ${cid} not found in session ${sid}`, { daytona_code: 'COMMAND_NOT_FOUND' });
+    return c;
+  }
+
+  add(s: Session, c: SessionCommand): void {
+    s.commands.set(c.id, c);
+    for (const [id, old] of s.commands) {
+      if (s.commands.size <= MAX_COMMANDS) break;
+      if (old.run.ended) s.commands.delete(id);
+    }
+  }
+}
