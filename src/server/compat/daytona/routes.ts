@@ -7,6 +7,11 @@ import { daytonaFileRoutes } from './files.js';
 import { daytonaProcessRoutes } from './process.js';
 import { controlUnsupported, toolboxUnsupported } from './unsupported.js';
 
+/** The SDK's body-less POSTs (stop, start, createFolder…) may carry a form content type: read (64 KiB at most) and ignored. */
+function ignoreOtherBodies(scope: FastifyInstance): void {
+  scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, _body, done) => done(null, undefined));
+}
+
 /**
  * A Daytona compatible API (for @daytonaio/sdk) under `daytona.prefix`, over Paddock's persistent
  * sandboxes: `<prefix>/api` is the control API (Daytona's apiUrl), `<prefix>/toolbox/:id` what the
@@ -20,8 +25,7 @@ export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Pr
   await app.register(
     async (scope) => {
       installDaytonaErrors(scope, 'DAYTONA_API');
-      // The SDK's body-less POSTs (stop, start, autostop…) may carry a form content type: read and ignored.
-      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, _body, done) => done(null, undefined));
+      ignoreOtherBodies(scope);
       daytonaControlRoutes(scope, rt);
       controlUnsupported(scope);
     },
@@ -31,6 +35,7 @@ export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Pr
   await app.register(
     async (scope) => {
       installDaytonaErrors(scope, 'DAYTONA_DAEMON');
+      ignoreOtherBodies(scope);
       daytonaProcessRoutes(scope, rt, sockets);
       daytonaFileRoutes(scope, rt);
       toolboxUnsupported(scope);
