@@ -97,22 +97,28 @@ export class MultipartReader {
       }
       case 'body': {
         const at = this.buf.indexOf(this.delim);
+        // Everything before a delimiter (or before the bytes that may start one) is the part's.
         const upTo = at >= 0 ? at : Math.max(0, this.buf.length - this.delim.length);
         if (upTo > 0) await this.data(this.buf.subarray(0, upTo));
-        if (at < 0) {
-          this.buf = this.buf.subarray(upTo);
-          return false;
-        }
-        if (this.buf.length < at + this.delim.length + 2) {
-          this.buf = this.buf.subarray(at);
-          return false;
+        this.buf = this.buf.subarray(upTo);
+        if (at < 0 || this.buf.length < this.delim.length + 2) return false;
+        if (!this.terminates(this.delim.length)) {
+          // `CRLF--boundary` followed by anything else is the part's own bytes (as busboy reads it).
+          await this.data(this.buf.subarray(0, 1));
+          this.buf = this.buf.subarray(1);
+          return true;
         }
         await this.endPart();
-        return this.afterBoundary(at + this.delim.length);
+        return this.afterBoundary(this.delim.length);
       }
       default:
         return false;
     }
+  }
+
+  private terminates(at: number): boolean {
+    const next = this.buf.subarray(at, at + 2).toString('latin1');
+    return next === '--' || next === '\r\n';
   }
 
   /** After a boundary: CRLF and the next part's headers, or `--` and the end. */
