@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import {
   DaytonaAuthenticationError,
   DaytonaConflictError,
   DaytonaFileNotFoundError,
+  DaytonaForbiddenError,
   DaytonaNotFoundError,
   DaytonaUnprocessableEntityError,
   DaytonaValidationError,
@@ -225,6 +227,54 @@ for (const c of CASES) {
       const fork = await caught(daytona.fork(sandbox));
       expect(fork).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(fork.message).toMatch(/not supported on this runner/);
+    });
+
+    it('tenancy as on the native API: another token sees none of these sandboxes; a read-only token cannot create', async () => {
+      const token = (scopes: string) =>
+        execFileSync(process.execPath, ['dist/cli/main.js', 'token', 'create', '--name', scopes, '--scopes', scopes, '--data-dir', dataDir], {
+          encoding: 'utf8',
+        }).trim().split('\n').at(-1)!;
+      const other = new Daytona({ apiUrl: `${server.url}/daytona/api`, apiKey: token('sandboxes:read,sandboxes:write'), target: 'local' });
+      const reader = new Daytona({ apiUrl: `${server.url}/daytona/api`, apiKey: token('sandboxes:read'), target: 'local' });
+      try {
+        expect(await caught(other.get(sandbox.id))).toBeInstanceOf(DaytonaNotFoundError);
+        expect(await caught(other.get(sandbox.name))).toBeInstanceOf(DaytonaNotFoundError);
+        const seen: string[] = [];
+        for await (const s of other.list()) seen.push(s.id);
+        expect(seen).toEqual([]);
+        expect(await caught(reader.create())).toBeInstanceOf(DaytonaForbiddenError);
+        // The toolbox checks the same: another token's key does not reach into this sandbox.
+        const res = await fetch(`${server.url}/daytona/toolbox/${sandbox.id}/process/execute`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token('sandboxes:write')}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ command: 'echo no' }),
+        });
+        expect(res.status).toBe(404);
+        expect(await res.json()).toMatchObject({ statusCode: 404, source: 'DAYTONA_DAEMON' });
+      } finally {
+        await other[Symbol.asyncDispose]();
+        await reader[Symbol.asyncDispose]();
+      }
+    });
+
+    it('hostile toolbox input is refused in Daytona’s shape, and the sandbox still answers', async () => {
+      const apiKey = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+      const at = (p: string) => `${server.url}/daytona/toolbox/${sandbox.id}${p}`;
+      const auth = { authorization: `Bearer ${apiKey}` };
+      const upload = (body: string, type = 'multipart/form-data; boundary=b') =>
+        fetch(at('/files/bulk-upload'), { method: 'POST', headers: { ...auth, 'content-type': type }, body });
+      for (const res of [
+        await upload('--b\r\nContent-Disposition: form-data; name="files[0].file"; filename="/work/x"\r\n\r\nno end'),
+        await upload('--b\r\nContent-Disposition: form-data; name="files[0].path"\r\n\r\n/work/\u0000x\r\n--b--\r\n'),
+        await fetch(at('/files/download?path=%2Fwork%2F%00'), { headers: auth }),
+        await fetch(at('/process/execute'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"command": 1}' }),
+      ]) {
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ statusCode: 400, source: 'DAYTONA_DAEMON' });
+      }
+      expect((await upload('x', 'text/plain')).status).toBe(415);
+      expect(await caught(sandbox.fs.downloadFile('/work/x'))).toBeInstanceOf(DaytonaFileNotFoundError);
+      expect((await sandbox.process.executeCommand('echo still here')).result).toBe('still here\n');
     });
 
     it('the SDK’s event socket path is refused at once (404), so nothing waits on it', async () => {

@@ -118,7 +118,7 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
       const run = await startExec(rt.sandboxes, rt.config, id, request.principal, base(async, ['/bin/sh', '-c', request.body.command]), false);
       const live = rt.sandboxes.liveById(id);
       const cmd = new SessionCommand(run, request.body.command, live?.row.spec.limits.output_bytes ?? rt.config.limits.default.output_bytes);
-      sessions.add(session, cmd);
+      sessions.add(id, session, cmd);
       if (async) return { cmdId: cmd.id };
       await cmd.ended;
       return { cmdId: cmd.id, exitCode: cmd.exitCode, ...cmd.logs() };

@@ -58,6 +58,17 @@ export class SessionCommand {
     return () => this.followers.delete(f);
   }
 
+  /** Whether ended and still holding output (see Sessions.add). */
+  get holdsOutput(): boolean {
+    return this.exitCode !== undefined && this.kept > 0;
+  }
+
+  /** Forgets the kept output of an ended command; its logs read empty from then on. */
+  dropOutput(): void {
+    this.chunks.length = 0;
+    this.kept = 0;
+  }
+
   logs(): { output: string; stdout: string; stderr: string } {
     const text = (only?: Stream) =>
       new TextDecoder('utf-8').decode(Buffer.concat(this.chunks.filter((c) => !only || c.stream === only).map((c) => c.data)));

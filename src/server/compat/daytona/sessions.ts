@@ -5,6 +5,12 @@ import type { SessionCommand } from './session-command.js';
 /** Sessions per sandbox, and commands kept per session (the oldest ended ones go first). */
 export const MAX_SESSIONS = 32;
 export const MAX_COMMANDS = 64;
+/**
+ * Ended commands of one sandbox (all its sessions) that keep their output; older ones keep their
+ * exit code only. With the running ones (at most sandboxes.max_execs) this bounds a sandbox's
+ * kept logs to (max_execs + KEPT_OUTPUTS) × limits.output_bytes.
+ */
+export const KEPT_OUTPUTS = 8;
 
 export interface Session {
   id: string;
@@ -70,11 +76,20 @@ export class Sessions {
     return c;
   }
 
-  add(s: Session, c: SessionCommand): void {
+  add(sandboxId: string, s: Session, c: SessionCommand): void {
     s.commands.set(c.id, c);
     for (const [id, old] of s.commands) {
       if (s.commands.size <= MAX_COMMANDS) break;
       if (old.run.ended) s.commands.delete(id);
     }
+    void c.ended.then(() => this.retain(sandboxId));
+  }
+
+  /** Keeps the output of the newest KEPT_OUTPUTS ended commands of a sandbox only. */
+  private retain(sandboxId: string): void {
+    const all = [...(this.bySandbox.get(sandboxId)?.values() ?? [])].flatMap((s) => [...s.commands.values()]);
+    // Ids sort by creation time (src/util/ids.ts), newest last.
+    const held = all.filter((c) => c.holdsOutput).sort((a, b) => (a.id < b.id ? 1 : -1));
+    for (const c of held.slice(KEPT_OUTPUTS)) c.dropOutput();
   }
 }
