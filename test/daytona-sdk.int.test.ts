@@ -10,6 +10,7 @@ import {
   DaytonaFileNotFoundError,
   DaytonaForbiddenError,
   DaytonaNotFoundError,
+  DaytonaProcessExecutionTimeoutError,
   DaytonaUnprocessableEntityError,
   DaytonaValidationError,
   Image,
@@ -131,6 +132,8 @@ for (const c of CASES) {
       await sandbox.fs.createFolder('/work/sub', '755');
       expect((await sandbox.process.executeCommand('pwd', '/work/sub')).result).toBe('/work/sub\n');
       expect(await sandbox.getWorkDir()).toBe('/work');
+      const slow = await caught(sandbox.process.executeCommand('sleep 30', undefined, undefined, 1));
+      expect(slow).toBeInstanceOf(DaytonaProcessExecutionTimeoutError);
     });
 
     it('session commands: sync, async with output streamed over the WebSocket as it comes, logs after', async () => {
@@ -179,8 +182,11 @@ for (const c of CASES) {
       const both = await sandbox.fs.downloadFiles([{ source: '/work/up/a.txt' }, { source: '/work/up/none.txt' }]);
       expect(both[0]!.result?.toString()).toBe('first file');
       expect(both[1]!.error).toMatch(/no such file/);
-      await sandbox.fs.deleteFile('/work/up/a.txt');
+      await sandbox.fs.moveFiles('/work/up/a.txt', '/work/up/moved.txt');
+      expect((await sandbox.fs.downloadFile('/work/up/moved.txt')).toString()).toBe('first file');
+      await sandbox.fs.deleteFile('/work/up/moved.txt');
       expect(await caught(sandbox.fs.downloadFile('/work/up/a.txt'))).toBeInstanceOf(DaytonaFileNotFoundError);
+      expect(await caught(sandbox.fs.downloadFile('/work/up/moved.txt'))).toBeInstanceOf(DaytonaFileNotFoundError);
       expect(await caught(sandbox.fs.getFileDetails('/work/nowhere'))).toBeInstanceOf(DaytonaFileNotFoundError);
     });
 
@@ -227,6 +233,13 @@ for (const c of CASES) {
       const fork = await caught(daytona.fork(sandbox));
       expect(fork).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(fork.message).toMatch(/not supported on this runner/);
+      expect(await caught(daytona.snapshot.get('python'))).toBeInstanceOf(DaytonaUnprocessableEntityError);
+      expect(await caught(daytona.volume.list())).toBeInstanceOf(DaytonaUnprocessableEntityError);
+      expect(await caught(sandbox.setLabels({ a: 'b' }))).toBeInstanceOf(DaytonaUnprocessableEntityError);
+      expect(await caught(sandbox.process.codeRun('print(1)'))).toBeInstanceOf(DaytonaUnprocessableEntityError);
+      const git = await caught(sandbox.git.status('/work'));
+      expect(git).toBeInstanceOf(DaytonaUnprocessableEntityError);
+      expect(git.message).toMatch(/not supported on this runner/);
     });
 
     it('tenancy as on the native API: another token sees none of these sandboxes; a read-only token cannot create', async () => {

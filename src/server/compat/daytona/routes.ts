@@ -5,7 +5,7 @@ import { daytonaControlRoutes } from './control.js';
 import { installDaytonaErrors } from './errors.js';
 import { daytonaFileRoutes } from './files.js';
 import { daytonaProcessRoutes } from './process.js';
-import { controlUnsupported, toolboxUnsupported } from './unsupported.js';
+import { controlUnsupported, toolboxFallback, toolboxUnsupported } from './unsupported.js';
 
 /** The SDK's body-less POSTs (stop, start, createFolder…) may carry a form content type: read (64 KiB at most) and ignored. */
 function ignoreOtherBodies(scope: FastifyInstance): void {
@@ -39,6 +39,7 @@ export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Pr
       daytonaProcessRoutes(scope, rt, sockets);
       daytonaFileRoutes(scope, rt);
       toolboxUnsupported(scope);
+      toolboxFallback(scope);
       // The server's close waits for every socket; a log stream's is one.
       scope.addHook('preClose', async () => {
         for (const s of sockets) s.destroy();

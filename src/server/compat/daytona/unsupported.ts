@@ -13,7 +13,7 @@ export function notSupported(feature: string, why = ''): PaddockError {
 }
 
 /** Control routes (under `<prefix>/api`) with no Paddock counterpart. */
-const CONTROL: [method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, feature: string][] = [
+const CONTROL: [method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'ALL', url: string, feature: string][] = [
   ['POST', '/sandbox/:id/fork', 'fork'],
   ['POST', '/sandbox/:id/snapshot', 'creating a snapshot from a sandbox'],
   ['POST', '/sandbox/:id/archive', 'archive'],
@@ -35,11 +35,16 @@ const CONTROL: [method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, feature:
   ['GET', '/sandbox/:id/signing-key', 'signed file URLs'],
   ['GET', '/sandbox/:id/build-logs-url', 'image builds'],
   ['GET', '/sandbox/:id/telemetry/metrics', 'metrics'],
-  ['GET', '/snapshots', 'snapshots (Paddock images are listed by `paddock image list`)'],
-  ['POST', '/snapshots', 'creating snapshots'],
-  ['GET', '/volumes', 'volumes'],
-  ['POST', '/volumes', 'volumes'],
-  ['POST', '/object-storage/push-access', 'image build contexts'],
+  // Whole services Paddock has none of: every method and path below them.
+  ['ALL', '/snapshots', 'snapshots (Paddock images are listed by `paddock image list`)'],
+  ['ALL', '/snapshots/*', 'snapshots (Paddock images are listed by `paddock image list`)'],
+  ['ALL', '/volumes', 'volumes'],
+  ['ALL', '/volumes/*', 'volumes'],
+  ['ALL', '/secret', 'secrets'],
+  ['ALL', '/secret/*', 'secrets'],
+  ['ALL', '/warm-pools', 'warm pools'],
+  ['ALL', '/warm-pools/*', 'warm pools'],
+  ['ALL', '/object-storage/*', 'image build contexts'],
 ];
 
 /** Toolbox routes (under `<prefix>/toolbox/:id`) with no Paddock counterpart. */
@@ -61,8 +66,20 @@ const TOOLBOX: [method: 'GET' | 'POST' | 'DELETE', url: string, feature: string]
 
 function register(app: FastifyInstance, routes: [string, string, string][], scope: 'sandboxes:read' | 'sandboxes:write'): void {
   for (const [method, url, feature] of routes) {
-    app.route({ method: method as 'GET', url, config: { scope }, handler: async () => Promise.reject(notSupported(feature)) });
+    const handler = async () => Promise.reject(notSupported(feature));
+    if (method === 'ALL') app.all(url, { config: { scope } }, handler);
+    else app.route({ method: method as 'GET', url, config: { scope }, handler });
   }
+}
+
+/**
+ * Under the toolbox every path is the daemon's: one Paddock does not serve (git, LSP, computer use,
+ * a newer SDK's) is a feature it lacks, not a missing sandbox. Authenticated like the rest.
+ */
+export function toolboxFallback(app: FastifyInstance): void {
+  app.all<{ Params: { '*': string } }>('/:id/*', { config: { scope: 'sandboxes:read' } }, async (request) => {
+    throw notSupported(`the toolbox endpoint /${request.params['*'].slice(0, 200)}`);
+  });
 }
 
 export const controlUnsupported = (app: FastifyInstance) => register(app, CONTROL, 'sandboxes:read');
