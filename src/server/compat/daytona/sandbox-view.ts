@@ -56,7 +56,8 @@ export function sandboxDto(row: SandboxRow, config: Config, toolboxProxyUrl: str
     name: row.labels[NAME_LABEL] ?? row.id,
     snapshot: row.labels[SNAPSHOT_LABEL] ?? row.image ?? undefined,
     user: USER,
-    env: row.spec.env,
+    // Not shown back, as on the native API (names only there): values may be secrets, and the creator has them.
+    env: {},
     labels,
     public: false,
     networkBlockAll: row.spec.network === 'none',
