@@ -27,7 +27,7 @@ const PREFIX: Record<Stream, Buffer> = { stdout: Buffer.from([1, 1, 1]), stderr:
  */
 const merged = (command: string) => ['/bin/sh', '-c', 'exec /bin/sh -c "$1" 2>&1', 'sh', command];
 
-/** Daytona's timeouts are seconds; 0 or none is "as long as the runner allows". */
+/** Daytona's timeouts are seconds; 0 or none is "as long as the runner allows", and so is more than that. */
 const timeoutMs = (rt: Runtime, s: number | undefined) => (s ? Math.min(s * 1000, rt.config.limits.max.timeout_ms) : undefined);
 
 const timedOut = (s: number | undefined) =>
@@ -149,14 +149,17 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
       const cmd = sessions.command(id, sid, cid);
       const upgrade = upgradeOf(request.raw);
       if (!upgrade || request.query.follow !== 'true') return cmd.logs();
-      const ws = acceptWebSocket(request, reply, upgrade);
-      sockets.add(upgrade.socket);
-      const unfollow = cmd.follow((stream, chunk) => ws.sendBinary(Buffer.concat([PREFIX[stream], chunk])));
-      void cmd.ended.then(() => ws.close(1000, 'command ended'));
-      await ws.closed;
-      unfollow();
-      sockets.delete(upgrade.socket);
-      return reply;
+      // A sandbox someone follows the output of is in use, as one with a preview open is: not idle.
+      return rt.sandboxes.use(id, request.principal, async () => {
+        const ws = acceptWebSocket(request, reply, upgrade);
+        sockets.add(upgrade.socket);
+        const unfollow = cmd.follow((stream, chunk) => ws.sendBinary(Buffer.concat([PREFIX[stream], chunk])));
+        void cmd.ended.then(() => ws.close(1000, 'command ended'));
+        await ws.closed;
+        unfollow();
+        sockets.delete(upgrade.socket);
+        return reply;
+      });
     },
   );
 }
