@@ -26,6 +26,8 @@ import { type ServerProcess, startServerProcess, stopServerProcess } from './hel
 const CI = process.env.CI === 'true';
 /** One Daytona "minute" is this many ms here (daytona.minute_ms, a key only tests change). */
 const MINUTE_MS = 1000;
+/** sandboxes.max_upload_bytes here: the 3 MiB upload fits, a larger one is refused. */
+const MAX_UPLOAD = 6 * 1024 * 1024;
 
 interface DriverCase {
   driver: 'bwrap' | 'docker' | 'gvisor';
@@ -95,6 +97,7 @@ for (const c of CASES) {
         PADDOCK_IMAGES_DIR: IMAGES_DIR,
         PADDOCK_DAYTONA__MINUTE_MS: String(MINUTE_MS),
         PADDOCK_SANDBOXES__SWEEP_MS: '200',
+        PADDOCK_SANDBOXES__MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
       });
       const apiKey = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
       daytona = new Daytona({ apiUrl: `${server.url}/daytona/api`, apiKey, target: 'local' });
@@ -287,6 +290,9 @@ for (const c of CASES) {
         expect(await res.json()).toMatchObject({ statusCode: 400, source: 'DAYTONA_DAEMON' });
       }
       expect((await upload('x', 'text/plain')).status).toBe(415);
+      const tooBig = (await caught(sandbox.fs.uploadFile(Buffer.alloc(MAX_UPLOAD + 1024), '/work/too-big.bin'))) as Error & { statusCode?: number };
+      expect(tooBig.statusCode).toBe(413);
+      expect(await caught(sandbox.fs.getFileDetails('/work/too-big.bin'))).toBeInstanceOf(DaytonaFileNotFoundError);
       expect(await caught(sandbox.fs.downloadFile('/work/x'))).toBeInstanceOf(DaytonaFileNotFoundError);
       expect((await sandbox.process.executeCommand('echo still here')).result).toBe('still here\n');
     });
