@@ -144,6 +144,19 @@ for (const c of CASES) {
       await sandbox.process.createSession('s1');
       const sync = await sandbox.process.executeSessionCommand('s1', { command: 'echo sync; echo warn >&2; exit 4' });
       expect(sync).toMatchObject({ exitCode: 4, stdout: 'sync\n', stderr: 'warn\n' });
+      // As in Daytona's session shell: the directory and exported variables carry to the next command.
+      await sandbox.process.executeSessionCommand('s1', { command: "mkdir -p '/work/a b' && cd '/work/a b' && export SEEN=\"it's here\"; exit 1" });
+      expect(await sandbox.process.executeSessionCommand('s1', { command: 'pwd; echo "$SEEN"' })).toMatchObject({ exitCode: 0, stdout: "/work/a b\nit's here\n" });
+      await sandbox.process.createSession('s2');
+      expect((await sandbox.process.executeSessionCommand('s2', { command: 'pwd; echo "[$SEEN]"' })).stdout).toBe('/work\n[]\n');
+      await sandbox.process.deleteSession('s2');
+      await sandbox.process.createSession('s2');
+      expect((await sandbox.process.executeSessionCommand('s2', { command: 'cd /tmp' })).exitCode).toBe(0);
+      await sandbox.process.deleteSession('s2');
+      await sandbox.process.createSession('s2');
+      // Made again under the same id: a fresh session, not the old one's directory.
+      expect((await sandbox.process.executeSessionCommand('s2', { command: 'pwd' })).stdout).toBe('/work\n');
+      await sandbox.process.deleteSession('s2');
 
       const started = await sandbox.process.executeSessionCommand('s1', {
         command: 'for i in 1 2 3 4; do echo line$i; sleep 0.4; done; echo done >&2',

@@ -8,6 +8,7 @@ import { startExec } from '../../../sandboxes/exec-start.js';
 import { SandboxEnv, SandboxPath } from '../../../sandboxes/spec.js';
 import { upgradeOf } from '../../routes/sandboxes/preview-tunnel.js';
 import { SessionCommand, type Stream } from './session-command.js';
+import { sessionArgv } from './session-shell.js';
 import { Sessions } from './sessions.js';
 import { acceptWebSocket } from './websocket.js';
 
@@ -104,7 +105,7 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
       config: { scope: 'sandboxes:write' },
       schema: {
         summary: 'Run a command in a session; with runAsync answer its id at once (Daytona compatible)',
-        description: 'Each command is a native exec of its own: shell state (cwd, variables) does not carry between commands.',
+        description: 'Each command is a native exec of its own; the working directory and exported variables carry to the next (session-shell.ts).',
         tags,
         params: SessionParams,
         body: z.looseObject({ command: NoNul, runAsync: z.boolean().optional(), async: z.boolean().optional() }),
@@ -115,7 +116,7 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
       await rt.sandboxes.get(id, request.principal);
       const session = sessions.get(id, sid);
       const async = request.body.runAsync ?? request.body.async ?? false;
-      const run = await startExec(rt.sandboxes, rt.config, id, request.principal, base(async, ['/bin/sh', '-c', request.body.command]), false);
+      const run = await startExec(rt.sandboxes, rt.config, id, request.principal, base(async, sessionArgv(session.stateKey, request.body.command)), false);
       const live = rt.sandboxes.liveById(id);
       const cmd = new SessionCommand(run, request.body.command, live?.row.spec.limits.output_bytes ?? rt.config.limits.default.output_bytes);
       sessions.add(id, session, cmd);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { PaddockError } from '../../../errors.js';
 import type { SandboxService } from '../../../sandboxes/service.js';
 import type { SessionCommand } from './session-command.js';
@@ -14,6 +15,8 @@ export const KEPT_OUTPUTS = 8;
 
 export interface Session {
   id: string;
+  /** Names the session's state files (session-shell.ts): a session made again under an old id starts afresh. */
+  stateKey: string;
   commands: Map<string, SessionCommand>;
 }
 
@@ -22,8 +25,8 @@ const gone = (sid: string) =>
 
 /**
  * Daytona's process sessions, held for the runner's live sandboxes. Paddock has no session of
- * its own: a session is a name for a group of commands, each a native exec of its own, so
- * shell state (cwd, variables) does not carry from one command to the next. Sessions of a
+ * its own: a session is a name for a group of commands, each a native exec of its own (what
+ * carries between them: session-shell.ts). Sessions of a
  * sandbox that ended are forgotten the next time any sandbox's sessions are touched.
  */
 export class Sessions {
@@ -48,7 +51,7 @@ export class Sessions {
     if (m.size >= MAX_SESSIONS) {
       throw new PaddockError('quota_exceeded', `sandbox ${sandboxId} already has ${MAX_SESSIONS} sessions; delete one`, { limit: MAX_SESSIONS });
     }
-    const s: Session = { id: sid, commands: new Map() };
+    const s: Session = { id: sid, stateKey: `${sid}-${randomBytes(6).toString('hex')}`, commands: new Map() };
     m.set(sid, s);
     return s;
   }
