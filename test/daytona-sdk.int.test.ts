@@ -211,6 +211,11 @@ for (const c of CASES) {
       const other = await daytona.create({ snapshot: 'python', autoStopInterval: 0, resources: { cpu: 1, memory: 1, disk: 1 } });
       expect(other).toMatchObject({ cpu: 1, memory: 1, disk: 1, autoStopInterval: 0 });
       expect((await other.process.executeCommand('python3 -c "print(6*7)"')).result).toBe('42\n');
+      // codeRun in the sandbox's language (python, the SDK's default), with argv and env.
+      const ran = await other.process.codeRun('import os, sys\nprint(sys.argv[1:], os.environ["K"])\nsys.exit(2)', { argv: ['a', 'b c'], env: { K: 'v' } });
+      expect(ran).toMatchObject({ exitCode: 2, result: "['a', 'b c'] v\n" });
+      // `base` has no python3: the shell's 127, not a runner error.
+      expect((await sandbox.process.codeRun('print(1)')).exitCode).toBe(127);
       await other.stop();
       expect(other.state).toBe('stopped');
       expect(await caught(other.process.executeCommand('true'))).toBeInstanceOf(DaytonaConflictError);
@@ -253,7 +258,6 @@ for (const c of CASES) {
       expect(await caught(daytona.snapshot.get('python'))).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(await caught(daytona.volume.list())).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(await caught(sandbox.setLabels({ a: 'b' }))).toBeInstanceOf(DaytonaUnprocessableEntityError);
-      expect(await caught(sandbox.process.codeRun('print(1)'))).toBeInstanceOf(DaytonaUnprocessableEntityError);
       const git = await caught(sandbox.git.status('/work'));
       expect(git).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(git.message).toMatch(/not supported on this runner/);

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../../runtime.js';
+import { daytonaCodeRunRoutes } from './code-run.js';
 import { daytonaControlRoutes } from './control.js';
 import { installDaytonaErrors } from './errors.js';
 import { daytonaFileRoutes } from './files.js';
@@ -37,6 +38,7 @@ export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Pr
       installDaytonaErrors(scope, 'DAYTONA_DAEMON');
       ignoreOtherBodies(scope);
       daytonaProcessRoutes(scope, rt, sockets);
+      daytonaCodeRunRoutes(scope, rt);
       daytonaFileRoutes(scope, rt);
       toolboxUnsupported(scope);
       toolboxFallback(scope);

@@ -49,7 +49,6 @@ const CONTROL: [method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'ALL', url: string, 
 
 /** Toolbox routes (under `<prefix>/toolbox/:id`) with no Paddock counterpart. */
 const TOOLBOX: [method: 'GET' | 'POST' | 'DELETE', url: string, feature: string][] = [
-  ['POST', '/process/code-run', 'codeRun (run the interpreter with process.executeCommand)'],
   ['GET', '/process/pty', 'PTY sessions'],
   ['POST', '/process/pty', 'PTY sessions'],
   ['GET', '/process/pty/create-connect', 'PTY sessions'],
