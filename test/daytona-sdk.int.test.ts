@@ -135,6 +135,7 @@ for (const c of CASES) {
       expect((await sandbox.process.executeCommand('echo "$GREETING/$EXTRA"', undefined, { EXTRA: 'x' })).result).toBe('hello from env/x\n');
       await sandbox.fs.createFolder('/work/sub', '755');
       expect((await sandbox.process.executeCommand('pwd', '/work/sub')).result).toBe('/work/sub\n');
+      expect((await sandbox.process.executeCommand('pwd', 'sub')).result).toBe('/work/sub\n');
       expect(await sandbox.getWorkDir()).toBe('/work');
       const slow = await caught(sandbox.process.executeCommand('sleep 30', undefined, undefined, 1));
       expect(slow).toBeInstanceOf(DaytonaProcessExecutionTimeoutError);

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import { startExec } from '../../../sandboxes/exec-start.js';
 import { SandboxEnv } from '../../../sandboxes/spec.js';
+import { timedOut, timeoutMs } from './exec-timeout.js';
 import { notSupported } from './unsupported.js';
 
 /**
@@ -46,14 +46,12 @@ export function daytonaCodeRunRoutes(app: FastifyInstance, rt: Runtime): void {
         command: ['/bin/sh', '-c', script, code, ...argv],
         env: envs,
         stdin_stream: false,
-        timeout_ms: timeout ? Math.min(timeout * 1000, rt.config.limits.max.timeout_ms) : undefined,
+        timeout_ms: timeoutMs(rt, timeout),
         detach: false,
       }, false);
       reply.raw.once('close', () => !run.ended && !reply.raw.writableFinished && run.cancel());
       const result = await run.result;
-      if (result.timed_out) {
-        throw new PaddockError('limit_exceeded', `the code did not end within ${timeout} s and was killed`, { daytona_code: 'PROCESS_EXECUTION_TIMEOUT' }, { status: 408 });
-      }
+      if (result.timed_out) throw timedOut(timeout);
       return { exitCode: result.exit_code ?? -1, result: result.stdout, artifacts: { stdout: result.stdout, charts: [] } };
     },
   );

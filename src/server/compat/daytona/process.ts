@@ -2,11 +2,12 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import { startExec } from '../../../sandboxes/exec-start.js';
-import { SandboxEnv, SandboxPath } from '../../../sandboxes/spec.js';
+import { SandboxEnv } from '../../../sandboxes/spec.js';
 import { upgradeOf } from '../../routes/sandboxes/preview-tunnel.js';
+import { timedOut, timeoutMs } from './exec-timeout.js';
+import { sandboxPath } from './file-info.js';
 import { SessionCommand, type Stream } from './session-command.js';
 import { sessionArgv } from './session-shell.js';
 import { Sessions } from './sessions.js';
@@ -27,12 +28,6 @@ const PREFIX: Record<Stream, Buffer> = { stdout: Buffer.from([1, 1, 1]), stderr:
  * Daytona's daemon does): the shell runs the command with its stderr on its stdout.
  */
 const merged = (command: string) => ['/bin/sh', '-c', 'exec /bin/sh -c "$1" 2>&1', 'sh', command];
-
-/** Daytona's timeouts are seconds; 0 or none is "as long as the runner allows", and so is more than that. */
-const timeoutMs = (rt: Runtime, s: number | undefined) => (s ? Math.min(s * 1000, rt.config.limits.max.timeout_ms) : undefined);
-
-const timedOut = (s: number | undefined) =>
-  new PaddockError('limit_exceeded', `the command did not end within ${s ?? '?'} s and was killed`, { daytona_code: 'PROCESS_EXECUTION_TIMEOUT' }, { status: 408 });
 
 /** `<toolbox>/:id/process/…`: one-shot commands, and sessions of commands whose logs can be followed over a WebSocket. */
 export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets: Set<Duplex>): void {
@@ -55,11 +50,14 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
         summary: 'Run a command, answer its exit code and output (Daytona compatible)',
         tags,
         params: Params,
-        body: z.looseObject({ command: NoNul, cwd: SandboxPath.optional(), envs: SandboxEnv.optional(), timeout: z.number().int().min(0).optional() }),
+        body: z.looseObject({ command: NoNul, cwd: z.string().min(1).max(4096).optional(), envs: SandboxEnv.optional(), timeout: z.number().int().min(0).optional() }),
       },
     },
     async (request, reply) => {
-      const { command, cwd, envs, timeout } = request.body;
+      const { command, envs, timeout } = request.body;
+      // A relative cwd is taken from the work dir, as Daytona does.
+      const workDir = (await rt.sandboxes.running(request.params.id, request.principal)).row.spec.cwd;
+      const cwd = request.body.cwd === undefined ? undefined : sandboxPath(workDir, request.body.cwd, 'cwd');
       const run = await startExec(rt.sandboxes, rt.config, request.params.id, request.principal, base(false, merged(command), envs, cwd, timeout), false);
       reply.raw.once('close', () => !run.ended && !reply.raw.writableFinished && run.cancel());
       const result = await run.result;
