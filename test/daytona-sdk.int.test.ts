@@ -6,6 +6,7 @@ import path from 'node:path';
 import {
   Daytona,
   DaytonaAuthenticationError,
+  DaytonaCommandAlreadyCompletedError,
   DaytonaConflictError,
   DaytonaFileNotFoundError,
   DaytonaForbiddenError,
@@ -180,6 +181,18 @@ for (const c of CASES) {
       expect(chunks[0]!.at).toBeLessThan(end - 1000);
       expect(await sandbox.process.getSessionCommand('s1', started.cmdId!)).toMatchObject({ id: started.cmdId, exitCode: 0 });
       expect(await sandbox.process.getSessionCommandLogs('s1', started.cmdId!)).toEqual({ output: `${stdout}done\n`, stdout, stderr: 'done\n' });
+      // An async command reads what sendSessionCommandInput writes to its stdin.
+      const reader = await sandbox.process.executeSessionCommand('s1', { command: 'read a; read b; echo "got $a+$b"', runAsync: true });
+      await sandbox.process.sendSessionCommandInput('s1', reader.cmdId!, 'one\n');
+      await sandbox.process.sendSessionCommandInput('s1', reader.cmdId!, 'two\n');
+      let got = await sandbox.process.getSessionCommand('s1', reader.cmdId!);
+      for (let i = 0; got.exitCode === undefined && i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await sandbox.process.getSessionCommand('s1', reader.cmdId!);
+      }
+      expect(got.exitCode).toBe(0);
+      expect((await sandbox.process.getSessionCommandLogs('s1', reader.cmdId!)).stdout).toBe('got one+two\n');
+      expect(await caught(sandbox.process.sendSessionCommandInput('s1', reader.cmdId!, 'late\n'))).toBeInstanceOf(DaytonaCommandAlreadyCompletedError);
       expect((await sandbox.process.listSessions()).map((s) => s.sessionId)).toEqual(['s1']);
       await sandbox.process.deleteSession('s1');
       expect(await caught(sandbox.process.getSession('s1'))).toBeInstanceOf(DaytonaNotFoundError);

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
 import { startExec } from '../../../sandboxes/exec-start.js';
 import { SandboxEnv } from '../../../sandboxes/spec.js';
@@ -37,7 +38,8 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
     command,
     env,
     cwd,
-    stdin_stream: false,
+    // An async session command keeps stdin open for …/input, as Daytona's session shell does; the others get none.
+    stdin_stream: detach,
     timeout_ms: timeoutMs(rt, timeout),
     detach,
   });
@@ -121,6 +123,29 @@ export function daytonaProcessRoutes(app: FastifyInstance, rt: Runtime, sockets:
       if (async) return { cmdId: cmd.id };
       await cmd.ended;
       return { cmdId: cmd.id, exitCode: cmd.exitCode, ...cmd.logs() };
+    },
+  );
+
+  r.post(
+    '/:id/process/session/:sid/command/:cid/input',
+    {
+      config: { scope: 'sandboxes:write' },
+      schema: {
+        summary: 'Write to an async session command’s stdin (Daytona compatible)',
+        tags,
+        params: CommandParams,
+        body: z.looseObject({ data: z.string().max(1024 * 1024) }),
+      },
+    },
+    async (request, reply) => {
+      const { id, sid, cid } = request.params;
+      await rt.sandboxes.get(id, request.principal);
+      const cmd = sessions.command(id, sid, cid);
+      if (cmd.exitCode !== undefined) {
+        throw new PaddockError('conflict', `command ${cid} has ended`, { daytona_code: 'COMMAND_ALREADY_COMPLETED' }, { status: 410 });
+      }
+      await cmd.run.writeStdin([request.body.data], false);
+      return reply.code(200).send(null);
     },
   );
 

@@ -53,7 +53,6 @@ const TOOLBOX: [method: 'GET' | 'POST' | 'DELETE', url: string, feature: string]
   ['POST', '/process/pty', 'PTY sessions'],
   ['GET', '/process/pty/create-connect', 'PTY sessions'],
   ['GET', '/process/pty/:sid/connect', 'PTY sessions'],
-  ['POST', '/process/session/:sid/command/:cid/input', 'stdin for session commands'],
   ['GET', '/process/session/entrypoint', 'the entrypoint session'],
   ['GET', '/process/session/entrypoint/logs', 'the entrypoint session'],
   ['GET', '/files/find', 'find in files'],
