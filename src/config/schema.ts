@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
+import { DaytonaConfig } from './daytona.js';
 import { GithubConfig } from './github.js';
 import { JudgeConfig } from './judge.js';
 import { Limits } from './schema-limits.js';
@@ -256,6 +257,7 @@ export const ConfigSchema = z.strictObject({
   github: GithubConfig,
   judge: JudgeConfig,
   callbacks: CallbacksConfig,
+  daytona: DaytonaConfig,
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

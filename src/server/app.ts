@@ -18,6 +18,7 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { runnerCompatRoutes } from './compat/runner/routes.js';
 import { judge0CompatRoutes } from './compat/judge0/routes.js';
 import { pistonCompatRoutes } from './compat/piston/routes.js';
+import { daytonaCompatRoutes } from './compat/daytona/routes.js';
 import { judgeRoutes } from './routes/judge.js';
 import { agentOAuthRoutes } from './routes/agent-oauth.js';
 import { systemRoutes } from './routes/system.js';
@@ -68,6 +69,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   runnerCompatRoutes(app, rt);
   judge0CompatRoutes(app, rt);
   await pistonCompatRoutes(app, rt);
+  await daytonaCompatRoutes(app, rt);
   agentOAuthRoutes(app, rt);
   githubWebhookRoutes(app, rt, lane);
   await app.ready();
