@@ -266,9 +266,6 @@ for (const c of CASES) {
       expect(await caught(daytona.create({ image: Image.base('python:3.12').pipInstall(['numpy']) }))).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(await caught(daytona.create({ resources: { cpu: 100_000 } }))).toBeInstanceOf(DaytonaValidationError);
       expect(await caught(daytona.create({ labels: { 'bad key!': 'v' } }))).toBeInstanceOf(DaytonaValidationError);
-      const fork = await caught(daytona.fork(sandbox));
-      expect(fork).toBeInstanceOf(DaytonaUnprocessableEntityError);
-      expect(fork.message).toMatch(/not supported on this runner/);
       expect(await caught(daytona.snapshot.get('python'))).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(await caught(daytona.volume.list())).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(await caught(sandbox.setLabels({ a: 'b' }))).toBeInstanceOf(DaytonaUnprocessableEntityError);
@@ -276,6 +273,28 @@ for (const c of CASES) {
       expect(git).toBeInstanceOf(DaytonaUnprocessableEntityError);
       expect(git.message).toMatch(/not supported on this runner/);
     });
+
+    it("fork and createSnapshot keep the sandbox's files (not its memory); create({snapshot}) starts from a named snapshot", async () => {
+      await sandbox.fs.uploadFile(Buffer.from('state 1\n'), '/work/state.txt');
+      const fork = await sandbox.fork({ name: `fork-${c.driver}` });
+      expect(fork.state).toBe('started');
+      expect(fork.name).toBe(`fork-${c.driver}`);
+      expect(fork.id).not.toBe(sandbox.id);
+      expect(fork.labels).toMatchObject({ suite: 'daytona' });
+      expect((await fork.process.executeCommand('cat /work/state.txt; echo "$GREETING"')).result).toBe('state 1\nhello from env\n');
+      await fork.fs.uploadFile(Buffer.from('fork\n'), '/work/state.txt');
+      expect((await sandbox.fs.downloadFile('/work/state.txt')).toString()).toBe('state 1\n');
+      expect(await caught(sandbox.fork({ name: `fork-${c.driver}` }))).toBeInstanceOf(DaytonaConflictError);
+
+      await sandbox.createSnapshot(`snap-${c.driver}`);
+      expect(await caught(sandbox.createSnapshot(`snap-${c.driver}`))).toBeInstanceOf(DaytonaConflictError);
+      await sandbox.fs.uploadFile(Buffer.from('state 2\n'), '/work/state.txt');
+      const fromSnap = await daytona.create({ snapshot: `snap-${c.driver}`, name: `from-snap-${c.driver}` });
+      expect((await fromSnap.process.executeCommand('cat /work/state.txt')).result).toBe('state 1\n');
+      expect(await caught(daytona.get(`snap-${c.driver}`))).toBeInstanceOf(DaytonaNotFoundError);
+      await daytona.delete(fork);
+      await daytona.delete(fromSnap);
+    }, 120_000);
 
     it('tenancy as on the native API: another token sees none of these sandboxes; a read-only token cannot create', async () => {
       const token = (scopes: string) =>

@@ -120,9 +120,16 @@ export class SandboxSnapshots {
   /**
    * `count` new sandboxes from the files of a running one: a snapshot taken now, a sandbox made
    * from it with the source's driver, image, limits, env, network, cwd and idle TTL, then the
-   * snapshot dropped. Sandboxes are made one after another; one that fails does not undo the others.
+   * snapshot dropped (`labels` replaces the source's). Sandboxes are made one after another; one
+   * that fails does not undo the others.
    */
-  async fork(sandboxId: string, p: Principal | undefined, count: number, tenant: SandboxTenant): Promise<ForkResult> {
+  async fork(
+    sandboxId: string,
+    p: Principal | undefined,
+    count: number,
+    tenant: SandboxTenant,
+    opts: { labels?: Record<string, string> } = {},
+  ): Promise<ForkResult> {
     const max = this.deps.config.sandboxes.max_forks;
     if (!Number.isInteger(count) || count < 1 || count > max) {
       throw new PaddockError('validation_failed', `count must be 1 to ${max} (sandboxes.max_forks)`, { field: 'count' });
@@ -137,7 +144,7 @@ export class SandboxSnapshots {
         ...(spec.requested_image ? { image: spec.requested_image } : {}),
         limits: spec.limits,
         env: spec.env,
-        labels: source.labels,
+        labels: opts.labels ?? source.labels,
         network: spec.network,
         cwd: spec.cwd,
         timeout_ms: spec.timeout_ms,

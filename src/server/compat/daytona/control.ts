@@ -8,6 +8,7 @@ import type { SandboxRow } from '../../../store/store.js';
 import { DaytonaCreate, idleTimeoutMs, invalid, nativeCreate } from './create.js';
 import { checkNameFree, findSandbox } from './lookup.js';
 import { NAME_LABEL, sandboxDto, toolboxUrl } from './sandbox-view.js';
+import { snapshotNamed } from './snapshots.js';
 
 const IdParams = z.object({ id: z.string().min(1).max(100) });
 const tags = ['compat'];
@@ -52,7 +53,12 @@ export function daytonaControlRoutes(app: FastifyInstance, rt: Runtime): void {
       const spec = nativeCreate(body.data, rt.config);
       rt.storage.checkSubmit();
       await checkNameFree(rt, request.principal, body.data.name);
-      const row = await rt.sandboxes.create(spec, { tokenId: request.principal?.tokenId ?? null, quotas: request.principal?.quotas });
+      const tenant = { tokenId: request.principal?.tokenId ?? null, quotas: request.principal?.quotas };
+      // A snapshot this token took with createSnapshot(name) comes before an image of that name.
+      const snap = body.data.snapshot && !body.data.buildInfo ? await snapshotNamed(rt, request.principal, body.data.snapshot) : undefined;
+      const row = snap
+        ? await rt.snapshots.createFrom(snap.id, { ...spec, image: undefined }, tenant, request.principal)
+        : await rt.sandboxes.create(spec, tenant);
       return reply.code(200).send(dto(request, row));
     },
   );

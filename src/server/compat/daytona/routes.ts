@@ -6,6 +6,7 @@ import { daytonaControlRoutes } from './control.js';
 import { installDaytonaErrors } from './errors.js';
 import { daytonaFileRoutes } from './files.js';
 import { daytonaProcessRoutes } from './process.js';
+import { daytonaSnapshotRoutes } from './snapshots.js';
 import { controlUnsupported, toolboxFallback, toolboxUnsupported } from './unsupported.js';
 
 /** The SDK's body-less POSTs (stop, start, createFolder…) may carry a form content type: read (64 KiB at most) and ignored. */
@@ -28,6 +29,7 @@ export async function daytonaCompatRoutes(app: FastifyInstance, rt: Runtime): Pr
       installDaytonaErrors(scope, 'DAYTONA_API');
       ignoreOtherBodies(scope);
       daytonaControlRoutes(scope, rt);
+      daytonaSnapshotRoutes(scope, rt);
       controlUnsupported(scope);
     },
     { prefix: `${prefix}/api` },

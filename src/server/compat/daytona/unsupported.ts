@@ -14,8 +14,6 @@ export function notSupported(feature: string, why = ''): PaddockError {
 
 /** Control routes (under `<prefix>/api`) with no Paddock counterpart. */
 const CONTROL: [method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'ALL', url: string, feature: string][] = [
-  ['POST', '/sandbox/:id/fork', 'fork'],
-  ['POST', '/sandbox/:id/snapshot', 'creating a snapshot from a sandbox'],
   ['POST', '/sandbox/:id/archive', 'archive'],
   ['POST', '/sandbox/:id/backup', 'backup'],
   ['POST', '/sandbox/:id/recover', 'recover'],
