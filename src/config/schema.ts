@@ -5,6 +5,7 @@ import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
 import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
 import { DaytonaConfig } from './daytona.js';
+import { E2bConfig } from './e2b.js';
 import { GithubConfig } from './github.js';
 import { JudgeConfig } from './judge.js';
 import { Limits } from './schema-limits.js';
@@ -258,6 +259,7 @@ export const ConfigSchema = z.strictObject({
   judge: JudgeConfig,
   callbacks: CallbacksConfig,
   daytona: DaytonaConfig,
+  e2b: E2bConfig,
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

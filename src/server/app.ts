@@ -19,6 +19,7 @@ import { runnerCompatRoutes } from './compat/runner/routes.js';
 import { judge0CompatRoutes } from './compat/judge0/routes.js';
 import { pistonCompatRoutes } from './compat/piston/routes.js';
 import { daytonaCompatRoutes } from './compat/daytona/routes.js';
+import { e2bCompatRoutes } from './compat/e2b/routes.js';
 import { judgeRoutes } from './routes/judge.js';
 import { agentOAuthRoutes } from './routes/agent-oauth.js';
 import { systemRoutes } from './routes/system.js';
@@ -70,6 +71,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   judge0CompatRoutes(app, rt);
   await pistonCompatRoutes(app, rt);
   await daytonaCompatRoutes(app, rt);
+  await e2bCompatRoutes(app, rt);
   agentOAuthRoutes(app, rt);
   githubWebhookRoutes(app, rt, lane);
   await app.ready();

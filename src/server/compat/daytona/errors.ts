@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ERROR_CODES, PaddockError, toPaddockError } from '../../../errors.js';
+import { ERROR_CODES, PaddockError } from '../../../errors.js';
+import { compatError } from '../fastify-errors.js';
 import { AgentError } from '../../../sandbox/agent/errors.js';
 
 /**
@@ -51,33 +51,13 @@ export function sendDaytona(request: FastifyRequest, reply: FastifyReply, err: P
     });
 }
 
-const FASTIFY: Record<string, (e: FastifyError) => PaddockError> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: (e) => new PaddockError('validation_failed', `the body is not valid JSON: ${e.message}`),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => new PaddockError('validation_failed', 'the body is empty; it must be a JSON object'),
-  FST_ERR_CTP_BODY_TOO_LARGE: (e) => new PaddockError('payload_too_large', e.message),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) => new PaddockError('unsupported_media_type', e.message),
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: (e) => new PaddockError('validation_failed', e.message),
-};
-
 /** Every error under one Daytona prefix in Daytona's JSON shape (not problem+json). A 500 says nothing internal. */
 export function installDaytonaErrors(app: FastifyInstance, source: DaytonaSource): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof PaddockError) {
-      if (err.code === 'internal') request.log.error({ err }, 'daytona: internal error');
-      return sendDaytona(request, reply, err, source);
-    }
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      const first = err.validation[0];
-      const where = [err.validationContext ?? 'body', ...(first?.instancePath.split('/').filter(Boolean) ?? [])].join('.');
-      return sendDaytona(request, reply, new PaddockError('validation_failed', `${where}: ${first?.message ?? 'invalid'}`), source);
-    }
-    const mapped = err.code ? FASTIFY[err.code] : undefined;
-    if (mapped) return sendDaytona(request, reply, mapped(err), source);
-    if (err instanceof SyntaxError || (err.statusCode && err.statusCode < 500)) {
-      return sendDaytona(request, reply, new PaddockError('validation_failed', err.message), source);
-    }
-    request.log.error({ err: toPaddockError(err) }, 'daytona: unhandled error');
-    return sendDaytona(request, reply, new PaddockError('internal', 'internal error; see the runner log'), source);
+    const { error, unexpected } = compatError(err);
+    if (unexpected) request.log.error({ err: unexpected }, 'daytona: unhandled error');
+    else if (error.code === 'internal') request.log.error({ err: error }, 'daytona: internal error');
+    return sendDaytona(request, reply, error, source);
   });
   app.setNotFoundHandler((request, reply) =>
     sendDaytona(request, reply, new PaddockError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`), source),

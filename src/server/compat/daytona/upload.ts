@@ -13,7 +13,7 @@ const PATH_FIELD = /^files\[(\d{1,4})\]\.path$/;
 const FILE_FIELD = /^files\[(\d{1,4})\]\.file$/;
 
 /** A file written through the agent as its part arrives; the agent's pace is the upload's pace. */
-function agentSink(agent: AgentClient, dest: string, open: Set<PassThrough>): PartSink {
+export function agentSink(agent: AgentClient, dest: string, open: Set<PassThrough>): PartSink {
   const pt = new PassThrough();
   open.add(pt);
   const written = agent.writeFile(dest, pt);

@@ -36,7 +36,7 @@ const done = { 204: z.null().describe('done'), 409: ProblemView, 502: ProblemVie
 const tags = ['sandbox files'];
 
 /** The body as it arrives, cut off with `413 payload_too_large` past `max` bytes (nothing is buffered). */
-function capped(source: Readable, max: number): Readable {
+export function capped(source: Readable, max: number): Readable {
   let seen = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _enc, cb) {
