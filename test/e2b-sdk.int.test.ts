@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { AuthenticationError, CommandExitError, NotFoundError, Sandbox, SandboxError, SandboxNotFoundError } from 'e2b';
@@ -160,3 +161,35 @@ for (const c of CASES) {
     });
   });
 }
+
+describe('E2B host-name routing (e2b.domain) on a real server', () => {
+  it('serves api.<domain> and 49983-<id>.<domain> as the path form does', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'paddock-e2b-host-'));
+    const server = await startServerProcess(dataDir, { ...CASES[0]!.env, PADDOCK_E2B__DOMAIN: 'e2b.test', PADDOCK_SANDBOX__UID_RANGE_START: '400100', PADDOCK_IMAGES_DIR: IMAGES_DIR });
+    try {
+      const apiKey = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+      const { port } = new URL(server.url);
+      const call = (host: string, method: string, p: string, headers: Record<string, string>, body?: string) =>
+        new Promise<{ status: number; body: any }>((resolve, reject) => {
+          const r = http.request({ host: '127.0.0.1', port, method, path: p, headers: { host, ...headers } }, (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+          });
+          r.once('error', reject);
+          r.end(body);
+        });
+      const created = await call('api.e2b.test', 'POST', '/v2/sandboxes', { 'x-api-key': apiKey, 'content-type': 'application/json' }, '{"templateID":"base"}');
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body.domain).toBe('e2b.test');
+      const { sandboxID, envdAccessToken } = created.body;
+      const listed = await call(`49983-${sandboxID}.e2b.test`, 'POST', '/process.Process/List', { 'x-access-token': envdAccessToken, 'content-type': 'application/json' }, '{}');
+      expect(listed).toEqual({ status: 200, body: { processes: [] } });
+      const crossed = await call(`49983-${sandboxID}.e2b.test`, 'POST', '/process.Process/List', { 'x-access-token': envdAccessToken, 'e2b-sandbox-id': 'sbx_0000000000000000000000000z', 'content-type': 'application/json' }, '{}');
+      expect(crossed.status).toBe(400);
+      expect((await call('api.e2b.test', 'DELETE', `/sandboxes/${sandboxID}`, { 'x-api-key': apiKey })).status).toBe(204);
+    } finally {
+      await stopServerProcess(server, 'SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

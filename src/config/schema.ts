@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
+import { DOMAIN_RE } from '../util/grammar.js';
 import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
 import { DaytonaConfig } from './daytona.js';
@@ -20,7 +21,6 @@ const Duration = z.preprocess((v) => {
 }, z.number().int().min(0));
 
 /** A DNS name (letters, digits, inner hyphens per label), lower case; `localhost` resolves `*.localhost` locally. */
-const DOMAIN_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export { Limits, limitsShape } from './schema-limits.js';
 

@@ -19,6 +19,7 @@ import { runnerCompatRoutes } from './compat/runner/routes.js';
 import { judge0CompatRoutes } from './compat/judge0/routes.js';
 import { pistonCompatRoutes } from './compat/piston/routes.js';
 import { daytonaCompatRoutes } from './compat/daytona/routes.js';
+import { e2bHostRewrite } from './compat/e2b/host.js';
 import { e2bCompatRoutes } from './compat/e2b/routes.js';
 import { judgeRoutes } from './routes/judge.js';
 import { agentOAuthRoutes } from './routes/agent-oauth.js';
@@ -36,7 +37,8 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
     frameworkErrors: (err, _request, reply) =>
       sendProblem(reply, new PaddockError('validation_failed', err.message, undefined, err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? { status: 414 } : undefined)),
     // `<port>-<id>.<sandboxes.preview_domain>` goes to that sandbox port's preview route, whatever its path.
-    rewriteUrl: previewHostRewrite(rt.config.sandboxes.preview_domain),
+    // `api.<e2b.domain>` and `49983-<id>.<e2b.domain>` are the E2B API's host-name form.
+    rewriteUrl: e2bHostRewrite(rt.config.e2b.domain, rt.config.e2b.prefix, previewHostRewrite(rt.config.sandboxes.preview_domain)),
   });
   // The API takes JSON only; Fastify's built-in text/plain parser would turn a 415 into a confusing 400.
   app.removeContentTypeParser('text/plain');

@@ -49,3 +49,6 @@ export function isCleanAbsolutePath(p: string): boolean {
   if (!p.startsWith('/') || p.length > 4096 || !PRINTABLE_RE.test(p)) return false;
   return p.split('/').every((seg) => seg !== '.' && seg !== '..');
 }
+
+/** A DNS name (lower case, dot-separated labels of 1–63 letters, digits and inner hyphens). */
+export const DOMAIN_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

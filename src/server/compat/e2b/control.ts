@@ -48,6 +48,7 @@ async function liveRow(rt: Runtime, id: string, p: Principal): Promise<SandboxRo
 /** E2B's control API (`E2B_API_URL`): create, get, list, kill, timeout, pause, connect (resume), fork, snapshots. */
 export function e2bControlRoutes(app: FastifyInstance, rt: Runtime, tokens: EnvdTokens): void {
   const who = (request: FastifyRequest, scope: Scope) => apiKeyPrincipal(request, rt, scope);
+  const domain = rt.config.e2b.domain;
   const tenant = (p: Principal) => ({ tokenId: p.tokenId, quotas: p.quotas });
   const timeoutMs = (s: number | undefined) => Math.min((s ?? DEFAULT_TIMEOUT_S) * 1000, rt.config.sandboxes.max_lifetime_ms);
 
@@ -75,14 +76,14 @@ export function e2bControlRoutes(app: FastifyInstance, rt: Runtime, tokens: Envd
           }
           throw err;
         });
-    return createdView(row, tokens.of(row.id));
+    return createdView(row, tokens.of(row.id), domain);
   };
   app.post('/v2/sandboxes', async (request, reply) => reply.code(201).send(await create(request)));
   app.post('/sandboxes', async (request, reply) => reply.code(201).send(await create(request)));
 
   app.get('/sandboxes/:id', async (request) => {
     const p = await who(request, 'sandboxes:read');
-    return detailView(await liveRow(rt, parse(Params, request.params).id, p));
+    return detailView(await liveRow(rt, parse(Params, request.params).id, p), domain);
   });
 
   const List = z.looseObject({
@@ -99,7 +100,7 @@ export function e2bControlRoutes(app: FastifyInstance, rt: Runtime, tokens: Envd
     const page = await rt.sandboxes.list({ tokenId: ownerFilter(p), labels, before: q.nextToken, limit: q.limit });
     const rows = page.rows.filter((r) => r.state !== 'destroyed' && states.has(r.state === 'paused' ? 'paused' : 'running'));
     if (page.next) reply.header('x-next-token', page.next);
-    return rows.map(detailView);
+    return rows.map((r) => detailView(r, domain));
   };
   app.get('/v2/sandboxes', list);
   app.get('/sandboxes', list);
@@ -138,7 +139,7 @@ export function e2bControlRoutes(app: FastifyInstance, rt: Runtime, tokens: Envd
     const row = await liveRow(rt, id, p);
     if (row.state === 'paused') await rt.sandboxes.resume(id, p);
     const now = timeout === undefined ? await rt.sandboxes.get(id, p) : await rt.sandboxes.setTimeout(id, p, timeoutMs(timeout));
-    return createdView(now, tokens.of(id));
+    return createdView(now, tokens.of(id), domain);
   };
   app.post('/v2/sandboxes/:id/connect', async (request, reply) => reply.code(200).send(await connect(request)));
   app.post('/sandboxes/:id/resume', async (request, reply) => reply.code(201).send(await connect(request)));
@@ -151,7 +152,7 @@ export function e2bControlRoutes(app: FastifyInstance, rt: Runtime, tokens: Envd
     rt.storage.checkSubmit();
     const out = await rt.snapshots.fork(id, p, count, tenant(p));
     return [
-      ...out.sandboxes.map((row) => ({ sandbox: createdView(row, tokens.of(row.id)) })),
+      ...out.sandboxes.map((row) => ({ sandbox: createdView(row, tokens.of(row.id), domain) })),
       ...out.errors.map((e) => ({ error: { code: e.status, message: e.message } })),
     ];
   });

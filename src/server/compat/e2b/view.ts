@@ -10,19 +10,19 @@ const CLIENT_ID = 'paddock';
 const metadataOf = (row: SandboxRow) => Object.fromEntries(Object.entries(row.labels).filter(([k]) => !k.startsWith(OWN_LABEL)));
 
 /** What create and connect answer (the SDK's NewSandbox → Sandbox). */
-export function createdView(row: SandboxRow, envdAccessToken: string) {
+export function createdView(row: SandboxRow, envdAccessToken: string, domain: string) {
   return {
     sandboxID: row.id,
     templateID: row.labels[TEMPLATE_LABEL] ?? row.image ?? 'base',
     clientID: CLIENT_ID,
     envdVersion: ENVD_VERSION,
     envdAccessToken,
-    domain: null,
+    domain: domain || null,
   };
 }
 
 /** A sandbox as `GET /sandboxes/:id` and the list show it (SandboxDetail / ListedSandbox). */
-export function detailView(row: SandboxRow) {
+export function detailView(row: SandboxRow, domain: string) {
   const { limits } = row.spec;
   return {
     sandboxID: row.id,
@@ -38,6 +38,6 @@ export function detailView(row: SandboxRow) {
     metadata: metadataOf(row),
     state: row.state === 'paused' ? 'paused' : 'running',
     allowInternetAccess: row.spec.network !== 'none',
-    domain: null,
+    domain: domain || null,
   };
 }
