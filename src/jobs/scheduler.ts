@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
-import type { Config, Limits } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { PaddockError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { checkMinLimits, type DriverSet } from '../sandbox/registry.js';
+import type { DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import { newId, nowIso } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
@@ -10,20 +10,19 @@ import { type Admission, queueDeadline, type Tenant } from './admission.js';
 import { waitForEnd } from './wait.js';
 import type { CallbackDispatcher } from './callbacks/dispatcher.js';
 import type { EventBus } from './event-bus.js';
-import { checkCallbackDestination } from './callbacks/url.js';
 import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
 import { replayOf } from './idempotency.js';
 import { recoverLeftRunning } from './recovery.js';
 import { runJob } from './run.js';
+import { planSubmit } from './submit-plan.js';
 import { retryWhileFull } from '../storage/retry.js';
 import type { JobSpec } from './spec.js';
 import type { JobKinds } from './kind.js';
 import { isTerminal, type JobState } from './states.js';
 import { type JobEnd, moveJob } from './transition.js';
 
-/** What is stored as a job's spec: the request as accepted, with limits resolved. */
-export type StoredSpec = JobSpec & { limits: Limits & { idle_timeout_ms?: number | undefined } };
+export type { StoredSpec } from './submit-plan.js';
 
 export interface SchedulerDeps {
   config: Config;
@@ -112,17 +111,8 @@ export class Scheduler {
       const existing = await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey);
       if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
     }
-    const kind = this.deps.kinds[spec.kind];
-    if (!kind) throw new PaddockError('validation_failed', `this runner does not run ${spec.kind} jobs`, { field: 'kind' });
-    const plan = kind.plan(spec, config);
-    const driver = drivers.select({ driver: spec.driver, network: plan.network });
-    const limits = plan.fitDriver ? fitLimits(plan.limits, driver.minLimits, config.limits.max) : plan.limits;
-    checkMinLimits(driver, limits);
-    if (plan.image) await driver.checkImage(plan.image);
-    if (spec.callback_url) checkCallbackDestination(spec.callback_url, config.callbacks);
+    const { stored, driver } = await planSubmit(this.deps, spec);
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
-
-    const stored: StoredSpec = { ...spec, ...plan.stored, limits };
     // Last, and with no await between check and place: caps hold under a burst.
     const ticket = this.deps.admission.admitSubmit({ tokenId: opts.tokenId, quotas: opts.quotas });
     const startNow = this.canStartNow(opts.tokenId);
@@ -318,9 +308,3 @@ export class Scheduler {
   }
 }
 
-/** Each limit raised to the driver's minimum where it is below it, never past the runner's maximum. */
-function fitLimits(limits: Limits, min: Partial<Limits> | undefined, max: Limits): Limits {
-  const out = { ...limits };
-  for (const [k, v] of Object.entries(min ?? {}) as [keyof Limits, number][]) out[k] = Math.min(Math.max(out[k], v), max[k]);
-  return out;
-}
