@@ -8,5 +8,6 @@ export default defineConfig({
     // Sandboxed jobs compete for 2 cores; parallel files would make timing-based
     // assertions (timeouts, latency) flaky without testing anything more.
     fileParallelism: false,
+    setupFiles: ['test/setup.ts'],
   },
 });

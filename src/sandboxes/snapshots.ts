@@ -153,7 +153,8 @@ export class SandboxSnapshots {
         try {
           out.sandboxes.push(await this.createFrom(snap.id, req, tenant, p));
         } catch (err) {
-          out.errors.push(err instanceof PaddockError ? err : new PaddockError('internal', (err as Error).message));
+          if (!(err instanceof PaddockError)) this.deps.log.error({ err, sandboxId }, 'making a fork failed');
+          out.errors.push(err instanceof PaddockError ? err : new PaddockError('internal', 'making the fork failed; see the runner log'));
         }
       }
     } finally {

@@ -7,6 +7,12 @@ import { type Api, apiClient } from './sandbox.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
 
+/** Servers started here with when they exited, so a failed test can show what they logged (test/setup.ts). */
+const started = new Map<ServerProcess, number | undefined>();
+/** Servers that were still running at `since` (ms since the epoch) or started after it. */
+export const serversSince = (since: number): ServerProcess[] =>
+  [...started].filter(([, exitedAt]) => exitedAt === undefined || exitedAt >= since).map(([s]) => s);
+
 export interface ServerProcess {
   proc: ChildProcess;
   url: string;
@@ -64,7 +70,10 @@ export async function startServerProcess(
     check();
   });
   const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-  return { proc, url, api: apiClient(url, token), exited, stderr: () => stderr };
+  const server: ServerProcess = { proc, url, api: apiClient(url, token), exited, stderr: () => stderr };
+  started.set(server, undefined);
+  void exited.then(() => started.set(server, Date.now()));
+  return server;
 }
 
 /** Sends `signal` and waits up to `ms` for the exit; SIGKILLs it after that so no test leaks a server. */
