@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { PaddockError } from '../errors.js';
 import type { AgentClient } from '../sandbox/agent/agent-client.js';
 
@@ -32,25 +32,22 @@ export async function archiveSandbox(agent: AgentClient, file: string, capBytes:
   let size = 0;
   let over = false;
   const stderr = tail();
-  const handle = agent.exec(
-    { argv: ['/bin/sh', '-c', ARCHIVE_SCRIPT], env: ENV, cwd: '/' },
-    {
-      stdout: new Writable({
-        write(chunk: Buffer, _enc, done) {
-          size += chunk.length;
-          if (size > capBytes) {
-            over ||= (handle.cancel(), true);
-            return done();
-          }
-          out.write(chunk, done);
-        },
-      }),
-      onStderr: stderr.push,
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > capBytes) {
+        over ||= (handle.cancel(), true);
+        return done();
+      }
+      out.write(chunk, done);
     },
-    signal,
-  );
+  });
+  const handle = agent.exec({ argv: ['/bin/sh', '-c', ARCHIVE_SCRIPT], env: ENV, cwd: '/' }, { stdout: sink, onStderr: stderr.push }, signal);
   try {
     const result = await handle.result;
+    // The result comes once every chunk reached `sink`, not once `sink` wrote them all to the file:
+    // ending it first waits for its queued writes (else they land after out.end: a cut archive).
+    await finished(sink.end());
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     if (over) throw new PaddockError('snapshot_too_large', `the sandbox's files are more than ${capBytes} bytes (sandboxes.snapshot_max_mb)`, { max_bytes: capBytes });
     if (signal.aborted) throw new PaddockError('conflict', 'the sandbox ended while its snapshot was taken');

@@ -51,7 +51,7 @@ export interface ExecResult {
 export interface ExecHandle {
   /** The process runs (its pid inside the sandbox). */
   readonly started: Promise<{ pid: number }>;
-  /** Settles after RESULT and after all output reached the consumer. */
+  /** Settles after RESULT and after all output reached the consumer (a Writable may still be writing it: end it and wait). */
   readonly result: Promise<ExecResult>;
   /** With `stdin: true`; end() closes the process's stdin. */
   readonly stdin: Writable | null;
