@@ -110,9 +110,10 @@ describe.each(CASES)('$name: per-exec limits in one sandbox', ({ kind, cgroups }
     expect({ limit: r.limit, signal: r.signal }).toMatchObject({ limit: 'cpu', signal: expect.stringMatching(/^SIG(KILL|XCPU)$/) });
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(r.proc!.cpuMs).toBeGreaterThanOrEqual(300);
-    // The next exec's figures are its own.
+    // The next exec's figures are its own: a carried-over spin would read >= the spin's own figure. Not a fixed
+    // bound: under gVisor on a loaded host even `sh -c true` has been charged 140 ms (its exec is emulated).
     const next = await run('true');
-    expect(next.proc!.cpuMs).toBeLessThan(100);
+    expect(next.proc!.cpuMs).toBeLessThan(Math.min(250, r.proc!.cpuMs / 2));
   });
 
   step('sleep 10 under wallMs 300 ends with limit wall, at once', async () => {
