@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need on a fresh Debian/Ubuntu
 # host (idempotent: packages, dockerd with gVisor, sandbox images cached by recipe
-# hash), builds (incl. the Go agent), and runs every test against real bubblewrap, Docker, gVisor and SQLite.
+# hash), builds (incl. the Go agent), and runs every test against real bubblewrap, Docker, gVisor, SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/install-docker.sh
+bash scripts/install-postgres.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 export PADDOCK_IMAGES_DIR="${PADDOCK_IMAGES_DIR:-/var/cache/paddock/images}"

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   too_many_streams: { status: 429, title: 'Too many open event streams', exit: 1 },
   too_many_execs: { status: 429, title: 'Too many execs running in this sandbox', exit: 1 },
   overloaded: { status: 429, title: 'The runner has too many requests waiting', exit: 1 },
+  store_unavailable: { status: 503, title: 'The job store (PostgreSQL) cannot be reached', exit: 1 },
   storage_full: { status: 507, title: 'The runner is short of disk space', exit: 1 },
   driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },

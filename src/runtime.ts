@@ -74,7 +74,10 @@ export async function startRuntime(
   // Before anything is opened: a bad agents.oauth.token_url fails the start with nothing to undo.
   const oauth = OAuthAuth.fromConfig(config, log.child({ component: 'oauth' }));
   const storage = new StorageGuard(storeDir(config), config, log);
-  const store = await openStore(config.store_url);
+  const storeLog = log.child({ component: 'store' });
+  const store = await openStore(config.store_url, {
+    onPoolError: (err) => storeLog.warn({ err: err.message }, 'a store connection failed; the next query opens a new one'),
+  });
   store.onStorageFull(storage.noteFull);
   storage.start();
   const drivers = new DriverSet(opts.drivers ?? allDrivers(config, log), { minIsolation: config.sandbox.min_isolation });

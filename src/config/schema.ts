@@ -53,8 +53,16 @@ export const ConfigSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(7878),
   data_dir: z.string().min(1).default(defaultDataDir),
-  /** `sqlite:<path>`; empty means `sqlite:<data_dir>/paddock.db`. */
-  store_url: z.string().default(''),
+  /**
+   * `sqlite:<path>` (one host; empty means `sqlite:<data_dir>/paddock.db`) or
+   * `postgres://user:password@host:port/database` (a fleet: every host on one database).
+   */
+  store_url: z
+    .string()
+    .refine((v) => v === '' || v.startsWith('sqlite:') || /^postgres(ql)?:\/\/./.test(v), {
+      message: 'must be sqlite:<path> or postgres://user:password@host:port/database',
+    })
+    .default(''),
   /** Names this runner in jobs it owns; a fleet needs it unique per host. */
   host_id: z
     .string()

@@ -3,6 +3,7 @@ import { HostAgentDriver, type HostAgentSandbox } from '../../test/helpers/host-
 import type { Principal } from '../auth/tokens.js';
 import { loadConfig } from '../config/load.js';
 import { DriverSet } from '../sandbox/registry.js';
+import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { openStore, type Store } from '../store/store.js';
 import { createLogger } from '../util/log.js';
 import { startExec, type ExecRequestBody } from './exec-start.js';
@@ -42,17 +43,20 @@ beforeAll(async () => {
   driver = new HostAgentDriver({ pause: true });
   drivers = new DriverSet([driver]);
   await drivers.detect();
-  store = await openStore('sqlite::memory:');
 });
 afterEach(async () => {
   await Promise.all(services.splice(0).map((s) => s.stop()));
 });
 afterAll(async () => {
   await driver.close();
-  await store.close();
 });
 
-describe('SandboxService', () => {
+describe.each(STORE_ENGINES)('SandboxService ($engine)', ({ fresh }) => {
+  beforeAll(async () => {
+    store = await openStore(await fresh());
+  });
+  afterAll(() => store.close());
+
   it('creates a running sandbox whose execs share files, env and the default cwd /work', async () => {
     const { svc, config } = await started();
     const row = await create(svc, { env: { GREETING: 'hi' }, labels: { team: 'a' } });

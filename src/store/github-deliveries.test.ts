@@ -1,21 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { openStore, type Store } from './store.js';
 
 let store: Store;
-let dir: string;
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'paddock-store-'));
-  store = await openStore(`sqlite:${dir}/paddock.db`);
-});
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
-describe('github deliveries', () => {
+describe.each(STORE_ENGINES)('github deliveries ($engine)', ({ fresh }) => {
+  beforeEach(async () => {
+    store = await openStore(await fresh());
+  });
+  afterEach(() => store.close());
+
   it('a delivery id is new once; concurrent copies agree on one winner', async () => {
     const row = { id: 'd-1', event: 'issues', received_at: '2024-01-01T00:00:00.000Z' };
     const first = await Promise.all([1, 2, 3, 4].map(() => store.recordGithubDelivery(row)));

@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, type MigrationLockOptions, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { redactUrl } from '../config/load.js';
 import { PaddockError } from '../errors.js';
+import { isPostgresUrl } from './dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import { isStorageFull } from './storage-full.js';
 import type { Database } from './schema.js';
@@ -11,28 +14,96 @@ import type { Database } from './schema.js';
  * Opens the store named by a URL and runs pending migrations. Only the dialect
  * differs between engines; every caller speaks Kysely against one schema.
  */
-export async function openDatabase(url: string): Promise<Kysely<Database>> {
-  const db = new Kysely<Database>({ dialect: dialectFor(url) });
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Kysely<Database>> {
+  const db = new Kysely<Database>({ dialect: dialectFor(url, opts) });
+  // On PostgreSQL Kysely's migrator holds an advisory lock for the whole run: hosts starting at once
+  // take turns, and the later ones find nothing left to do.
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    if (!failed && isPostgresUrl(url)) throw unreachableStore(url, error);
     throw new PaddockError('internal', `store migration ${failed ?? ''} failed: ${(error as Error).message}`);
   }
   return db;
 }
 
-function dialectFor(url: string) {
+export interface OpenOptions {
+  /** Hears errors of idle PostgreSQL connections (a restart, a dropped link); unheard they would end the process. */
+  onPoolError?: (err: Error) => void;
+  /** PostgreSQL connections per host. */
+  poolSize?: number;
+}
+
+function dialectFor(url: string, opts: OpenOptions) {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    return new SqliteDialect({ database: withStatementCache(file) });
+    return new MigrationLockingSqliteDialect({ database: withStatementCache(file) });
   }
+  if (isPostgresUrl(url)) return new PostgresDialect({ pool: postgresPool(url, opts) });
   const scheme = url.split(':')[0];
   throw new PaddockError(
     'config_invalid',
-    `store_url scheme "${scheme}:" is not supported yet; use sqlite:<path> (PostgreSQL fleet mode is planned)`,
+    `store_url scheme "${scheme}:" is not supported; use sqlite:<path> or postgres://user:password@host:port/database`,
     { key: 'store_url' },
+  );
+}
+
+/**
+ * Kysely's SQLite adapter takes no migration lock (one connection, it assumes), so two processes
+ * opening a fresh file at once (`paddock serve` and a CLI command) both ran 0001 and one failed on
+ * "table jobs already exists". Here the whole run is one `BEGIN IMMEDIATE` transaction: the second
+ * waits (busy_timeout) and then finds nothing pending.
+ */
+class MigrationLockingSqliteAdapter extends SqliteAdapter {
+  #held = false;
+  override async acquireMigrationLock(db: Kysely<any>, _opt: MigrationLockOptions): Promise<void> {
+    await sql`begin immediate`.execute(db);
+    this.#held = true;
+  }
+  override async releaseMigrationLock(db: Kysely<any>, _opt: MigrationLockOptions): Promise<void> {
+    // Not after a failed `begin`: a commit error would hide why.
+    if (!this.#held) return;
+    this.#held = false;
+    await sql`commit`.execute(db);
+  }
+}
+
+class MigrationLockingSqliteDialect extends SqliteDialect {
+  override createAdapter() {
+    return new MigrationLockingSqliteAdapter();
+  }
+}
+
+/** int8 (counts, sizes) as numbers, like SQLite's integers: every figure here fits in 2^53. */
+const PG_INT8 = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === PG_INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+function postgresPool(url: string, opts: OpenOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    types: pgTypes,
+    // An unreachable database must fail a query, not hang it: the caller decides to retry or degrade.
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'paddock',
+  });
+  pool.on('error', (err) => opts.onPoolError?.(err));
+  return pool;
+}
+
+function unreachableStore(url: string, cause: unknown): PaddockError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new PaddockError(
+    'store_unavailable',
+    `cannot reach the store at ${redactUrl(url)}: ${why}`,
+    { retry_after_s: 5 },
+    { cause },
   );
 }
 

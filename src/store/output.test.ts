@@ -2,10 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import * as m0001 from './migrations/0001_init.js';
-import { openStore } from './store.js';
+import { STORE_ENGINES } from '../../test/helpers/postgres.js';
+import { openDatabase } from './open.js';
+import { openStore, storeFor } from './store.js';
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'paddock-output-')), 'paddock.db');
 
@@ -51,10 +53,12 @@ describe('output storage', () => {
       await store.close();
     }
   });
+});
 
+describe.each(STORE_ENGINES)('output storage ($engine)', ({ engine, fresh }) => {
   it('stores output bytes exactly, NULs at one byte each', async () => {
-    const db = file();
-    const store = await openStore(`sqlite:${db}`);
+    const db = await openDatabase(await fresh());
+    const store = storeFor(db);
     try {
       const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256));
       await store.appendOutput('job_x', [
@@ -64,17 +68,15 @@ describe('output storage', () => {
       const out = await store.readOutput('job_x', 1 << 20);
       expect(out.stdout.equals(bytes)).toBe(true);
       expect(out.stderr.equals(Buffer.alloc(1000))).toBe(true);
-      const raw = new SQLite(db, { readonly: true });
-      const row = raw.prepare("select sum(length(bytes)) + sum(length(data)) as n from job_events where job_id = 'job_x'").get() as { n: number };
-      raw.close();
-      expect(row.n).toBe(4096 + 1000);
+      const { rows } = await sql<{ n: number }>`select sum(length(bytes)) + sum(length(data)) as n from job_events where job_id = 'job_x'`.execute(db);
+      expect(Number(rows[0]!.n)).toBe(4096 + 1000);
     } finally {
       await store.close();
     }
   });
 
   it('pruning deletes finished jobs with their events, never queued ones, and gives the pages back', async () => {
-    const store = await openStore(`sqlite:${file()}`);
+    const store = await openStore(await fresh());
     try {
       const spec = { kind: 'command', command: ['true'] };
       const add = async (id: string) =>
@@ -95,7 +97,9 @@ describe('output storage', () => {
       await store.releaseFreePages(1_000_000);
       const after = await store.databaseSize();
       expect(after.freeBytes).toBe(0);
-      expect(after.bytes).toBeLessThan(before.bytes / 10);
+      // SQLite gives the file's pages back; PostgreSQL's autovacuum reclaims in its own time.
+      if (engine === 'sqlite') expect(after.bytes).toBeLessThan(before.bytes / 10);
+      else expect(after.bytes).toBeGreaterThan(0);
     } finally {
       await store.close();
     }

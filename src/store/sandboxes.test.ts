@@ -1,21 +1,13 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { newId } from '../util/ids.js';
+import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { openDatabase } from './open.js';
 import { type SandboxRow, type Store, storeFor } from './store.js';
 
 let store: Store;
 let db: Awaited<ReturnType<typeof openDatabase>>;
-beforeEach(async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'paddock-store-'));
-  db = await openDatabase(`sqlite:${dir}/paddock.db`);
-  store = storeFor(db);
-});
-afterEach(() => store.close());
 
 const limits = loadConfig({ env: {}, flags: { data_dir: '/tmp/unused' } }).limits.default;
 const now = new Date().toISOString();
@@ -38,7 +30,13 @@ const row = (over: Partial<SandboxRow> = {}): SandboxRow => ({
   ...over,
 });
 
-describe('sandbox store ops', () => {
+describe.each(STORE_ENGINES)('sandbox store ops ($engine)', ({ fresh }) => {
+  beforeEach(async () => {
+    db = await openDatabase(await fresh());
+    store = storeFor(db);
+  });
+  afterEach(() => store.close());
+
   it('round-trips a row with its JSON columns parsed', async () => {
     const r = row({ labels: { 'example.com/tier': 'web' } });
     expect(await store.insertSandbox(r)).toEqual(r);

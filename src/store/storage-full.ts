@@ -3,9 +3,10 @@ import { PaddockError } from '../errors.js';
 /**
  * SQLite's ways of saying the disk is full: SQLITE_FULL for a write, and
  * SQLITE_IOERR_SHMSIZE when the WAL index (`-shm`) cannot grow — what opening
- * a database on a full disk answers. ENOSPC is the same from the file system.
+ * a database on a full disk answers. ENOSPC is the same from the file system;
+ * 53100 (disk_full) is PostgreSQL's SQLSTATE for it.
  */
-const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_SHMSIZE', 'ENOSPC']);
+const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_SHMSIZE', 'ENOSPC', '53100']);
 
 export function isStorageFull(err: unknown): boolean {
   if (err instanceof PaddockError) return err.code === 'storage_full';

@@ -1,16 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../util/ids.js';
+import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { openStore, type Store } from './store.js';
 
 let store: Store;
-beforeEach(async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'paddock-store-'));
-  store = await openStore(`sqlite:${dir}/paddock.db`);
-});
-afterEach(() => store.close());
 
 const job = (priority = 0, extra: { token_id?: string; idempotency_key?: string } = {}) => ({
   id: newId('job'),
@@ -24,7 +17,12 @@ const job = (priority = 0, extra: { token_id?: string; idempotency_key?: string 
   driver: 'bwrap',
 });
 
-describe('store', () => {
+describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
+  beforeEach(async () => {
+    store = await openStore(await fresh());
+  });
+  afterEach(() => store.close());
+
   it('claims by priority, then first-in first-out', async () => {
     const a = await store.insertJob(job(0));
     const b = await store.insertJob(job(5));

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { openDatabase } from './open.js';
+import { openDatabase, type OpenOptions } from './open.js';
 import { appendEvent, appendOutput, listEvents, readOutput } from './ops/events.js';
 import {
   countJobsInState,
@@ -108,8 +108,8 @@ export function storeFor(db: Kysely<Database>): Store {
   return { ...bound, close: () => db.destroy(), onStorageFull: (listener) => void listeners.push(listener) };
 }
 
-export async function openStore(url: string): Promise<Store> {
-  return storeFor(await openDatabase(url));
+export async function openStore(url: string, opts?: OpenOptions): Promise<Store> {
+  return storeFor(await openDatabase(url, opts));
 }
 
 export type { JobRow } from './ops/jobs-write.js';

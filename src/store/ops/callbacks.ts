@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../schema.js';
-import { type JobSummaryRow, selectJobSummary } from './job-summary.js';
+import { jsonField, type JobSummaryRow, selectJobSummary } from './job-summary.js';
 
 export interface CallbackTargetRow extends JobSummaryRow {
   callback_url: string | null;
@@ -11,14 +11,14 @@ export interface CallbackTargetRow extends JobSummaryRow {
 
 /**
  * What a state callback needs of a job, in one query: its summary row (spec and result trimmed in
- * SQLite, as list pages read them, so a spec of 8 MB of files is never loaded), its callback fields
+ * the database, as list pages read them, so a spec of 8 MB of files is never loaded), its callback fields
  * and its token's secret.
  */
 export async function getCallbackTarget(db: Kysely<Database>, id: string): Promise<CallbackTargetRow | undefined> {
-  return selectJobSummary(db.selectFrom('jobs'))
+  return selectJobSummary(db, db.selectFrom('jobs'))
     .select([
-      sql<string | null>`json_extract(spec, '$.callback_url')`.as('callback_url'),
-      sql<string | null>`json_extract(spec, '$.callback_secret')`.as('callback_secret'),
+      jsonField(db, 'spec', 'callback_url').as('callback_url'),
+      jsonField(db, 'spec', 'callback_secret').as('callback_secret'),
       sql<string | null>`(select t.callback_secret from tokens t where t.id = jobs.token_id)`.as('token_callback_secret'),
     ])
     .where('id', '=', id)

@@ -20,18 +20,29 @@ export async function appendEvent(
   data: unknown,
 ): Promise<StoredEvent> {
   const created_at = nowIso();
-  const row = await db
-    .insertInto('job_events')
-    .values({
-      job_id: jobId,
-      seq: sql<number>`(select coalesce(max(seq), 0) + 1 from job_events where job_id = ${jobId})`,
-      type,
-      data: JSON.stringify(data),
-      created_at,
-    })
-    .returning('seq')
-    .executeTakeFirstOrThrow();
-  return { seq: Number(row.seq), type, data, created_at };
+  const seq = await insertNextSeq(db, { job_id: jobId, type, data: JSON.stringify(data), bytes: null, created_at });
+  return { seq, type, data, created_at };
+}
+
+/** Writers of one job's events racing for a seq (PostgreSQL, several hosts) take turns: at most this many. */
+const SEQ_TRIES = 20;
+
+/**
+ * Inserts an event at the job's next seq. The seq is computed in the statement; where two writers
+ * compute the same one (PostgreSQL, READ COMMITTED), the later insert does nothing — which, unlike a
+ * unique violation, leaves its transaction usable — and tries again with a fresh snapshot.
+ */
+async function insertNextSeq(db: Kysely<Database>, row: Omit<JobEventsTable, 'seq'>): Promise<number> {
+  for (let i = 0; i < SEQ_TRIES; i++) {
+    const inserted = await db
+      .insertInto('job_events')
+      .values({ ...row, seq: sql<number>`(select coalesce(max(seq), 0) + 1 from job_events where job_id = ${row.job_id})` })
+      .onConflict((oc) => oc.columns(['job_id', 'seq']).doNothing())
+      .returning('seq')
+      .executeTakeFirst();
+    if (inserted) return Number(inserted.seq);
+  }
+  throw new Error(`job ${row.job_id}: no free event seq after ${SEQ_TRIES} tries`);
 }
 
 export async function listEvents(
@@ -77,19 +88,8 @@ export async function appendOutput(
     const created_at = nowIso();
     const events: StoredEvent[] = [];
     for (const { stream, bytes } of chunks) {
-      const row = await trx
-        .insertInto('job_events')
-        .values({
-          job_id: jobId,
-          seq: sql<number>`(select coalesce(max(seq), 0) + 1 from job_events where job_id = ${jobId})`,
-          type: stream,
-          data: '',
-          bytes,
-          created_at,
-        })
-        .returning('seq')
-        .executeTakeFirstOrThrow();
-      events.push({ seq: Number(row.seq), type: stream, data: { data: utf8.decode(bytes) }, created_at });
+      const seq = await insertNextSeq(trx, { job_id: jobId, type: stream, data: '', bytes, created_at });
+      events.push({ seq, type: stream, data: { data: utf8.decode(bytes) }, created_at });
     }
     return events;
   });

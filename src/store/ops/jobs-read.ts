@@ -32,7 +32,7 @@ export async function listJobs(
   db: Kysely<Database>,
   filter: JobFilter,
 ): Promise<{ rows: JobSummaryRow[]; next: string | null }> {
-  let q = selectJobSummary(db.selectFrom('jobs')).orderBy('id', 'desc').limit(filter.limit + 1);
+  let q = selectJobSummary(db, db.selectFrom('jobs')).orderBy('id', 'desc').limit(filter.limit + 1);
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.kind) q = q.where('kind', '=', filter.kind);
   if (filter.tokenId !== undefined) q = q.where('token_id', '=', filter.tokenId);

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { JobState } from '../../jobs/states.js';
 import { nowIso } from '../../util/ids.js';
+import { isPostgres } from '../dialect.js';
 import type { Database, JobsTable } from '../schema.js';
 import { appendEvent, type StoredEvent } from './events.js';
 
@@ -108,8 +109,7 @@ export async function transitionJob(
 }
 
 /**
- * Claims the next queued job (priority, then FIFO) for `host`. Runs in one
- * transaction; a PostgreSQL variant will add FOR UPDATE SKIP LOCKED to the subquery.
+ * Claims the next queued job (priority, then FIFO) for `host`, in one transaction.
  */
 export async function claimNextJob(
   db: Kysely<Database>,
@@ -131,11 +131,9 @@ export async function claimNextJob(
       const tokens = [...skip.tokens];
       q = q.where((eb) => eb.or([eb('token_id', 'is', null), eb('token_id', 'not in', tokens)]));
     }
-    const next = await q
-      .orderBy('priority', 'desc')
-      .orderBy('id', 'asc')
-      .limit(1)
-      .executeTakeFirst();
+    q = q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(1);
+    // Hosts claiming at once each lock a different row instead of queueing on the first one.
+    const next = await (isPostgres(trx) ? q.forUpdate().skipLocked() : q).executeTakeFirst();
     if (!next) return undefined;
     const row = await trx
       .updateTable('jobs')

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../schema.js';
+import { isPostgres } from '../dialect.js';
 
 const ACTIVE = ['queued', 'running'];
 
@@ -56,11 +57,17 @@ export async function pruneJobs(db: Kysely<Database>, batch: PruneBatch): Promis
  * with incremental auto-vacuum; elsewhere freed pages are reused by SQLite).
  */
 export async function releaseFreePages(db: Kysely<Database>, pages: number): Promise<void> {
+  // PostgreSQL's autovacuum reclaims dead rows itself.
+  if (isPostgres(db)) return;
   await sql.raw(`pragma incremental_vacuum(${Math.max(0, Math.floor(pages))})`).execute(db);
 }
 
 /** Bytes the database file holds and how many of them are free pages. */
 export async function databaseSize(db: Kysely<Database>): Promise<{ bytes: number; freeBytes: number }> {
+  if (isPostgres(db)) {
+    const { rows } = await sql<{ bytes: number }>`select pg_database_size(current_database()) as bytes`.execute(db);
+    return { bytes: Number(rows[0]!.bytes), freeBytes: 0 };
+  }
   const one = async (name: string) =>
     Number(Object.values((await sql.raw(`pragma ${name}`).execute(db)).rows[0] as Record<string, unknown>)[0]);
   const pageSize = await one('page_size');

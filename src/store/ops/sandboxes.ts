@@ -1,8 +1,9 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
 import { PaddockError } from '../../errors.js';
 import { SANDBOX_REASONS, SANDBOX_STATES, SandboxLabels, StoredSandboxSpec } from '../../sandboxes/spec.js';
 import type { Database, SandboxesTable } from '../schema.js';
+import { jsonField } from './job-summary.js';
 
 const Iso = z.string().datetime();
 
@@ -80,8 +81,8 @@ export async function listSandboxes(
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.before) q = q.where('id', '<', filter.before);
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
-    // SQLite's JSON path; keys are label keys (LABEL_KEY_RE: no quotes), quoted so `.` and `/` stay literal.
-    q = q.where(sql<string>`json_extract(labels, ${`$."${key}"`})`, '=', value);
+    // Keys are label keys (LABEL_KEY_RE: no quotes).
+    q = q.where(jsonField(db, 'labels', key), '=', value);
   }
   const rows = (await q.execute()).map(parseRow);
   const more = rows.length > filter.limit;
