@@ -58,20 +58,22 @@ export type JobKinds = Readonly<Record<string, JobKind<any>>>;
 
 /** The common mapping from one exec's result to a job's end state. */
 export function outcomeOfExec(r: ExecResult): JobOutcome {
+  // Its wall limit (timeout_ms from the command's start) or the job's deadline: a timeout either way.
+  const timedOut = r.aborted === 'timeout' || r.limit === 'wall';
   const result = {
     exit_code: r.exitCode,
     signal: r.signal,
     // No stdout/stderr: output is stored once, as the job's output events (GET /v1/jobs/:id reads it there).
     stdout_truncated: r.stdoutTruncated,
     stderr_truncated: r.stderrTruncated,
-    timed_out: r.aborted === 'timeout',
+    timed_out: timedOut,
     wall_ms: r.wallMs,
     cpu_ms: r.cpuMs,
     max_rss_kb: r.maxRssKb,
-    ...(r.limit ? { limit: r.limit } : {}),
+    ...(r.limit && r.limit !== 'wall' ? { limit: r.limit } : {}),
   };
   const base = { exitCode: r.exitCode, result };
-  if (r.aborted === 'timeout') return { ...base, state: 'timed_out', reason: 'timeout' };
+  if (timedOut) return { ...base, state: 'timed_out', reason: 'timeout' };
   if (r.aborted === 'cancel') return { ...base, state: 'cancelled', reason: 'cancelled' };
   if (r.aborted === 'shutdown') return { ...base, state: 'failed', reason: 'runner_shutdown' };
   if (r.limit === 'memory') return { ...base, state: 'failed', reason: 'memory_limit' };

@@ -25,10 +25,18 @@ export function commandArgv(spec: CommandJobSpec): { argv: string[]; script?: Sa
   return { argv: [spec.shell, SCRIPT_FILE], script: { path: SCRIPT_FILE, content, mode: 0o644 } };
 }
 
+/**
+ * What making and removing the sandbox may take beyond `timeout_ms`. The command's own time is its
+ * exec's wall limit, counted from its start: a sandbox slow to start under load must not eat into it.
+ * The job's deadline is that plus this, so a setup that hangs still ends.
+ */
+export const SETUP_ALLOWANCE_MS = 30_000;
+
 /** `command` jobs: one argv or shell script in a fresh sandbox. */
 export const commandKind: JobKind<CommandJobSpec> = {
   name: 'command',
   result: CommandResult,
+  hardTimeoutMs: (spec) => spec.limits.timeout_ms + SETUP_ALLOWANCE_MS,
   plan: (spec, config) => ({ limits: resolveLimits(spec.limits, config), network: networkMode(spec.network), image: spec.image }),
   async run(ctx: JobContext<CommandJobSpec>): Promise<JobOutcome> {
     const { spec } = ctx;
@@ -46,7 +54,7 @@ export const commandKind: JobKind<CommandJobSpec> = {
     try {
       const stdin = spec.stdin === undefined ? undefined : decode(spec.stdin, spec.stdin_encoding);
       const result = await sandbox.exec(
-        { argv, cwd: spec.cwd, env: { ...BASE_ENV, ...spec.env }, stdin },
+        { argv, cwd: spec.cwd, env: { ...BASE_ENV, ...spec.env }, stdin, limits: { wallMs: ctx.limits.timeout_ms } },
         ctx.output,
         ctx.signal,
       );
