@@ -13,6 +13,8 @@ import { LanguageHealth } from './judge/health.js';
 import { judgeKind } from './judge/kind.js';
 import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
+import { HostRegistry } from './fleet/registry.js';
+import { listImages } from './images/catalog.js';
 import { Metrics } from './metrics.js';
 import { allDrivers } from './sandbox/all-drivers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -54,6 +56,8 @@ export interface Runtime {
   oauth: OAuthAuth;
   /** Judge languages and whether their smoke tests pass (src/judge/). */
   judge: LanguageHealth;
+  /** This host's row in the store's host registry (GET /v1/hosts), and the others'. */
+  hosts: HostRegistry;
   artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
@@ -132,6 +136,15 @@ export async function startRuntime(
     stopSignal: scheduler.stopSignal,
   });
   await sandboxes.start();
+  const hosts = new HostRegistry({
+    store,
+    config,
+    drivers,
+    log: log.child({ component: 'fleet' }),
+    running: () => scheduler.runningCount,
+    images: async () => (await listImages(config.images_dir)).map((i) => i.name),
+  });
+  await hosts.start();
   const snapshots = new SandboxSnapshots({ config, store, sandboxes, log: log.child({ component: 'snapshots' }) });
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
@@ -174,8 +187,11 @@ export async function startRuntime(
     oauth,
     artifacts: agents.artifacts,
     judge,
+    hosts,
     async close() {
       clearInterval(refresher);
+      // Other hosts see it leave: draining while its jobs end, stopped once they have.
+      await hosts.drain();
       judge.stop();
       storage.stop();
       retention.stop();
@@ -186,6 +202,7 @@ export async function startRuntime(
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();
+      await hosts.stop();
       await store.close();
     },
   };

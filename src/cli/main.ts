@@ -22,6 +22,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
   ['sandbox', async () => (await import('./commands/sandbox.js')).sandboxCommand],
   ['agent', async () => (await import('./commands/agent.js')).agentCommand],
   ['judge', async () => (await import('./commands/judge.js')).judgeCommand],
+  ['hosts', async () => (await import('./commands/hosts.js')).hostsCommand],
 ];
 
 // The runner must hand no fd it inherited to a sandbox (bwrap passes on every fd it

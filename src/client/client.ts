@@ -1,6 +1,7 @@
 import { Http, type HttpOptions } from './http.js';
 import { JobsApi } from './jobs.js';
 import { SandboxesApi } from './sandboxes.js';
+import type { FleetHost } from './types.js';
 
 export type ClientOptions = HttpOptions;
 
@@ -20,6 +21,11 @@ export class PaddockClient {
     this.http = new Http(opts);
     this.jobs = new JobsApi(this.http);
     this.sandboxes = new SandboxesApi(this.http);
+  }
+
+  /** The hosts sharing the runner's store, with their health (admin). */
+  async hosts(): Promise<{ hosts: FleetHost[]; self: string }> {
+    return this.http.json('GET', '/v1/hosts');
   }
 
   get url(): string {

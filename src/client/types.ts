@@ -8,6 +8,7 @@ import type { JobSpec } from '../jobs/spec.js';
 import type { JobState } from '../jobs/states.js';
 import type { JobSummaryView } from '../server/job-summary.js';
 import type { JobView } from '../server/job-view.js';
+import type { HostView } from '../server/routes/hosts.js';
 
 /** A job as submitted: fields with defaults may be left out. */
 export type JobSpecInput = z.input<typeof JobSpec>;
@@ -15,6 +16,9 @@ export type Job = JobView;
 export type JobSummary = JobSummaryView;
 export type JobResult = NonNullable<JobView['result']>;
 export type { JobState };
+
+/** A host of the fleet sharing the runner's store (GET /v1/hosts). */
+export type FleetHost = z.infer<typeof HostView>;
 
 export interface JobListQuery {
   state?: JobState;

@@ -7,6 +7,7 @@ import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
 import { DaytonaConfig } from './daytona.js';
 import { E2bConfig } from './e2b.js';
+import { FleetConfig } from './fleet.js';
 import { GithubConfig } from './github.js';
 import { JudgeConfig } from './judge.js';
 import { Limits } from './schema-limits.js';
@@ -268,6 +269,7 @@ export const ConfigSchema = z.strictObject({
   callbacks: CallbacksConfig,
   daytona: DaytonaConfig,
   e2b: E2bConfig,
+  fleet: FleetConfig,
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -13,6 +13,7 @@ import { githubWebhookRoutes } from './routes/github-webhook.js';
 import { jobRoutes } from './routes/jobs.js';
 import { previewHostRewrite } from './routes/sandboxes/preview-host.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
+import { hostRoutes } from './routes/hosts.js';
 import { storageRoutes } from './routes/storage.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { runnerCompatRoutes } from './compat/runner/routes.js';
@@ -66,6 +67,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   jobRoutes(app, rt);
   eventRoutes(app, rt);
   storageRoutes(app, rt);
+  hostRoutes(app, rt);
   sandboxRoutes(app, rt);
   artifactRoutes(app, rt);
   judgeRoutes(app, rt);

@@ -87,6 +87,7 @@ export interface Database {
   sandboxes: SandboxesTable;
   github_deliveries: GithubDeliveriesTable;
   sandbox_snapshots: SandboxSnapshotsTable;
+  hosts: HostsTable;
 }
 
 /** Filesystem snapshots of sandboxes (migration 0008); the archive is a file on `host_id`. */
@@ -113,4 +114,28 @@ export interface GithubDeliveriesTable {
   event: string;
   job_id: string | null;
   received_at: string;
+}
+
+/** A fleet's hosts (migration 0009): each `paddock serve` on this store, as its last heartbeat left it. */
+export interface HostsTable {
+  /** The host's `host_id`. */
+  id: string;
+  /** Where other hosts reach its API (`fleet.advertise_url`); null: nowhere (behind NAT). */
+  address: string | null;
+  version: string;
+  /** up | draining | stopped — what the host says; `lost` is read from a stale heartbeat. */
+  state: string;
+  /** JSON: [{name, available, isolation}] */
+  drivers: string;
+  /** JSON: {key: value} */
+  labels: string;
+  /** JSON: image names present */
+  images: string;
+  /** Jobs it runs at once (max_concurrent_jobs). */
+  capacity: number;
+  running: number;
+  /** 1 when `address` answers for it, so sandboxes may be placed there and proxied to. */
+  reachable: number;
+  started_at: string;
+  heartbeat_at: string;
 }

@@ -30,6 +30,7 @@ import {
   setGithubDeliveryJob,
 } from './ops/github-deliveries.js';
 import { countSnapshots, deleteSnapshot, getSnapshot, insertSnapshot, listSnapshots } from './ops/snapshots.js';
+import { getHost, heartbeatHost, listHosts, registerHost } from './ops/hosts.js';
 import type { Database } from './schema.js';
 import { isStorageFull, storageFullError } from './storage-full.js';
 
@@ -76,6 +77,10 @@ const OPS = {
   forgetGithubDelivery,
   getGithubDelivery,
   pruneGithubDeliveries,
+  registerHost,
+  heartbeatHost,
+  listHosts,
+  getHost,
 };
 
 /**
@@ -117,4 +122,5 @@ export type { JobSummaryRow } from './ops/job-summary.js';
 export type { CallbackTargetRow } from './ops/callbacks.js';
 export type { OutputStream, StoredEvent } from './ops/events.js';
 export type { StoredQuotas, TokenRow } from './ops/tokens.js';
+export type { HostBeat, HostDriver, HostRow, HostState, NewHost } from './ops/hosts.js';
 export type { SandboxFilter, SandboxPatch, SandboxRow } from './ops/sandboxes.js';

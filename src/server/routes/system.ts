@@ -44,6 +44,7 @@ export function systemRoutes(app: FastifyInstance, rt: Runtime, lane: RequestLan
       const usesOAuth = rt.config.agents.model_api.api_key === '';
       const problems = [
         rt.storage.problem(),
+        rt.hosts.problem(),
         drivers.some((d) => d.available) ? undefined : 'no sandbox driver is available',
         usesOAuth ? oauthProblem(oauth) : undefined,
         ...rt.judge.problems(),

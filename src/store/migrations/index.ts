@@ -7,6 +7,7 @@ import * as m0005 from './0005_token_sandboxes.js';
 import * as m0006 from './0006_github_deliveries.js';
 import * as m0007 from './0007_callbacks.js';
 import * as m0008 from './0008_snapshots.js';
+import * as m0009 from './0009_hosts.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006_github_deliveries': m0006,
   '0007_callbacks': m0007,
   '0008_snapshots': m0008,
+  '0009_hosts': m0009,
 };
 
 export const migrationProvider: MigrationProvider = {
