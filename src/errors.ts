@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   forbidden: { status: 403, title: 'Token lacks the required scope', exit: 3 },
   not_found: { status: 404, title: 'Not found', exit: 4 },
   conflict: { status: 409, title: 'Conflict with the current state', exit: 1 },
+  lease_lost: { status: 409, title: 'This host no longer holds the job (its lease expired and was taken over)', exit: 1 },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key was used for a different request', exit: 1 },
   payload_too_large: { status: 413, title: 'Request body is too large', exit: 2 },
   unsupported_media_type: { status: 415, title: 'Unsupported content type', exit: 2 },

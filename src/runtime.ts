@@ -14,6 +14,8 @@ import { judgeKind } from './judge/kind.js';
 import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
 import { HostRegistry } from './fleet/registry.js';
+import { JobWakeup } from './fleet/wakeup.js';
+import { isPostgresUrl } from './store/dialect.js';
 import { listImages } from './images/catalog.js';
 import { Metrics } from './metrics.js';
 import { allDrivers } from './sandbox/all-drivers.js';
@@ -128,6 +130,11 @@ export async function startRuntime(
     },
   );
   await scheduler.start();
+  // Other hosts queue jobs into the same store: hear of them (NOTIFY, else polling).
+  const wakeup = isPostgresUrl(config.store_url)
+    ? new JobWakeup({ url: config.store_url, pollMs: config.fleet.poll_ms, log: log.child({ component: 'fleet' }), wake: () => scheduler.wake() })
+    : undefined;
+  wakeup?.start();
   const sandboxes = new SandboxService({
     config,
     store,
@@ -192,6 +199,7 @@ export async function startRuntime(
       clearInterval(refresher);
       // Other hosts see it leave: draining while its jobs end, stopped once they have.
       await hosts.drain();
+      await wakeup?.close();
       judge.stop();
       storage.stop();
       retention.stop();

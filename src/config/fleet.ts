@@ -22,6 +22,15 @@ export const FleetConfig = z
     heartbeat_ms: z.number().int().min(100).max(60_000).default(2000),
     /** A host whose last heartbeat is older than this is `lost`: its leases may be taken over. */
     host_timeout_ms: z.number().int().min(500).max(3_600_000).default(15_000),
+    /**
+     * How long a claim holds a job without being renewed (the running host renews it every third of
+     * this). A lease run out means its host is gone: another host requeues or fails the job.
+     */
+    lease_ms: z.number().int().min(1000).max(3_600_000).default(30_000),
+    /** On PostgreSQL, how often a host looks for queued jobs without being notified (the fallback for NOTIFY); 0: never. */
+    poll_ms: z.number().int().min(0).max(600_000).default(1000),
+    /** Runs a job gets when its host is lost (the first included); past it the job fails `host_lost`. */
+    max_attempts: z.number().int().min(1).max(100).default(3),
     /** What this host offers beyond its drivers (`gpu=true`, `region=eu`): jobs may require them. */
     labels: z
       .record(

@@ -48,6 +48,11 @@ export interface JobKind<S> {
   readonly result: ZodType;
   /** Checks a spec against this runner at submit (refusing what it cannot run with a PaddockError) and says what it needs. */
   plan(spec: S, config: Config): JobPlan;
+  /**
+   * A run may be repeated without effects outside its sandbox, so a job whose host was lost is
+   * requeued (up to `fleet.max_attempts`) without asking; other kinds only with `retry_on_restart`.
+   */
+  readonly retrySafe?: boolean;
   /** The run's hard time cap; the job's `limits.timeout_ms` when absent. */
   hardTimeoutMs?(spec: S & { limits: Limits }): number;
   run(ctx: JobContext<S>): Promise<JobOutcome>;

@@ -12,6 +12,8 @@ export const FLUSH_MS = 100;
 export interface OutputEventsOptions {
   /** Called once when output can no longer be stored (e.g. the disk is full); nothing is stored after. */
   onFail?: (err: PaddockError) => void;
+  /** The run's lease: every write carries it, and fails `lease_lost` once the job was taken over. */
+  lease?: string | null | undefined;
 }
 
 /**
@@ -71,7 +73,7 @@ export class OutputEvents {
     this.chain = this.chain
       .then(async () => {
         if (this.failure) return;
-        const events = await this.store.appendOutput(this.jobId, rows);
+        const events = await this.store.appendOutput(this.jobId, rows, this.options.lease);
         for (const event of events) this.bus.publish(this.jobId, event);
       })
       .catch((err: unknown) => this.fail(err));
@@ -97,7 +99,7 @@ export class OutputEvents {
     this.chain = this.chain
       .then(async () => {
         if (this.failure) return;
-        this.bus.publish(this.jobId, await this.store.appendEvent(this.jobId, type, data));
+        this.bus.publish(this.jobId, await this.store.appendEvent(this.jobId, type, data, this.options.lease));
       })
       .catch((err: unknown) => this.fail(err));
   };

@@ -24,7 +24,11 @@ export async function runJob(
   const log = deps.log.child({ jobId: row.id });
   const spec = JSON.parse(row.spec) as StoredSpec;
   // Output that cannot be stored (disk full) ends the job: nothing more of it would be kept.
-  const output = new OutputEvents(row.id, deps.store, deps.bus, { onFail: () => abort.abort('storage_full') });
+  const output = new OutputEvents(row.id, deps.store, deps.bus, {
+    // A lost lease: another host has the job now; this run stops and writes nothing more.
+    onFail: (err) => abort.abort(err.code === 'lease_lost' ? 'lease_lost' : 'storage_full'),
+    lease: row.lease_token,
+  });
   const kind = deps.kinds[row.kind];
   const timer = deadlineTimer(kind?.hardTimeoutMs?.(spec) ?? spec.limits.timeout_ms, () => abort.abort('timeout'));
   let outcome: JobOutcome | undefined;

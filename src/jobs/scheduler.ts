@@ -13,6 +13,7 @@ import type { EventBus } from './event-bus.js';
 import { coalesced } from './coalesce.js';
 import { QueueExpiry } from './expiry.js';
 import { replayOf } from './idempotency.js';
+import { afterHostLost, LeaseKeeper } from './leases.js';
 import { recoverLeftRunning } from './recovery.js';
 import { runJob } from './run.js';
 import { planSubmit } from './submit-plan.js';
@@ -73,6 +74,7 @@ export class Scheduler {
   readonly stopSignal: AbortSignal = this.stopController.signal;
   lastActivity: string | null = null;
   private readonly expiry: QueueExpiry;
+  private readonly leases: LeaseKeeper;
 
   constructor(private readonly deps: SchedulerDeps) {
     // Every waiting request and event stream listens here; that is not a leak.
@@ -82,6 +84,14 @@ export class Scheduler {
       log: deps.log,
       sweepMs: deps.config.queue.sweep_ms,
       expire: (row) => this.transition(row, ['queued'], 'expired', { reason: 'queue_timeout' }).then(() => undefined),
+    });
+    this.leases = new LeaseKeeper({
+      store: deps.store,
+      config: deps.config,
+      log: deps.log,
+      active: () => [...this.active.keys()],
+      lost: (id) => this.active.get(id)?.abort.abort('lease_lost'),
+      takeOver: (row) => this.takeOver(row),
     });
   }
 
@@ -99,6 +109,7 @@ export class Scheduler {
     await this.deps.admission.recount();
     await this.recover();
     await this.expiry.start();
+    this.leases.start();
     this.deps.admission.startRecounting();
     this.pump();
   }
@@ -173,9 +184,11 @@ export class Scheduler {
         claimed.abort.abort('cancel');
         await claimed.done;
       } else {
-        // A claim may have committed without its launch having run yet; remember
-        // the cancel so that launch aborts at once instead of running the job.
-        this.cancelledBeforeLaunch.add(id);
+        // A claim by this host may have committed without its launch having run yet; remember
+        // the cancel so that launch aborts at once instead of running the job. Another host's
+        // run learns of it at its next lease renewal.
+        const now = await this.deps.store.getJob(id);
+        if (now?.host === this.deps.config.host_id) this.cancelledBeforeLaunch.add(id);
         await this.transition(row, ['running'], 'cancelled', { reason: 'cancelled' });
       }
     }
@@ -191,6 +204,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopping = true;
     this.expiry.stop();
+    this.leases.stop();
     this.deps.admission.stopRecounting();
     for (const { abort } of this.active.values()) abort.abort('shutdown');
     await Promise.all([...this.active.values()].map((a) => a.done));
@@ -199,7 +213,19 @@ export class Scheduler {
   }
 
   private get leaseMs(): number {
-    return this.deps.config.limits.max.timeout_ms + 60_000;
+    return this.deps.config.fleet.lease_ms;
+  }
+
+  /** A job whose host's lease ran out: requeued or failed `host_lost`, guarded by that lease. */
+  private async takeOver(row: JobRow): Promise<void> {
+    const { config, kinds, log } = this.deps;
+    const to = afterHostLost(row, kinds[row.kind]?.retrySafe === true, config.fleet.max_attempts);
+    if (!(await this.transition(row, ['running'], to, { reason: 'host_lost' }, row.lease_token))) return;
+    log.warn({ jobId: row.id, host: row.host, state: to }, 'took over a job whose host stopped renewing its lease');
+    if (to === 'queued') {
+      this.mayHaveQueued = true;
+      this.pump();
+    }
   }
 
   /**
@@ -260,13 +286,14 @@ export class Scheduler {
    */
   private async execute(row: JobRow, abort: AbortController): Promise<void> {
     const { to, end } = await runJob(this.deps, row, abort);
-    await this.transition(row, ['running'], to, end);
+    // Fenced: a job taken over meanwhile (this host's lease expired) keeps the new holder's end.
+    await this.transition(row, ['running'], to, end, row.lease_token);
     if (to === 'queued') this.mayHaveQueued = true;
   }
 
   /** One source state per move, so admission's counts know what the job left. */
-  private async transition(row: JobRow, from: [JobState], to: JobState, end: JobEnd): Promise<boolean> {
-    const move = () => moveJob(this.deps, row, from, to, end);
+  private async transition(row: JobRow, from: [JobState], to: JobState, end: JobEnd, lease?: string | null): Promise<boolean> {
+    const move = () => moveJob(this.deps, row, from, to, end, lease);
     // The end of a job this process runs must be recorded: on a full disk, retry until there is room.
     const moved = this.active.has(row.id)
       ? await retryWhileFull(move, () => this.stopping, this.deps.log)
@@ -283,7 +310,7 @@ export class Scheduler {
       log,
       hostId: this.deps.recoverAllRunning ? undefined : config.host_id,
       isActive: (id) => this.active.has(id),
-      move: (row, to) => this.transition(row, ['running'], to, { reason: 'runner_restarted' }),
+      move: (row, to) => this.transition(row, ['running'], to, { reason: 'runner_restarted' }, row.lease_token),
       requeued: () => (this.mayHaveQueued = true),
     });
     // Interrupted by a full disk: resumeAfterStorage runs it again.
@@ -292,6 +319,13 @@ export class Scheduler {
 
   private touch(): void {
     this.lastActivity = nowIso();
+  }
+
+  /** There may be queued jobs this host did not queue (another host's submit, a requeue): claim. */
+  wake(): void {
+    if (this.stopping) return;
+    this.mayHaveQueued = true;
+    this.pump();
   }
 
   /** Disk space is back: finish recovery if a full disk interrupted it, and claim again. */

@@ -37,6 +37,8 @@ export type JobReason =
   | 'cancelled'
   | 'driver_error'
   | 'runner_restarted'
+  // Fleet: its host's lease ran out (crashed, partitioned, stalled) and it was not retried there.
+  | 'host_lost'
   | 'runner_shutdown'
   | 'storage_full'
   | 'queue_timeout'

@@ -21,11 +21,14 @@ export async function moveJob(
   from: JobState[],
   to: JobState,
   end: JobEnd,
+  /** The claim's lease: the move happens only while the job still holds it (a run's own end). */
+  lease?: string | null,
 ): Promise<boolean> {
   const moved = await deps.store.transitionJob({
     id: row.id,
     from,
     to,
+    lease,
     reason: end.reason ?? null,
     patch: {
       ...(end.result !== undefined ? { result: JSON.stringify(end.result) } : {}),

@@ -17,6 +17,7 @@ export function judgeKind(deps: { config: Config; health: LanguageHealth }): Job
   return {
     name: 'judge',
     result: JudgeResult,
+    retrySafe: true,
     plan: (spec, cfg) => planJudge(spec, cfg, health).plan,
     async run(ctx: JobContext<StoredJudgeSpec>): Promise<JobOutcome> {
       const { spec } = ctx;

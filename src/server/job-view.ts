@@ -26,6 +26,8 @@ export const JobView = z.object({
   priority: z.number().int(),
   attempts: z.number().int(),
   driver: z.string().nullable(),
+  /** The host (`host_id`) that runs it, or last ran it; absent while it never ran. */
+  host: z.string().optional(),
   image: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   limits: z.record(z.string(), z.number()),
@@ -55,6 +57,7 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     priority: row.priority,
     attempts: row.attempts,
     driver: row.driver,
+    ...(row.host ? { host: row.host } : {}),
     ...('image' in spec && spec.image ? { image: spec.image } : {}),
     ...(row.labels ? { labels: JSON.parse(row.labels) } : {}),
     limits: spec.limits,

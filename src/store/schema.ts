@@ -17,6 +17,8 @@ export interface JobsTable {
   labels: string | null;
   host: string | null;
   lease_expires_at: string | null;
+  /** Written by each claim (migration 0010); the run's writes must carry it. Null when not running. */
+  lease_token: string | null;
   token_id: string | null;
   idempotency_key: string | null;
   request_hash: string | null;

@@ -8,7 +8,7 @@ import {
   listJobs,
   listJobsInState,
 } from './ops/jobs-read.js';
-import { claimNextJob, insertJob, transitionJob } from './ops/jobs-write.js';
+import { claimNextJob, insertJob, listExpiredLeases, renewLeases, transitionJob } from './ops/jobs-write.js';
 import { getCallbackTarget } from './ops/callbacks.js';
 import { databaseSize, pruneJobs, releaseFreePages } from './ops/retention.js';
 import { countActiveJobs, listExpiredQueued, nextQueueDeadline } from './ops/tenants.js';
@@ -40,6 +40,8 @@ const OPS = {
   insertJob,
   transitionJob,
   claimNextJob,
+  renewLeases,
+  listExpiredLeases,
   getJob,
   findJobByIdempotencyKey,
   listJobs,

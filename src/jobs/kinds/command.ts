@@ -36,6 +36,7 @@ export const SETUP_ALLOWANCE_MS = 30_000;
 export const commandKind: JobKind<CommandJobSpec> = {
   name: 'command',
   result: CommandResult,
+  retrySafe: true,
   hardTimeoutMs: (spec) => spec.limits.timeout_ms + SETUP_ALLOWANCE_MS,
   plan: (spec, config) => ({ limits: resolveLimits(spec.limits, config), network: networkMode(spec.network), image: spec.image }),
   async run(ctx: JobContext<CommandJobSpec>): Promise<JobOutcome> {

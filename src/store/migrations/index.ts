@@ -8,6 +8,7 @@ import * as m0006 from './0006_github_deliveries.js';
 import * as m0007 from './0007_callbacks.js';
 import * as m0008 from './0008_snapshots.js';
 import * as m0009 from './0009_hosts.js';
+import * as m0010 from './0010_leases.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_callbacks': m0007,
   '0008_snapshots': m0008,
   '0009_hosts': m0009,
+  '0010_leases': m0010,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
+import { PaddockError } from '../../errors.js';
 import { nowIso } from '../../util/ids.js';
+import { isPostgres } from '../dialect.js';
 import type { Database, JobEventsTable } from '../schema.js';
 
 export interface StoredEvent {
@@ -18,10 +20,24 @@ export async function appendEvent(
   jobId: string,
   type: string,
   data: unknown,
+  lease?: string | null,
 ): Promise<StoredEvent> {
   const created_at = nowIso();
-  const seq = await insertNextSeq(db, { job_id: jobId, type, data: JSON.stringify(data), bytes: null, created_at });
+  const row = { job_id: jobId, type, data: JSON.stringify(data), bytes: null, created_at };
+  const seq = lease
+    ? await db.transaction().execute(async (trx) => (await holdLease(trx, jobId, lease), insertNextSeq(trx, row)))
+    : await insertNextSeq(db, row);
   return { seq, type, data, created_at };
+}
+
+/**
+ * Fencing: the write goes on only while the job is running under `lease`, else `lease_lost`. On
+ * PostgreSQL the row is share-locked until the write commits, so a takeover cannot slip in between.
+ */
+async function holdLease(trx: Kysely<Database>, jobId: string, lease: string): Promise<void> {
+  const q = trx.selectFrom('jobs').select('id').where('id', '=', jobId).where('state', '=', 'running').where('lease_token', '=', lease);
+  const held = await (isPostgres(trx) ? q.forShare() : q).executeTakeFirst();
+  if (!held) throw new PaddockError('lease_lost', `job ${jobId} is no longer held under this lease; nothing written`);
 }
 
 /** Writers of one job's events racing for a seq (PostgreSQL, several hosts) take turns: at most this many. */
@@ -82,9 +98,11 @@ export async function appendOutput(
   db: Kysely<Database>,
   jobId: string,
   chunks: readonly { stream: OutputStream; bytes: Buffer }[],
+  lease?: string | null,
 ): Promise<StoredEvent[]> {
   if (chunks.length === 0) return [];
   return db.transaction().execute(async (trx) => {
+    if (lease) await holdLease(trx, jobId, lease);
     const created_at = nowIso();
     const events: StoredEvent[] = [];
     for (const { stream, bytes } of chunks) {

@@ -1,4 +1,5 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { JobState } from '../../jobs/states.js';
 import { nowIso } from '../../util/ids.js';
 import { isPostgres } from '../dialect.js';
@@ -57,6 +58,7 @@ export async function insertJob(
         queue_expires_at: job.queue_expires_at ?? null,
         host: start?.host ?? null,
         lease_expires_at: start ? new Date(Date.now() + start.leaseMs).toISOString() : null,
+        lease_token: start ? newLeaseToken() : null,
         started_at: start ? now : null,
         finished_at: null,
       })
@@ -64,6 +66,7 @@ export async function insertJob(
       .executeTakeFirstOrThrow();
     const event = await appendEvent(trx, job.id, 'state', { state: 'queued' });
     const started = start ? await appendEvent(trx, job.id, 'state', { state: 'running', attempt: 1 }) : undefined;
+    if (!start) await notifyQueued(trx);
     return { row, event, started };
   });
 }
@@ -75,6 +78,8 @@ export interface Transition {
   reason?: string | null;
   patch?: Updateable<JobsTable>;
   eventData?: Record<string, unknown>;
+  /** Only if the job still holds this lease: the move of the run that claim started (fencing). */
+  lease?: string | null | undefined;
 }
 
 /**
@@ -88,22 +93,24 @@ export async function transitionJob(
   return db.transaction().execute(async (trx) => {
     const now = nowIso();
     const terminal = !['queued', 'running'].includes(t.to);
-    const row = await trx
+    let q = trx
       .updateTable('jobs')
       .set({
         ...t.patch,
         state: t.to,
         reason: t.reason ?? null,
         updated_at: now,
-        ...(terminal ? { finished_at: now, lease_expires_at: null } : {}),
+        ...(terminal ? { finished_at: now, lease_expires_at: null, lease_token: null } : {}),
+        ...(t.to === 'queued' ? { lease_expires_at: null, lease_token: null } : {}),
       })
       .where('id', '=', t.id)
-      .where('state', 'in', [...t.from])
-      .returningAll()
-      .executeTakeFirst();
+      .where('state', 'in', [...t.from]);
+    if (t.lease) q = q.where('lease_token', '=', t.lease);
+    const row = await q.returningAll().executeTakeFirst();
     if (!row) return undefined;
     const data = { state: t.to, ...(t.reason ? { reason: t.reason } : {}), ...t.eventData };
     const event = await appendEvent(trx, t.id, 'state', data);
+    if (t.to === 'queued') await notifyQueued(trx);
     return { row, event };
   });
 }
@@ -147,6 +154,7 @@ export async function claimNextJob(
         started_at: now,
         updated_at: now,
         lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
+        lease_token: newLeaseToken(),
       }))
       .where('id', '=', next.id)
       .where('state', '=', 'queued')
@@ -156,4 +164,44 @@ export async function claimNextJob(
     const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
     return { row, event };
   });
+}
+
+/** A claim's fencing token: unguessable, so no other writer can carry it by accident. */
+const newLeaseToken = () => randomBytes(12).toString('base64url');
+
+/**
+ * Extends the leases of the jobs this host runs; returns the ids it still holds. A job missing from
+ * the answer was ended elsewhere (a cancel on another host) or taken over: its run must stop.
+ */
+export async function renewLeases(db: Kysely<Database>, host: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .updateTable('jobs')
+    .set({ lease_expires_at: new Date(Date.now() + leaseMs).toISOString() })
+    .where('id', 'in', [...ids])
+    .where('host', '=', host)
+    .where('state', '=', 'running')
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Running jobs whose lease ran out (their host crashed, stalled or lost the database), oldest first. */
+export async function listExpiredLeases(db: Kysely<Database>, limit: number): Promise<JobRow[]> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('state', '=', 'running')
+    .where('lease_expires_at', '<', nowIso())
+    .orderBy('lease_expires_at')
+    .limit(limit)
+    .execute();
+}
+
+/** The channel hosts LISTEN on: a job was queued (src/fleet/wakeup.ts). */
+export const QUEUED_CHANNEL = 'paddock_jobs_queued';
+
+/** Wakes idle hosts once the transaction commits (PostgreSQL delivers NOTIFY at commit); SQLite has one host. */
+async function notifyQueued(trx: Kysely<Database>): Promise<void> {
+  if (isPostgres(trx)) await sql`select pg_notify(${QUEUED_CHANNEL}, '')`.execute(trx);
 }

@@ -1,0 +1,202 @@
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PgServer, postgresAvailable, startPostgres } from './helpers/postgres.js';
+import { jobEvents } from './helpers/sandbox.js';
+import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
+
+interface Job {
+  id: string;
+  state: string;
+  host?: string;
+  attempts: number;
+  reason?: string;
+  result?: { stdout?: string };
+}
+
+const TERMINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'expired'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Three real `paddock serve` processes (own data dirs, loopback ports) on one real PostgreSQL.
+describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', () => {
+  let pg: PgServer;
+  let url: string;
+  const hosts: ServerProcess[] = [];
+  const dirs: string[] = [];
+  const env = (id: string) => ({
+    PADDOCK_STORE_URL: url,
+    PADDOCK_HOST_ID: id,
+    PADDOCK_MAX_CONCURRENT_JOBS: '2',
+    PADDOCK_FLEET__HEARTBEAT_MS: '250',
+    PADDOCK_FLEET__HOST_TIMEOUT_MS: '1500',
+    PADDOCK_FLEET__LEASE_MS: '2000',
+    PADDOCK_FLEET__POLL_MS: '1000',
+  });
+  const start = async (i: number) => {
+    dirs[i] ??= mkdtempSync(path.join(os.tmpdir(), `paddock-fleet-${i}-`));
+    if (i > 0) copyFileSync(path.join(dirs[0]!, 'admin.token'), path.join(dirs[i]!, 'admin.token'));
+    hosts[i] = await startServerProcess(dirs[i]!, env(`host-${i}`));
+  };
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    url = await pg.createDatabase();
+    for (let i = 0; i < 3; i++) await start(i);
+  }, 60_000);
+  afterAll(async () => {
+    for (const h of hosts) {
+      if (!h) continue;
+      h.proc.kill('SIGCONT');
+      await stopServerProcess(h, 'SIGKILL');
+    }
+    await pg?.close();
+  });
+
+  const getJob = async (via: ServerProcess, id: string) => (await via.api('GET', `/v1/jobs/${id}`)).body as Job;
+  const waitEnded = async (via: ServerProcess, id: string, ms: number) => {
+    const t0 = Date.now();
+    for (;;) {
+      const job = await getJob(via, id);
+      if (TERMINAL.includes(job.state) || Date.now() - t0 > ms) return job;
+      await sleep(100);
+    }
+  };
+  const stateEvents = async (via: ServerProcess, id: string) =>
+    (await jobEvents(via.api, id)).filter((e) => e.type === 'state').map((e) => (e.data as { state: string }).state);
+
+  it('2,000 short jobs submitted across the hosts: each runs exactly once, none lost, every host used', async () => {
+    const N = 2000;
+    const ids: string[] = [];
+    let next = 0;
+    // 24 submitters, round-robin over the hosts.
+    await Promise.all(
+      Array.from({ length: 24 }, async () => {
+        while (next < N) {
+          const i = next++;
+          const res = await hosts[i % 3]!.api('POST', '/v1/jobs', { kind: 'command', command: ['true'], priority: 0 });
+          expect(res.status, JSON.stringify(res.body)).toBe(201);
+          ids.push((res.body as Job).id);
+        }
+      }),
+    );
+    expect(new Set(ids).size).toBe(N);
+    // Done when no job is queued or running any more, as every host sees it.
+    const t0 = Date.now();
+    for (;;) {
+      const res = await hosts[0]!.api('GET', '/v1/jobs?state=queued&limit=1');
+      const running = await hosts[1]!.api('GET', '/v1/jobs?state=running&limit=1');
+      if ((res.body as { jobs: Job[] }).jobs.length === 0 && (running.body as { jobs: Job[] }).jobs.length === 0) break;
+      expect(Date.now() - t0, 'jobs still queued or running after 240 s').toBeLessThan(240_000);
+      await sleep(500);
+    }
+    const byHost = new Map<string, number>();
+    const ended: Job[] = [];
+    // Read every job back through the host that did not take it.
+    for (let i = 0; i < N; i += 1) ended.push(await getJob(hosts[(i + 1) % 3]!, ids[i]!));
+    for (const job of ended) byHost.set(job.host ?? '?', (byHost.get(job.host ?? '?') ?? 0) + 1);
+    expect(ended.filter((j) => j.state !== 'succeeded').map((j) => `${j.id} ${j.state} ${j.reason}`)).toEqual([]);
+    // Exactly once: one claim each, no requeue.
+    expect(ended.filter((j) => j.attempts !== 1).length).toBe(0);
+    for (const id of ids.slice(0, 50)) expect(await stateEvents(hosts[2]!, id)).toEqual(['queued', 'running', 'succeeded']);
+    expect([...byHost.keys()].sort()).toEqual(['host-0', 'host-1', 'host-2']);
+    for (const n of byHost.values()) expect(n).toBeGreaterThan(N / 20);
+  }, 300_000);
+
+  it('a job queued on a busy host is started by an idle one within moments (NOTIFY), not at the next poll', async () => {
+    // host-0's two slots taken by long jobs started on it; a third job submitted to it must go elsewhere.
+    const long = await Promise.all([0, 1].map(() => hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', '3'] })));
+    await sleep(300);
+    const t0 = Date.now();
+    const res = await hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', command: ['true'] });
+    const job = await waitEnded(hosts[0]!, (res.body as Job).id, 10_000);
+    expect(job.state).toBe('succeeded');
+    expect(job.host).not.toBe('host-0');
+    // Well under the 1000 ms poll, with a sandbox start in it.
+    expect(Date.now() - t0).toBeLessThan(900);
+    for (const r of long) await waitEnded(hosts[0]!, (r.body as Job).id, 10_000);
+  }, 30_000);
+
+  it('a cancel sent to another host ends the job at once, and its host stops running it at its next renewal', async () => {
+    const res = await hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', '30'] });
+    const id = (res.body as Job).id;
+    await sleep(400);
+    const running = await getJob(hosts[1]!, id);
+    expect(running.state).toBe('running');
+    const holder = hosts[Number(running.host!.slice('host-'.length))]!;
+    const other = hosts.find((h) => h !== holder)!;
+    const cancelled = await other.api('POST', `/v1/jobs/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect((cancelled.body as Job).state).toBe('cancelled');
+    const t0 = Date.now();
+    for (;;) {
+      const health = (await holder.api('GET', '/health')).body as { currentJobs: number };
+      if (health.currentJobs === 0) break;
+      // A renewal every third of the 2 s lease.
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await sleep(100);
+    }
+    expect(await stateEvents(holder, id)).toEqual(['queued', 'running', 'cancelled']);
+  }, 30_000);
+
+  it('kill -9 of a host running jobs: they are requeued and finish on the others within lease timeout + a few seconds', async () => {
+    // Long jobs submitted to host-2: it starts what its slots take (others may go to idle hosts); then it dies.
+    const submitted = await Promise.all(
+      [0, 1, 2, 3].map(() => hosts[2]!.api('POST', '/v1/jobs', { kind: 'command', script: 'echo run; sleep 2' })),
+    );
+    await sleep(500);
+    const onIt: string[] = [];
+    for (const r of submitted) {
+      const job = await getJob(hosts[0]!, (r.body as Job).id);
+      if (job.state === 'running' && job.host === 'host-2') onIt.push(job.id);
+    }
+    expect(onIt.length).toBeGreaterThan(0);
+    const ids = onIt;
+    await stopServerProcess(hosts[2]!, 'SIGKILL');
+    const t0 = Date.now();
+    for (const id of ids) {
+      const job = await waitEnded(hosts[0]!, id, 15_000);
+      expect({ state: job.state, attempts: job.attempts }).toEqual({ state: 'succeeded', attempts: 2 });
+      expect(['host-0', 'host-1']).toContain(job.host);
+      expect(await stateEvents(hosts[1]!, id)).toEqual(['queued', 'running', 'queued', 'running', 'succeeded']);
+    }
+    // lease 2 s + a renewal round + the 2 s job itself, with room.
+    expect(Date.now() - t0).toBeLessThan(2000 + 700 + 2000 + 4000);
+  }, 60_000);
+
+  it('a stalled host (SIGSTOP) past its lease: the job is taken over, and its late writes are refused', async () => {
+    await start(2); // the host killed above, back under the same id
+    const res = await hosts[2]!.api('POST', '/v1/jobs', { kind: 'command', script: 'echo first; sleep 1.5; echo second' });
+    const id = (res.body as Job).id;
+    await sleep(600);
+    expect(await getJob(hosts[0]!, id)).toMatchObject({ state: 'running', host: 'host-2', attempts: 1 });
+    hosts[2]!.proc.kill('SIGSTOP');
+    // Its command goes on (it is not the stopped process) and prints "second" into a pipe nobody reads yet.
+    const job = await waitEnded(hosts[0]!, id, 20_000);
+    expect({ state: job.state, attempts: job.attempts }).toEqual({ state: 'succeeded', attempts: 2 });
+    expect(job.host).not.toBe('host-2');
+    hosts[2]!.proc.kill('SIGCONT');
+    await sleep(2500);
+    // The stalled run woke up, read its command's end and tried to record it: refused (its lease is gone).
+    const after = await getJob(hosts[1]!, id);
+    expect({ state: after.state, attempts: after.attempts, host: after.host }).toEqual({ state: 'succeeded', attempts: 2, host: job.host });
+    expect(await stateEvents(hosts[1]!, id)).toEqual(['queued', 'running', 'queued', 'running', 'succeeded']);
+    // Output: the first run's line written under its lease, then the second run's whole output; nothing of the first run after.
+    expect(after.result?.stdout).toBe('first\nfirst\nsecond\n');
+    expect(hosts[2]!.proc.exitCode).toBeNull();
+  }, 60_000);
+
+  it('SIGTERM of a host: it stops claiming, finishes or hands back its jobs, exits 0', async () => {
+    const res = await hosts[1]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', '1'], retry_on_restart: true });
+    const id = (res.body as Job).id;
+    await sleep(300);
+    const stopped = await stopServerProcess(hosts[1]!, 'SIGTERM');
+    expect(stopped.code).toBe(0);
+    const job = await waitEnded(hosts[0]!, id, 15_000);
+    // Asked to be retried: handed back at shutdown and run by another host.
+    expect(job.state).toBe('succeeded');
+    expect(job.host).not.toBe('host-1');
+    const list = (await hosts[0]!.api('GET', '/v1/hosts')).body as { hosts: { id: string; health: string }[] };
+    expect(list.hosts.find((h) => h.id === 'host-1')?.health).toBe('stopped');
+  }, 60_000);
+});
