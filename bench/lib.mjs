@@ -1,6 +1,6 @@
 // Shared by the benches: stats, baseline spawns, and a runner started in-process.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { buildServer } from '../dist/server/app.js';
 import { createLogger } from '../dist/util/log.js';
 
 const REQUEST_TIMEOUT_MS = 120_000;
+const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 
 export function intEnv(name, fallback) {
   const raw = process.env[name];
@@ -162,3 +163,52 @@ export function request(agent, port, token, method, p, body) {
   });
 }
 
+// ---- a real `paddock serve` process ------------------------------------------
+
+/** A real `paddock serve` process on bwrap with `env` (PADDOCK_* of the caller left out), its RSS readable. */
+export async function startServe(dataDir, env = {}) {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+    env: { ...base, PADDOCK_DRIVERS: 'bwrap', PADDOCK_CONFIG: '', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (t) => (stderr += t));
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`paddock serve did not start:\n${stderr}`)), 30_000);
+    const check = () => {
+      const m = /paddock: listening on (http:\/\/\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    proc.stderr.on('data', check);
+    exited.then(({ code }) => reject(new Error(`paddock serve exited (${code}):\n${stderr}`)));
+  });
+  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const { port } = new URL(url);
+  return {
+    proc,
+    url,
+    port: Number(port),
+    token,
+    stderr: () => stderr,
+    rssMb: () => statusKb(proc.pid, 'VmRSS') / 1024,
+    /** Resets the peak-RSS mark to the current RSS (Linux ≥ 4.0), so VmHWM then is the peak since now. */
+    resetPeak: () => writeFileSync(`/proc/${proc.pid}/clear_refs`, '5'),
+    peakMb: () => statusKb(proc.pid, 'VmHWM') / 1024,
+    async stop() {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 40_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function statusKb(pid, field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]);
+}

@@ -20,17 +20,14 @@
 //
 // Env overrides: BENCH_BURST (5000), BENCH_READERS (100), BENCH_DISK_JOBS (20).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { intEnv, round, summarize } from './lib.mjs';
+import { intEnv, round, startServe, summarize } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist/cli/main.js');
 const MiB = 1024 * 1024;
 const BURST = intEnv('BENCH_BURST', 5000);
 const READERS = intEnv('BENCH_READERS', 100);
@@ -41,55 +38,6 @@ const BURST_JOB = { kind: 'command', script: "head -c 16384 /dev/zero | tr '\\0'
 
 const progress = (msg) => process.stderr.write(`[bench load] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---- a real `paddock serve` process ------------------------------------------
-
-async function startServe(dataDir) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PADDOCK_')));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
-    env: { ...env, PADDOCK_DRIVERS: 'bwrap', PADDOCK_CONFIG: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr.setEncoding('utf8').on('data', (t) => (stderr += t));
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`paddock serve did not start:\n${stderr}`)), 30_000);
-    const check = () => {
-      const m = /paddock: listening on (http:\/\/\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    proc.stderr.on('data', check);
-    exited.then(({ code }) => reject(new Error(`paddock serve exited (${code}):\n${stderr}`)));
-  });
-  const token = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-  const { port } = new URL(url);
-  return {
-    proc,
-    url,
-    port: Number(port),
-    token,
-    stderr: () => stderr,
-    rssMb: () => statusKb(proc.pid, 'VmRSS') / 1024,
-    /** Resets the peak-RSS mark to the current RSS (Linux ≥ 4.0), so VmHWM then is the peak since now. */
-    resetPeak: () => writeFileSync(`/proc/${proc.pid}/clear_refs`, '5'),
-    peakMb: () => statusKb(proc.pid, 'VmHWM') / 1024,
-    async stop() {
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 40_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-function statusKb(pid, field) {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]);
-}
 
 /** A bare HTTP server in its own process that answers every request 201 with a small JSON body. */
 async function startRawServer() {

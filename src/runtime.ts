@@ -13,10 +13,8 @@ import { LanguageHealth } from './judge/health.js';
 import { judgeKind } from './judge/kind.js';
 import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
-import { HostRegistry } from './fleet/registry.js';
-import { JobWakeup } from './fleet/wakeup.js';
-import { isPostgresUrl } from './store/dialect.js';
-import { listImages } from './images/catalog.js';
+import type { HostRegistry } from './fleet/registry.js';
+import { startFleet } from './fleet/index.js';
 import { Metrics } from './metrics.js';
 import { allDrivers } from './sandbox/all-drivers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -130,11 +128,7 @@ export async function startRuntime(
     },
   );
   await scheduler.start();
-  // Other hosts queue jobs into the same store: hear of them (NOTIFY, else polling).
-  const wakeup = isPostgresUrl(config.store_url)
-    ? new JobWakeup({ url: config.store_url, pollMs: config.fleet.poll_ms, log: log.child({ component: 'fleet' }), wake: () => scheduler.wake() })
-    : undefined;
-  wakeup?.start();
+  const fleet = await startFleet({ config, store, bus, drivers, scheduler, log });
   const sandboxes = new SandboxService({
     config,
     store,
@@ -143,15 +137,6 @@ export async function startRuntime(
     stopSignal: scheduler.stopSignal,
   });
   await sandboxes.start();
-  const hosts = new HostRegistry({
-    store,
-    config,
-    drivers,
-    log: log.child({ component: 'fleet' }),
-    running: () => scheduler.runningCount,
-    images: async () => (await listImages(config.images_dir)).map((i) => i.name),
-  });
-  await hosts.start();
   const snapshots = new SandboxSnapshots({ config, store, sandboxes, log: log.child({ component: 'snapshots' }) });
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
@@ -194,12 +179,10 @@ export async function startRuntime(
     oauth,
     artifacts: agents.artifacts,
     judge,
-    hosts,
+    hosts: fleet.hosts,
     async close() {
       clearInterval(refresher);
-      // Other hosts see it leave: draining while its jobs end, stopped once they have.
-      await hosts.drain();
-      await wakeup?.close();
+      await fleet.drain();
       judge.stop();
       storage.stop();
       retention.stop();
@@ -210,7 +193,7 @@ export async function startRuntime(
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();
-      await hosts.stop();
+      await fleet.stop();
       await store.close();
     },
   };

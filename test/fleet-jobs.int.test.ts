@@ -65,6 +65,25 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
   const stateEvents = async (via: ServerProcess, id: string) =>
     (await jobEvents(via.api, id)).filter((e) => e.type === 'state').map((e) => (e.data as { state: string }).state);
 
+  /**
+   * Submits `sleep seconds` jobs to `host` until both its slots run one. One another host took instead
+   * is cancelled at once, so the other hosts stay idle.
+   */
+  const fillSlots = async (host: ServerProcess, seconds: number) => {
+    const long: { body: unknown }[] = [];
+    const self = `host-${hosts.indexOf(host)}`;
+    for (let i = 0; i < 10; i++) {
+      const health = (await host.api('GET', '/health')).body as { currentJobs: number };
+      if (health.currentJobs >= 2) return long;
+      const res = await host.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', String(seconds)] });
+      await sleep(150);
+      const job = await getJob(host, (res.body as Job).id);
+      if (job.host === self) long.push(res);
+      else await host.api('POST', `/v1/jobs/${job.id}/cancel`);
+    }
+    throw new Error(`could not fill ${self}'s slots`);
+  };
+
   it('2,000 short jobs submitted across the hosts: each runs exactly once, none lost, every host used', async () => {
     const N = 2000;
     const ids: string[] = [];
@@ -104,9 +123,8 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
   }, 300_000);
 
   it('a job queued on a busy host is started by an idle one within moments (NOTIFY), not at the next poll', async () => {
-    // host-0's two slots taken by long jobs started on it; a third job submitted to it must go elsewhere.
-    const long = await Promise.all([0, 1].map(() => hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', '3'] })));
-    await sleep(300);
+    // host-0's two slots taken by long jobs; a job submitted to it then must go elsewhere.
+    const long = await fillSlots(hosts[0]!, 3);
     const t0 = Date.now();
     const res = await hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', command: ['true'] });
     const job = await waitEnded(hosts[0]!, (res.body as Job).id, 10_000);
@@ -114,6 +132,29 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
     expect(job.host).not.toBe('host-0');
     // Well under the 1000 ms poll, with a sandbox start in it.
     expect(Date.now() - t0).toBeLessThan(900);
+    for (const r of long) await waitEnded(hosts[0]!, (r.body as Job).id, 10_000);
+  }, 30_000);
+
+  it('?wait=true and an event stream on one host follow a job another host runs, to its end', async () => {
+    const long = await fillSlots(hosts[0]!, 4);
+    const t0 = Date.now();
+    const waited = await hosts[0]!.api('POST', '/v1/jobs?wait=true', { kind: 'command', script: 'echo a; sleep 0.3; echo b' });
+    expect(waited.status).toBe(201);
+    const job = waited.body as Job;
+    expect({ state: job.state, out: job.result?.stdout }).toEqual({ state: 'succeeded', out: 'a\nb\n' });
+    expect(job.host).not.toBe('host-0');
+    // Told by NOTIFY, not found at a timeout.
+    expect(Date.now() - t0).toBeLessThan(3000);
+
+    const queued = await hosts[0]!.api('POST', '/v1/jobs', { kind: 'command', script: 'echo one; sleep 0.3; echo two' });
+    const id = (queued.body as Job).id;
+    const stream = await hosts[0]!.api('GET', `/v1/jobs/${id}/events`);
+    expect(stream.status).toBe(200);
+    const text = String(stream.body);
+    expect(text).toContain('"data":"one\\n"');
+    expect(text).toContain('"data":"two\\n"');
+    expect(text).toMatch(/"state":"succeeded"/);
+    expect((await getJob(hosts[1]!, id)).host).not.toBe('host-0');
     for (const r of long) await waitEnded(hosts[0]!, (r.body as Job).id, 10_000);
   }, 30_000);
 

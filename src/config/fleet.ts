@@ -27,6 +27,11 @@ export const FleetConfig = z
      * this). A lease run out means its host is gone: another host requeues or fails the job.
      */
     lease_ms: z.number().int().min(1000).max(3_600_000).default(30_000),
+    /**
+     * On PostgreSQL, LISTEN for queued jobs (woken at once). Off: poll only — for a pooler in
+     * transaction mode (PgBouncer's), which does not pass LISTEN through.
+     */
+    listen: z.boolean().default(true),
     /** On PostgreSQL, how often a host looks for queued jobs without being notified (the fallback for NOTIFY); 0: never. */
     poll_ms: z.number().int().min(0).max(600_000).default(1000),
     /** Runs a job gets when its host is lost (the first included); past it the job fails `host_lost`. */

@@ -1,14 +1,16 @@
 import pg from 'pg';
 import { QUEUED_CHANNEL } from '../store/ops/jobs-write.js';
+import { EVENTS_CHANNEL } from './remote-events.js';
 import type { Logger } from '../util/log.js';
 
 /** Waits between reconnects of the LISTEN connection while the database is away. */
 const RECONNECT_MS = 1000;
 
 /**
- * Tells this host when there may be queued jobs it has not heard of: on PostgreSQL, LISTEN on the
- * channel every queueing transaction NOTIFYs (one dedicated connection, reconnected after a loss),
- * and a poll every `pollMs` as the fallback for notifications missed while disconnected.
+ * Tells this host what other hosts did, on PostgreSQL: LISTEN (one dedicated connection, reconnected
+ * after a loss) on the channel every queueing transaction NOTIFYs — there may be jobs to claim — and
+ * on the one every stored job event NOTIFYs (`onEvent`, for followers of jobs other hosts run); a
+ * poll every `pollMs` is the fallback for queued jobs noticed while disconnected.
  */
 export class JobWakeup {
   private client: pg.Client | undefined;
@@ -18,7 +20,14 @@ export class JobWakeup {
   private broken = false;
 
   constructor(
-    private readonly opts: { url: string; pollMs: number; log: Logger; wake: () => void },
+    private readonly opts: {
+      url: string;
+      listen: boolean;
+      pollMs: number;
+      log: Logger;
+      wake: () => void;
+      onEvent: (payload: string) => void;
+    },
   ) {}
 
   start(): void {
@@ -26,7 +35,7 @@ export class JobWakeup {
       this.poller = setInterval(this.opts.wake, this.opts.pollMs);
       this.poller.unref();
     }
-    void this.listen();
+    if (this.opts.listen) void this.listen();
   }
 
   private async listen(): Promise<void> {
@@ -45,10 +54,10 @@ export class JobWakeup {
     };
     client.on('error', lost);
     client.on('end', () => lost());
-    client.on('notification', () => this.opts.wake());
+    client.on('notification', (msg) => (msg.channel === EVENTS_CHANNEL ? this.opts.onEvent(msg.payload ?? '') : this.opts.wake()));
     try {
       await client.connect();
-      await client.query(`LISTEN ${QUEUED_CHANNEL}`);
+      await client.query(`LISTEN ${QUEUED_CHANNEL}; LISTEN ${EVENTS_CHANNEL}`);
       if (this.broken) this.opts.log.info('job notifications are back');
       this.broken = false;
       // Whatever was queued while it was not listening.

@@ -2,18 +2,26 @@ import { type PaddockError, toPaddockError } from '../errors.js';
 import { utf8Boundary } from '../sandbox/output.js';
 import type { OutputStream, Store } from '../store/store.js';
 import { isStorageFull, storageFullError } from '../store/storage-full.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import type { EventBus } from './event-bus.js';
 
 /** A stored output event holds at most this much (SSE frames stay small). */
 export const ROW_BYTES = 64 * 1024;
 /** Pending output is stored at most this often, whatever the write pattern. */
 export const FLUSH_MS = 100;
+/** While the store is away, a write is tried again this often. */
+const STORE_RETRY_MS = 500;
 
 export interface OutputEventsOptions {
   /** Called once when output can no longer be stored (e.g. the disk is full); nothing is stored after. */
   onFail?: (err: PaddockError) => void;
   /** The run's lease: every write carries it, and fails `lease_lost` once the job was taken over. */
   lease?: string | null | undefined;
+  /**
+   * While the store cannot be reached, writes wait and retry (later output queues behind them, within
+   * the job's own output cap) until this says to stop (the runner is shutting down).
+   */
+  giveUp?: () => boolean;
 }
 
 /**
@@ -73,10 +81,21 @@ export class OutputEvents {
     this.chain = this.chain
       .then(async () => {
         if (this.failure) return;
-        const events = await this.store.appendOutput(this.jobId, rows, this.options.lease);
+        const events = await this.untilReachable(() => this.store.appendOutput(this.jobId, rows, this.options.lease));
         for (const event of events) this.bus.publish(this.jobId, event);
       })
       .catch((err: unknown) => this.fail(err));
+  }
+
+  private async untilReachable<T>(write: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isStoreUnavailable(err) || this.options.giveUp?.()) throw err;
+        await new Promise((resolve) => setTimeout(resolve, STORE_RETRY_MS));
+      }
+    }
   }
 
   private fail(err: unknown): void {
@@ -99,7 +118,7 @@ export class OutputEvents {
     this.chain = this.chain
       .then(async () => {
         if (this.failure) return;
-        this.bus.publish(this.jobId, await this.store.appendEvent(this.jobId, type, data, this.options.lease));
+        this.bus.publish(this.jobId, await this.untilReachable(() => this.store.appendEvent(this.jobId, type, data, this.options.lease)));
       })
       .catch((err: unknown) => this.fail(err));
   };

@@ -28,6 +28,7 @@ export async function runJob(
     // A lost lease: another host has the job now; this run stops and writes nothing more.
     onFail: (err) => abort.abort(err.code === 'lease_lost' ? 'lease_lost' : 'storage_full'),
     lease: row.lease_token,
+    giveUp: () => abort.signal.aborted && abort.signal.reason === 'shutdown',
   });
   const kind = deps.kinds[row.kind];
   const timer = deadlineTimer(kind?.hardTimeoutMs?.(spec) ?? spec.limits.timeout_ms, () => abort.abort('timeout'));

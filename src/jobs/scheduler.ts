@@ -18,6 +18,7 @@ import { recoverLeftRunning } from './recovery.js';
 import { runJob } from './run.js';
 import { planSubmit } from './submit-plan.js';
 import { retryWhileFull } from '../storage/retry.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import type { JobSpec } from './spec.js';
 import type { JobKinds } from './kind.js';
 import { isTerminal, type JobState } from './states.js';
@@ -93,6 +94,11 @@ export class Scheduler {
       lost: (id) => this.active.get(id)?.abort.abort('lease_lost'),
       takeOver: (row) => this.takeOver(row),
     });
+  }
+
+  /** Whether this host runs job `id` now. */
+  isRunning(id: string): boolean {
+    return this.active.has(id);
   }
 
   get runningCount(): number {
@@ -244,7 +250,8 @@ export class Scheduler {
   /** Claims what can run now; a call while a claim loop runs makes it loop once more after. */
   private readonly pump = coalesced(
     () => this.claimLoop(),
-    (err) => this.deps.log.error({ err }, 'claiming jobs failed'),
+    // The store away: the host registry reports it (/health degraded); the next wake or poll tries again.
+    (err) => (isStoreUnavailable(err) ? undefined : this.deps.log.error({ err }, 'claiming jobs failed')),
   );
 
   private async claimLoop(): Promise<void> {

@@ -1,22 +1,11 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { newJob } from '../../test/helpers/new-job.js';
 import { sharedPostgres, STORE_ENGINES } from '../../test/helpers/postgres.js';
-import { newId } from '../util/ids.js';
 import { PaddockError } from '../errors.js';
 import { openStore, type Store } from './store.js';
 
-const job = () => ({
-  id: newId('job'),
-  kind: 'command',
-  spec: { kind: 'command', command: ['true'] },
-  priority: 0,
-  labels: undefined,
-  token_id: null,
-  idempotency_key: null,
-  request_hash: null,
-  driver: 'bwrap',
-});
 
 /**
  * What several writers on one database do at once. On PostgreSQL each is a host with its own store
@@ -51,7 +40,7 @@ describe.each(STORE_ENGINES)('several writers on one store ($engine)', ({ fresh 
     const stores = await hosts(url, 3);
     try {
       const ids = new Set<string>();
-      for (let i = 0; i < 60; i++) ids.add((await stores[0]!.insertJob(job())).row.id);
+      for (let i = 0; i < 60; i++) ids.add((await stores[0]!.insertJob(newJob())).row.id);
       const claimed: string[] = [];
       await Promise.all(
         stores.flatMap((store, h) =>
@@ -76,7 +65,7 @@ describe.each(STORE_ENGINES)('several writers on one store ($engine)', ({ fresh 
     const url = await fresh();
     const stores = await hosts(url, 3);
     try {
-      const { row } = await stores[0]!.insertJob(job());
+      const { row } = await stores[0]!.insertJob(newJob());
       const seqs = (
         await Promise.all(
           stores.flatMap((store, h) =>
@@ -102,7 +91,7 @@ describe.each(STORE_ENGINES)('several writers on one store ($engine)', ({ fresh 
     expect(await Promise.all(Array.from({ length: 4 }, () => openInProcess(url)))).toEqual(['ok', 'ok', 'ok', 'ok']);
     const stores = await hosts(url, 4);
     try {
-      const { row } = await stores[3]!.insertJob(job());
+      const { row } = await stores[3]!.insertJob(newJob());
       for (const s of stores) expect((await s.getJob(row.id))?.state).toBe('queued');
     } finally {
       await Promise.all(stores.map((s) => s.close()));

@@ -1,21 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newJob } from '../../test/helpers/new-job.js';
 import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { PaddockError } from '../errors.js';
 import { afterHostLost } from '../jobs/leases.js';
-import { newId } from '../util/ids.js';
 import { openStore, type Store } from './store.js';
 
-const job = () => ({
-  id: newId('job'),
-  kind: 'command',
-  spec: { kind: 'command', command: ['true'] },
-  priority: 0,
-  labels: undefined,
-  token_id: null,
-  idempotency_key: null,
-  request_hash: null,
-  driver: 'bwrap',
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,7 +16,7 @@ describe.each(STORE_ENGINES)('fenced leases ($engine)', ({ fresh }) => {
   afterEach(() => store.close());
 
   it('a host whose lease was taken over writes nothing: no output, no event, no end', async () => {
-    const { row } = await store.insertJob(job());
+    const { row } = await store.insertJob(newJob());
     const first = (await store.claimNextJob('host-a', 50))!.row;
     expect(first.lease_token).toMatch(/^[A-Za-z0-9_-]{16}$/);
     await store.appendOutput(row.id, [{ stream: 'stdout', bytes: Buffer.from('a1\n') }], first.lease_token);
@@ -60,7 +49,7 @@ describe.each(STORE_ENGINES)('fenced leases ($engine)', ({ fresh }) => {
   });
 
   it('renewal keeps a lease from expiring; a cancel from another host ends the holder\'s renewals', async () => {
-    const { row } = await store.insertJob(job());
+    const { row } = await store.insertJob(newJob());
     const claimed = (await store.claimNextJob('host-a', 100))!.row;
     for (let i = 0; i < 4; i++) {
       await sleep(50);

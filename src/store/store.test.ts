@@ -1,21 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { newId } from '../util/ids.js';
+import { newJob } from '../../test/helpers/new-job.js';
 import { STORE_ENGINES } from '../../test/helpers/postgres.js';
 import { openStore, type Store } from './store.js';
 
 let store: Store;
 
-const job = (priority = 0, extra: { token_id?: string; idempotency_key?: string } = {}) => ({
-  id: newId('job'),
-  kind: 'command',
-  spec: { kind: 'command', command: ['true'] },
-  priority,
-  labels: undefined,
-  token_id: extra.token_id ?? null,
-  idempotency_key: extra.idempotency_key ?? null,
-  request_hash: null,
-  driver: 'bwrap',
-});
 
 describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
   beforeEach(async () => {
@@ -24,9 +13,9 @@ describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
   afterEach(() => store.close());
 
   it('claims by priority, then first-in first-out', async () => {
-    const a = await store.insertJob(job(0));
-    const b = await store.insertJob(job(5));
-    const c = await store.insertJob(job(0));
+    const a = await store.insertJob(newJob(0));
+    const b = await store.insertJob(newJob(5));
+    const c = await store.insertJob(newJob(0));
     const order: string[] = [];
     for (;;) {
       const claimed = await store.claimNextJob('h1', 1000);
@@ -40,18 +29,18 @@ describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
 
   it('inserts a job already claimed (start): running, attempt 1, leased, both events; no claim finds it', async () => {
     const before = Date.now();
-    const { row, event, started } = await store.insertJob({ ...job(), start: { host: 'h1', leaseMs: 60_000 } });
+    const { row, event, started } = await store.insertJob({ ...newJob(), start: { host: 'h1', leaseMs: 60_000 } });
     expect(row).toMatchObject({ state: 'running', attempts: 1, host: 'h1' });
     expect(row.started_at).toBeTruthy();
     expect(Date.parse(row.lease_expires_at!)).toBeGreaterThanOrEqual(before + 60_000);
     expect([event.seq, event.data, started?.seq, started?.data]).toEqual([1, { state: 'queued' }, 2, { state: 'running', attempt: 1 }]);
     expect(await store.claimNextJob('h2', 1000)).toBeUndefined();
-    const plain = await store.insertJob(job());
+    const plain = await store.insertJob(newJob());
     expect([plain.row.state, plain.row.attempts, plain.row.host, plain.started]).toEqual(['queued', 0, null, undefined]);
   });
 
   it('guards transitions so only one writer wins', async () => {
-    const { row } = await store.insertJob(job());
+    const { row } = await store.insertJob(newJob());
     await store.claimNextJob('h1', 1000);
     const done = await store.transitionJob({ id: row.id, from: ['running'], to: 'succeeded', patch: { exit_code: 0 } });
     expect(done?.row.state).toBe('succeeded');
@@ -62,7 +51,7 @@ describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
   });
 
   it('numbers events per job without gaps', async () => {
-    const { row } = await store.insertJob(job());
+    const { row } = await store.insertJob(newJob());
     await store.claimNextJob('h1', 1000);
     await store.appendEvent(row.id, 'stdout', { data: 'hi' });
     await store.transitionJob({ id: row.id, from: ['running'], to: 'failed', reason: 'exit_code' });
@@ -79,7 +68,7 @@ describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
 
   it('pages through jobs newest first with a cursor', async () => {
     const ids = [];
-    for (let i = 0; i < 5; i++) ids.push((await store.insertJob(job())).row.id);
+    for (let i = 0; i < 5; i++) ids.push((await store.insertJob(newJob())).row.id);
     const first = await store.listJobs({ limit: 2 });
     expect(first.rows.map((r) => r.id)).toEqual([ids[4], ids[3]]);
     const second = await store.listJobs({ limit: 2, before: first.next! });
@@ -91,9 +80,9 @@ describe.each(STORE_ENGINES)('store ($engine)', ({ fresh }) => {
   });
 
   it('finds a job by idempotency key per token and rejects duplicates', async () => {
-    const { row } = await store.insertJob(job(0, { token_id: 't1', idempotency_key: 'k' }));
+    const { row } = await store.insertJob(newJob(0, { token_id: 't1', idempotency_key: 'k' }));
     expect((await store.findJobByIdempotencyKey('t1', 'k'))?.id).toBe(row.id);
     expect(await store.findJobByIdempotencyKey('t2', 'k')).toBeUndefined();
-    await expect(store.insertJob(job(0, { token_id: 't1', idempotency_key: 'k' }))).rejects.toThrow();
+    await expect(store.insertJob(newJob(0, { token_id: 't1', idempotency_key: 'k' }))).rejects.toThrow();
   });
 });

@@ -32,7 +32,9 @@ import {
 import { countSnapshots, deleteSnapshot, getSnapshot, insertSnapshot, listSnapshots } from './ops/snapshots.js';
 import { getHost, heartbeatHost, listHosts, registerHost } from './ops/hosts.js';
 import type { Database } from './schema.js';
+import { PaddockError } from '../errors.js';
 import { isStorageFull, storageFullError } from './storage-full.js';
+import { isStoreUnavailable, storeUnavailableError } from './unavailable.js';
 
 type Bound<F> = F extends (db: Kysely<Database>, ...args: infer A) => infer R ? (...args: A) => R : never;
 
@@ -97,7 +99,8 @@ export type Store = { [K in keyof typeof OPS]: Bound<(typeof OPS)[K]> } & {
 
 /**
  * Every operation's "disk full" (SQLITE_FULL and friends) becomes one
- * `PaddockError('storage_full')` (507 with Retry-After), and listeners hear of it.
+ * `PaddockError('storage_full')` (507 with Retry-After), and listeners hear of it;
+ * a database that cannot be reached becomes `store_unavailable` (503 with Retry-After).
  */
 export function storeFor(db: Kysely<Database>): Store {
   const listeners: ((err: unknown) => void)[] = [];
@@ -106,6 +109,9 @@ export function storeFor(db: Kysely<Database>): Store {
       name,
       (...args: unknown[]) =>
         ((op as Function)(db, ...args) as Promise<unknown>).catch((err: unknown) => {
+          // Already typed (lease_lost): as it is.
+          if (err instanceof PaddockError && err.code !== 'storage_full') throw err;
+          if (isStoreUnavailable(err)) throw storeUnavailableError(err);
           if (!isStorageFull(err)) throw err;
           for (const listener of listeners) listener(err);
           throw storageFullError(err);
