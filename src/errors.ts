@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   storage_full: { status: 507, title: 'The runner is short of disk space', exit: 1 },
   driver_unavailable: { status: 422, title: 'Sandbox driver is not available', exit: 1 },
   image_not_found: { status: 422, title: 'Image not found', exit: 1 },
+  no_host_fits: { status: 422, title: "No host meets the job's needs (driver, isolation, image, host labels)", exit: 1 },
   snapshot_too_large: { status: 413, title: "The sandbox's files are more than a snapshot may hold", exit: 1 },
   snapshot_failed: { status: 422, title: "The sandbox's files could not be archived or restored", exit: 1 },
   image_build_failed: { status: 500, title: 'Image build failed', exit: 1 },

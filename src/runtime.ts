@@ -15,6 +15,10 @@ import { smokeProbe } from './judge/smoke.js';
 import { OAuthAuth } from './agents/oauth/oauth-auth.js';
 import type { HostRegistry } from './fleet/registry.js';
 import { startFleet } from './fleet/index.js';
+import { HostCapabilities } from './fleet/capabilities.js';
+import { listImages } from './images/catalog.js';
+import { fleetPlacement } from './fleet/placement.js';
+import { SandboxOwners } from './fleet/sandbox-owner.js';
 import { Metrics } from './metrics.js';
 import { allDrivers } from './sandbox/all-drivers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -58,6 +62,8 @@ export interface Runtime {
   judge: LanguageHealth;
   /** This host's row in the store's host registry (GET /v1/hosts), and the others'. */
   hosts: HostRegistry;
+  /** Which host holds a sandbox, for requests that reach another (src/server/host-proxy.ts). */
+  sandboxOwners: SandboxOwners;
   artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
@@ -104,7 +110,16 @@ export async function startRuntime(
     log.child({ component: 'judge' }),
   );
   if (config.judge.smoke) judge.start(config.judge.smoke_interval_ms);
+  const caps = new HostCapabilities({
+    drivers,
+    labels: config.fleet.labels,
+    listImages: async () => (await listImages(config.images_dir)).map((i) => i.name),
+    log,
+  });
+  await caps.refreshImages();
   const scheduler = new Scheduler({
+    caps,
+    placement: fleetPlacement(store, config),
     kinds: jobKinds([agents.kind, judgeKind({ config, health: judge })]),
     admission,
     config,
@@ -128,7 +143,7 @@ export async function startRuntime(
     },
   );
   await scheduler.start();
-  const fleet = await startFleet({ config, store, bus, drivers, scheduler, log });
+  const fleet = await startFleet({ config, store, bus, drivers, caps, scheduler, log });
   const sandboxes = new SandboxService({
     config,
     store,
@@ -137,6 +152,8 @@ export async function startRuntime(
     stopSignal: scheduler.stopSignal,
   });
   await sandboxes.start();
+  const sandboxOwners = new SandboxOwners({ store, config, isLocal: (id) => sandboxes.liveById(id) !== undefined, log: log.child({ component: 'fleet' }) });
+  sandboxOwners.start();
   const snapshots = new SandboxSnapshots({ config, store, sandboxes, log: log.child({ component: 'snapshots' }) });
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
@@ -180,8 +197,10 @@ export async function startRuntime(
     artifacts: agents.artifacts,
     judge,
     hosts: fleet.hosts,
+    sandboxOwners,
     async close() {
       clearInterval(refresher);
+      sandboxOwners.stop();
       await fleet.drain();
       judge.stop();
       storage.stop();

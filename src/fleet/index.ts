@@ -1,11 +1,11 @@
 import type { Config } from '../config/schema.js';
-import { listImages } from '../images/catalog.js';
 import type { EventBus } from '../jobs/event-bus.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { DriverSet } from '../sandbox/registry.js';
 import { isPostgresUrl } from '../store/dialect.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../util/log.js';
+import type { HostCapabilities } from './capabilities.js';
 import { HostRegistry } from './registry.js';
 import { RemoteEvents } from './remote-events.js';
 import { JobWakeup } from './wakeup.js';
@@ -29,6 +29,7 @@ export async function startFleet(deps: {
   store: Store;
   bus: EventBus;
   drivers: DriverSet;
+  caps: HostCapabilities;
   scheduler: Scheduler;
   log: Logger;
 }): Promise<Fleet> {
@@ -52,7 +53,7 @@ export async function startFleet(deps: {
     drivers: deps.drivers,
     log,
     running: () => scheduler.runningCount,
-    images: async () => (await listImages(config.images_dir)).map((i) => i.name),
+    caps: deps.caps,
   });
   await hosts.start();
   return {

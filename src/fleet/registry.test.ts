@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import type { DriverReport } from '../sandbox/registry.js';
 import { openStore, type Store } from '../store/store.js';
 import { createLogger } from '../util/log.js';
+import { HostCapabilities } from './capabilities.js';
 import { hostHealth, HostRegistry } from './registry.js';
 
 const driver = (name: string, available: boolean) =>
@@ -20,14 +21,12 @@ function registry(store: Store, hostId: string, over: { running?: () => number; 
     },
   });
   let drivers = [driver('bwrap', true), driver('gvisor', false)];
-  const reg = new HostRegistry({
-    store,
-    config,
-    drivers: { list: () => drivers },
-    log: createLogger('silent'),
-    running: over.running ?? (() => 0),
-    images: async () => ['base', 'python'],
-  });
+  const log = createLogger('silent');
+  const list = () => drivers;
+  // What `auto` would pick: the strongest available (both isolate network "none" only here).
+  const best = () => ({ none: drivers.some((d) => d.name === 'gvisor' && d.available) ? ('gvisor' as const) : ('namespaces' as const) });
+  const caps = new HostCapabilities({ drivers: { list, best }, labels: config.fleet.labels, listImages: async () => ['base', 'python'], log });
+  const reg = new HostRegistry({ store, config, drivers: { list }, log, running: over.running ?? (() => 0), caps });
   return { reg, setDrivers: (d: DriverReport[]) => (drivers = d) };
 }
 
@@ -74,6 +73,7 @@ describe.each(STORE_ENGINES)('host registry ($engine)', ({ fresh }) => {
       running: 0,
       labels: { region: 'eu' },
       images: ['base', 'python'],
+      caps: ['driver:bwrap', 'run:none:namespaces', 'image:base', 'image:python', 'label:region=eu'],
       drivers: [
         { name: 'bwrap', available: true, isolation: 'namespaces' },
         { name: 'gvisor', available: false, isolation: 'gvisor' },
@@ -85,6 +85,8 @@ describe.each(STORE_ENGINES)('host registry ($engine)', ({ fresh }) => {
     const later = (await b.reg.list()).find((h) => h.id === 'host-a')!;
     expect(later.running).toBe(3);
     expect(later.drivers.every((d) => d.available)).toBe(true);
+    // What it offers follows: gvisor up means jobs that name it, or ask for that isolation, may come here.
+    expect(later.caps).toEqual(expect.arrayContaining(['driver:gvisor', 'run:none:gvisor', 'run:none:container']));
     expect(Date.parse(later.heartbeat_at)).toBeGreaterThan(Date.parse(first[0]!.heartbeat_at));
 
     // host-b dies without a word (its timer stops, its row stays): lost after host_timeout_ms.

@@ -3,6 +3,7 @@ import type { DriverSet } from '../sandbox/registry.js';
 import type { HostDriver, HostRow, HostState, Store } from '../store/store.js';
 import { isStorageFull } from '../store/storage-full.js';
 import type { Logger } from '../util/log.js';
+import type { HostCapabilities } from './capabilities.js';
 import { VERSION } from '../version.js';
 
 /** What a host is as others see it: its own state, or `lost` when its heartbeat is stale. */
@@ -26,12 +27,9 @@ export interface RegistryDeps {
   log: Logger;
   /** Jobs this host runs now. */
   running(): number;
-  /** Image names present on this host (read again every IMAGES_EVERY beats). */
-  images(): Promise<string[]>;
+  /** What it offers jobs, and its images (src/fleet/capabilities.ts). */
+  caps: Pick<HostCapabilities, 'images' | 'list' | 'refreshImages'>;
 }
-
-/** Images change rarely (a build, a removal); the directory is read every this many beats. */
-const IMAGES_EVERY = 15;
 
 /**
  * This host's row in the fleet's registry: written at start, refreshed by a heartbeat (the time,
@@ -40,10 +38,11 @@ const IMAGES_EVERY = 15;
  */
 export class HostRegistry {
   private timer: NodeJS.Timeout | undefined;
-  private beats = 0;
   private state: HostState = 'up';
   private closed = false;
   private lastError: string | undefined;
+  /** What the row says now (JSON), so a beat writes images and caps only when they changed. */
+  private sent = { images: '', caps: '' };
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -63,7 +62,10 @@ export class HostRegistry {
   }
 
   private async register(): Promise<void> {
-    const { config, store } = this.deps;
+    const { config, store, caps } = this.deps;
+    const images = await caps.refreshImages();
+    const offered = caps.list();
+    this.sent = { images: JSON.stringify(images), caps: JSON.stringify(offered) };
     await store.registerHost({
       id: config.host_id,
       address: config.fleet.advertise_url || null,
@@ -71,7 +73,8 @@ export class HostRegistry {
       state: 'up',
       drivers: this.drivers(),
       labels: config.fleet.labels,
-      images: await this.images(),
+      images,
+      caps: offered,
       capacity: config.max_concurrent_jobs,
       running: this.deps.running(),
       // Said by its own configuration for now; other hosts do not probe it (yet).
@@ -112,25 +115,22 @@ export class HostRegistry {
     this.timer.unref();
   }
 
-  private async images(): Promise<string[]> {
-    return this.deps.images().catch((err: unknown) => {
-      this.deps.log.warn({ err }, 'listing images for the host registry failed');
-      return [];
-    });
-  }
-
   private async beat(): Promise<void> {
     const { store, config, log } = this.deps;
     try {
-      const withImages = this.beats++ % IMAGES_EVERY === IMAGES_EVERY - 1;
+      const images = this.deps.caps.images;
+      const caps = this.deps.caps.list();
+      const changed = { images: JSON.stringify(images), caps: JSON.stringify(caps) };
       const beat = {
         state: this.state,
         running: this.deps.running(),
         drivers: this.drivers(),
-        ...(withImages ? { images: await this.images() } : {}),
+        ...(changed.images !== this.sent.images ? { images } : {}),
+        ...(changed.caps !== this.sent.caps ? { caps } : {}),
       };
       // Gone (an operator removed the row): register again, as at start.
-      if (!(await store.heartbeatHost(config.host_id, beat)) && !this.closed) await this.register();
+      if (await store.heartbeatHost(config.host_id, beat)) this.sent = changed;
+      else if (!this.closed) await this.register();
       if (this.lastError) log.info('host heartbeat works again');
       this.lastError = undefined;
     } catch (err) {

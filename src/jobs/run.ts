@@ -1,9 +1,11 @@
 import { PaddockError, toPaddockError } from '../errors.js';
+import type { Config } from '../config/schema.js';
 import type { DriverSet } from '../sandbox/registry.js';
 import type { JobRow, Store } from '../store/store.js';
 import type { Logger } from '../util/log.js';
 import { deadlineTimer } from './deadline.js';
 import { endOfRun } from './ending.js';
+import { driverForRun } from './run-driver.js';
 import type { EventBus } from './event-bus.js';
 import type { JobKinds, JobOutcome } from './kind.js';
 import { OutputEvents } from './output-events.js';
@@ -17,7 +19,7 @@ import type { JobEnd } from './transition.js';
  * throws here (a spec that does not parse) is the caller's to log.
  */
 export async function runJob(
-  deps: { store: Store; bus: EventBus; drivers: DriverSet; kinds: JobKinds; log: Logger },
+  deps: { store: Store; bus: EventBus; drivers: DriverSet; kinds: JobKinds; log: Logger; config: Config },
   row: JobRow,
   abort: AbortController,
 ): Promise<{ to: JobState; end: JobEnd }> {
@@ -34,15 +36,18 @@ export async function runJob(
   const timer = deadlineTimer(kind?.hardTimeoutMs?.(spec) ?? spec.limits.timeout_ms, () => abort.abort('timeout'));
   let outcome: JobOutcome | undefined;
   let error: PaddockError | undefined;
+  let driverName = row.driver;
   try {
-    const driver = row.driver ? deps.drivers.get(row.driver) : undefined;
     if (!kind) throw new PaddockError('internal', `unknown job kind ${row.kind}`);
-    if (!driver) throw new PaddockError('driver_unavailable', `driver ${row.driver} is not known to this runner`);
+    const { driver, limits, chosen } = driverForRun(deps.drivers, row, spec, deps.config.limits.max);
+    driverName = driver.name;
+    // Picked here (the submitting host could not, or its pick is not here): the job says where it ran.
+    if (chosen && driver.name !== row.driver) await deps.store.setJobDriver(row.id, driver.name, row.lease_token);
     outcome = await kind.run({
       jobId: row.id,
-      spec,
+      spec: { ...spec, limits },
       driver,
-      limits: spec.limits,
+      limits,
       signal: abort.signal,
       output: output.push,
       event: output.event,
@@ -52,7 +57,7 @@ export async function runJob(
     error = toPaddockError(err);
     log.warn({ err: error, code: error.code }, 'job failed to run');
     // The driver's own probe decides whether it is broken; this job alone does not.
-    if (error.code === 'driver_error' && row.driver) void deps.drivers.suspect(row.driver);
+    if (error.code === 'driver_error' && driverName) void deps.drivers.suspect(driverName);
   } finally {
     timer.clear();
     await output.close();

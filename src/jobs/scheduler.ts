@@ -16,7 +16,8 @@ import { replayOf } from './idempotency.js';
 import { afterHostLost, LeaseKeeper } from './leases.js';
 import { recoverLeftRunning } from './recovery.js';
 import { runJob } from './run.js';
-import { planSubmit } from './submit-plan.js';
+import { type FleetPlacement, planSubmit } from './submit-plan.js';
+import type { HostCapabilities } from '../fleet/capabilities.js';
 import { retryWhileFull } from '../storage/retry.js';
 import { isStoreUnavailable } from '../store/unavailable.js';
 import type { JobSpec } from './spec.js';
@@ -39,6 +40,10 @@ export interface SchedulerDeps {
   admission: Admission;
   /** An embedded store has one runner, so every running job found at start-up is ours. */
   recoverAllRunning: boolean;
+  /** What this host offers jobs (src/fleet/capabilities.ts): fleet claims take only jobs it meets. */
+  caps?: Pick<HostCapabilities, 'list' | 'canRun' | 'noteImage'> | undefined;
+  /** Other hosts of a fleet (PostgreSQL), for jobs this one cannot run; undefined on SQLite. */
+  placement?: FleetPlacement | undefined;
   /** Status callbacks: told of each queued job before its first event, so jobs without one cost no lookup. */
   callbacks?: Pick<CallbackDispatcher, 'noteSubmitted'>;
 }
@@ -128,11 +133,13 @@ export class Scheduler {
       const existing = await store.findJobByIdempotencyKey(opts.tokenId, opts.idempotencyKey);
       if (existing) return { row: replayOf(existing, opts.requestHash), created: false };
     }
-    const { stored, driver } = await planSubmit(this.deps, spec);
+    const { stored, driver, needs } = await planSubmit(this.deps, spec);
+    // Found on disk by this submit: this host claims such jobs before its next read of the images.
+    if (driver) for (const n of needs) if (n.startsWith('image:')) this.deps.caps?.noteImage(n.slice('image:'.length));
     const queueExpiresAt = queueDeadline(spec.queue_timeout_ms, config);
     // Last, and with no await between check and place: caps hold under a burst.
     const ticket = this.deps.admission.admitSubmit({ tokenId: opts.tokenId, quotas: opts.quotas });
-    const startNow = this.canStartNow(opts.tokenId);
+    const startNow = driver !== undefined && this.canStartNow(opts.tokenId);
     if (startNow) this.reserved++;
     let inserted;
     try {
@@ -145,7 +152,8 @@ export class Scheduler {
         token_id: opts.tokenId,
         idempotency_key: opts.idempotencyKey ?? null,
         request_hash: opts.requestHash ?? null,
-        driver: driver.name,
+        driver: driver?.name ?? null,
+        needs,
         queue_expires_at: queueExpiresAt,
         ...(startNow ? { start: { host: config.host_id, leaseMs: this.leaseMs } } : {}),
       });
@@ -255,12 +263,17 @@ export class Scheduler {
   );
 
   private async claimLoop(): Promise<void> {
-    const { store, config } = this.deps;
+    const { store, config, caps, placement } = this.deps;
+    // In a fleet, a host with no driver up leaves the queue to the others; alone, it claims, and the
+    // job says why it cannot run (rather than wait for a driver that may not come back).
+    if (placement && caps && !caps.canRun()) return;
     while (this.mayHaveQueued && !this.stopping && this.active.size + this.reserved < config.max_concurrent_jobs) {
       // Cleared before the claim: a submit during it sets it again, so nothing is missed.
       this.mayHaveQueued = false;
       const claimed = await store.claimNextJob(config.host_id, this.leaseMs, {
         tokens: this.deps.admission.skipTokens(),
+        // Alone, every job accepted here is this host's; in a fleet, only those whose needs it meets.
+        ...(placement && caps ? { caps: caps.list() } : {}),
       });
       if (!claimed) return;
       this.deps.admission.claimed(claimed.row.token_id);

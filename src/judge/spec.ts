@@ -68,6 +68,8 @@ export const JudgeJobSpec = z
     /** Stop at the first test that is not accepted; the rest are `skipped`. */
     stop_on_failure: z.boolean().default(false),
     driver: jobFields.driver,
+    isolation: jobFields.isolation,
+    host_labels: jobFields.host_labels,
     labels: jobFields.labels,
     priority: jobFields.priority,
     retry_on_restart: jobFields.retry_on_restart,

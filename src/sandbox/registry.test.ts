@@ -33,6 +33,25 @@ function driver(
 }
 
 describe('DriverSet', () => {
+  it("a job's own isolation floor: auto picks nothing weaker, a weaker named driver is refused; best() says what auto would pick", async () => {
+    let gvisorUp = true;
+    const set = new DriverSet(
+      [driver('gvisor', 30, ['none'], () => gvisorUp), driver('docker', 20, ['none', 'egress'], () => true), driver('bwrap', 10, ['none', 'egress'], () => true)],
+      { minIsolation: 'namespaces' },
+    );
+    await set.detect();
+    expect(set.best()).toEqual({ none: 'gvisor', egress: 'container' });
+    expect(set.select({ driver: 'auto', network: 'egress', isolation: 'container' }).name).toBe('docker');
+    expect(() => set.select({ driver: 'auto', network: 'egress', isolation: 'gvisor' })).toThrow(
+      /no driver here at or above isolation "gvisor" \(the job's isolation\) supports network "egress"/,
+    );
+    expect(() => set.select({ driver: 'bwrap', network: 'none', isolation: 'container' })).toThrow(/weaker than the isolation "container"/);
+    gvisorUp = false;
+    await set.suspect('gvisor');
+    expect(set.best()).toEqual({ none: 'container', egress: 'container' });
+    expect(set.isAvailable('gvisor')).toBe(false);
+  });
+
   it('auto picks the strongest available driver that supports the network', async () => {
     let dockerUp = true;
     const set = new DriverSet([

@@ -17,6 +17,8 @@ export interface DriverReport extends DriverAvailability {
 export interface DriverNeeds {
   driver: string;
   network: NetworkMode;
+  /** The job's own floor (its `isolation`): `auto` picks nothing weaker, a named driver must meet it. */
+  isolation?: Isolation | undefined;
 }
 
 export interface DriverSetOptions {
@@ -148,13 +150,32 @@ export class DriverSet {
     return [...this.reports.values()];
   }
 
+  isAvailable(name: string): boolean {
+    return this.reports.get(name)?.available === true;
+  }
+
   get(name: string): SandboxDriver | undefined {
     return this.drivers.find((d) => d.name === name);
   }
 
+  /** Per network mode, the isolation of the driver `auto` picks now (absent: none would do). */
+  best(): Partial<Record<NetworkMode, Isolation>> {
+    const out: Partial<Record<NetworkMode, Isolation>> = {};
+    for (const mode of ['none', 'egress'] as NetworkMode[]) {
+      const floor = this.floor?.[mode];
+      const best = this.drivers
+        .filter((d) => this.reports.get(d.name)?.available === true && d.capabilities.network.includes(mode))
+        .filter((d) => floor === undefined || rank(d.capabilities.isolation) >= rank(floor))
+        .sort((a, b) => b.capabilities.strength - a.capabilities.strength)[0];
+      if (best) out[mode] = best.capabilities.isolation;
+    }
+    return out;
+  }
+
   select(needs: DriverNeeds): SandboxDriver {
     if (needs.driver !== 'auto') return this.named(needs);
-    const floor = this.floor?.[needs.network];
+    const runner = this.floor?.[needs.network];
+    const floor = needs.isolation && (!runner || rank(needs.isolation) > rank(runner)) ? needs.isolation : runner;
     const candidates = this.drivers
       .filter((d) => d.capabilities.network.includes(needs.network))
       .filter((d) => floor === undefined || rank(d.capabilities.isolation) >= rank(floor));
@@ -163,11 +184,13 @@ export class DriverSet {
       .sort((a, b) => b.capabilities.strength - a.capabilities.strength)[0];
     if (best) return best;
     const drivers = this.list().map((r) => ({ name: r.name, available: r.available, reason: r.reason }));
+    const why = floor === runner ? ' (sandbox.min_isolation)' : " (the job's isolation)";
+    const atLeast = floor ? ` at or above isolation "${floor}"${why}` : '';
     if (candidates.length === 0) {
-      throw new PaddockError('driver_unavailable', `no driver here supports network "${needs.network}"`, { drivers });
+      const asked = floor !== runner ? `${atLeast} ` : ' ';
+      throw new PaddockError('driver_unavailable', `no driver here${asked}supports network "${needs.network}"`, { drivers });
     }
     // Drivers that would do exist but are down for now: a retry may succeed.
-    const atLeast = floor ? ` at or above isolation "${floor}" (sandbox.min_isolation)` : '';
     throw new PaddockError(
       'driver_unavailable',
       `no driver${atLeast} for network "${needs.network}" is available right now`,
@@ -189,6 +212,13 @@ export class DriverSet {
         driver: driver.name,
         network: driver.capabilities.network,
       });
+    }
+    if (needs.isolation && rank(driver.capabilities.isolation) < rank(needs.isolation)) {
+      throw new PaddockError(
+        'validation_failed',
+        `driver ${driver.name} isolates with ${driver.capabilities.isolation}, weaker than the isolation "${needs.isolation}" asked for`,
+        { field: 'isolation', driver: driver.name, isolation: driver.capabilities.isolation },
+      );
     }
     const report = this.reports.get(driver.name);
     if (!report?.available) {

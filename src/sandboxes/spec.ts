@@ -9,8 +9,11 @@ export const SNAPSHOT_ID_RE = /^snap_[0-9a-z]{26}$/;
 export const SANDBOX_STATES = ['running', 'paused', 'destroyed'] as const;
 export type SandboxState = (typeof SANDBOX_STATES)[number];
 
-/** Why a sandbox is destroyed; `runner_stopped` and `runner_restarted` say the runner ended it, not the user. */
-export const SANDBOX_REASONS = ['deleted', 'idle_timeout', 'max_lifetime', 'died', 'runner_stopped', 'runner_restarted'] as const;
+/**
+ * Why a sandbox is destroyed; `runner_stopped` and `runner_restarted` say the runner ended it, not the user;
+ * `host_lost`: the fleet host holding it stopped heartbeating (src/fleet/).
+ */
+export const SANDBOX_REASONS = ['deleted', 'idle_timeout', 'max_lifetime', 'died', 'runner_stopped', 'runner_restarted', 'host_lost'] as const;
 export type SandboxReason = (typeof SANDBOX_REASONS)[number];
 
 const EnvName = z.string().max(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');

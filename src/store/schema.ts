@@ -90,6 +90,7 @@ export interface Database {
   github_deliveries: GithubDeliveriesTable;
   sandbox_snapshots: SandboxSnapshotsTable;
   hosts: HostsTable;
+  job_needs: JobNeedsTable;
 }
 
 /** Filesystem snapshots of sandboxes (migration 0008); the archive is a file on `host_id`. */
@@ -118,6 +119,12 @@ export interface GithubDeliveriesTable {
   received_at: string;
 }
 
+/** A queued job's needs of its host, one row each (migration 0012; src/fleet/needs.ts). */
+export interface JobNeedsTable {
+  job_id: string;
+  need: string;
+}
+
 /** A fleet's hosts (migration 0009): each `paddock serve` on this store, as its last heartbeat left it. */
 export interface HostsTable {
   /** The host's `host_id`. */
@@ -133,6 +140,8 @@ export interface HostsTable {
   labels: string;
   /** JSON: image names present */
   images: string;
+  /** JSON: the needs it meets (src/fleet/needs.ts; migration 0012). */
+  caps: string;
   /** Jobs it runs at once (max_concurrent_jobs). */
   capacity: number;
   running: number;

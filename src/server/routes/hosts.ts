@@ -13,6 +13,7 @@ export const HostView = z.object({
   labels: z.record(z.string(), z.string()),
   drivers: z.array(z.object({ name: z.string(), available: z.boolean(), isolation: z.string() })),
   images: z.array(z.string()),
+  caps: z.array(z.string()).describe('the job needs it meets: `driver:<name>`, `run:<network>:<isolation>`, `image:<name>`, `label:<k>=<v>`'),
   capacity: z.number().int().describe('jobs it runs at once'),
   running: z.number().int(),
   started_at: z.string(),

@@ -19,6 +19,8 @@ export interface HostRow {
   drivers: HostDriver[];
   labels: Record<string, string>;
   images: string[];
+  /** The job needs it meets (src/fleet/needs.ts). */
+  caps: string[];
   capacity: number;
   running: number;
   reachable: boolean;
@@ -31,6 +33,7 @@ const Stored = z.object({
   drivers: z.array(HostDriver),
   labels: z.record(z.string(), z.string()),
   images: z.array(z.string()),
+  caps: z.array(z.string()),
 });
 
 function parseRow(r: HostsTable): HostRow {
@@ -40,6 +43,7 @@ function parseRow(r: HostsTable): HostRow {
       drivers: JSON.parse(r.drivers),
       labels: JSON.parse(r.labels),
       images: JSON.parse(r.images),
+      caps: JSON.parse(r.caps),
     });
     return { ...r, ...parsed, capacity: Number(r.capacity), running: Number(r.running), reachable: Number(r.reachable) === 1 };
   } catch (err) {
@@ -56,6 +60,7 @@ const columns = (h: Omit<NewHost, 'id'>) => ({
   drivers: JSON.stringify(h.drivers),
   labels: JSON.stringify(h.labels),
   images: JSON.stringify(h.images),
+  caps: JSON.stringify(h.caps),
   capacity: h.capacity,
   running: h.running,
   reachable: h.reachable ? 1 : 0,
@@ -74,7 +79,7 @@ export async function registerHost(db: Kysely<Database>, host: NewHost): Promise
   return parseRow(row);
 }
 
-export type HostBeat = Partial<Pick<HostRow, 'state' | 'running' | 'images' | 'reachable' | 'drivers'>>;
+export type HostBeat = Partial<Pick<HostRow, 'state' | 'running' | 'images' | 'caps' | 'reachable' | 'drivers'>>;
 
 /** A heartbeat: the time, plus what changed. False when the row is gone (pruned): register again. */
 export async function heartbeatHost(db: Kysely<Database>, id: string, beat: HostBeat = {}): Promise<boolean> {
@@ -85,6 +90,7 @@ export async function heartbeatHost(db: Kysely<Database>, id: string, beat: Host
       ...(beat.state !== undefined ? { state: beat.state } : {}),
       ...(beat.running !== undefined ? { running: beat.running } : {}),
       ...(beat.images !== undefined ? { images: JSON.stringify(beat.images) } : {}),
+      ...(beat.caps !== undefined ? { caps: JSON.stringify(beat.caps) } : {}),
       ...(beat.drivers !== undefined ? { drivers: JSON.stringify(beat.drivers) } : {}),
       ...(beat.reachable !== undefined ? { reachable: beat.reachable ? 1 : 0 } : {}),
     })

@@ -20,6 +20,8 @@ export interface NewJob {
   driver: string | null;
   /** ISO time after which the job, still queued, ends `expired`. */
   queue_expires_at?: string | null;
+  /** What the job needs of its host (src/fleet/needs.ts); a claim takes it only where all are met. */
+  needs?: readonly string[] | undefined;
   /** Claimed at once by this host (a runner with a free slot and nothing queued): saves the claim's transaction. */
   start?: { host: string; leaseMs: number } | undefined;
 }
@@ -64,6 +66,9 @@ export async function insertJob(
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    if (job.needs?.length) {
+      await trx.insertInto('job_needs').values(job.needs.map((need) => ({ job_id: job.id, need }))).execute();
+    }
     const event = await appendEvent(trx, job.id, 'state', { state: 'queued' });
     const started = start ? await appendEvent(trx, job.id, 'state', { state: 'running', attempt: 1 }) : undefined;
     if (!start) await notifyQueued(trx);
@@ -122,7 +127,7 @@ export async function claimNextJob(
   db: Kysely<Database>,
   host: string,
   leaseMs: number,
-  skip: { tokens?: readonly string[] } = {},
+  skip: { tokens?: readonly string[]; caps?: readonly string[] } = {},
 ): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
   return db.transaction().execute(async (trx) => {
     const now = nowIso();
@@ -137,6 +142,20 @@ export async function claimNextJob(
     if (skip.tokens?.length) {
       const tokens = [...skip.tokens];
       q = q.where((eb) => eb.or([eb('token_id', 'is', null), eb('token_id', 'not in', tokens)]));
+    }
+    if (skip.caps) {
+      // Only jobs with no need this host does not meet (jobs with no needs have no rows).
+      const caps = [...skip.caps];
+      q = q.where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('job_needs')
+              .select('job_needs.need')
+              .whereRef('job_needs.job_id', '=', 'jobs.id')
+              .$if(caps.length > 0, (sq) => sq.where('job_needs.need', 'not in', caps)),
+          ),
+        ),
+      );
     }
     q = q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(1);
     // Hosts claiming at once each lock a different row instead of queueing on the first one.
@@ -164,6 +183,13 @@ export async function claimNextJob(
     const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
     return { row, event };
   });
+}
+
+/** The driver the claiming host picked for a job (fenced by its lease, like every write of the run). */
+export async function setJobDriver(db: Kysely<Database>, id: string, driver: string, lease: string | null): Promise<void> {
+  let q = db.updateTable('jobs').set({ driver }).where('id', '=', id);
+  if (lease) q = q.where('lease_token', '=', lease);
+  await q.execute();
 }
 
 /** A claim's fencing token: unguessable, so no other writer can carry it by accident. */

@@ -47,6 +47,7 @@ export async function pruneJobs(db: Kysely<Database>, batch: PruneBatch): Promis
     if (ids.size === 0) return { jobs: 0, events: 0, ids: [] };
     const list = [...ids];
     const events = await trx.deleteFrom('job_events').where('job_id', 'in', list).executeTakeFirst();
+    await trx.deleteFrom('job_needs').where('job_id', 'in', list).execute();
     const jobs = await trx.deleteFrom('jobs').where('id', 'in', list).where('state', 'not in', ACTIVE).executeTakeFirst();
     return { jobs: Number(jobs.numDeletedRows), events: Number(events.numDeletedRows), ids: list };
   });

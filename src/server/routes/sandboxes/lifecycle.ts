@@ -29,7 +29,7 @@ export function sandboxLifecycleRoutes(app: FastifyInstance, rt: Runtime): void 
   r.post(
     '/v1/sandboxes',
     {
-      config: { scope: 'sandboxes:write' },
+      config: { scope: 'sandboxes:write', sandboxCreate: true },
       schema: {
         summary: 'Create a persistent sandbox',
         description:

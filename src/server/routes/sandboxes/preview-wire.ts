@@ -51,6 +51,20 @@ function grouped(raw: string[]): Map<string, string[]> {
   return out;
 }
 
+/**
+ * A message's headers without the hop-by-hop ones (an upgrade keeps Connection and Upgrade), as
+ * name → value(s): what one proxy hop passes on unchanged (src/fleet/sandbox-proxy.ts).
+ */
+export function endToEndHeaders(raw: string[], upgrade: boolean): Record<string, string | string[]> {
+  const listed = connectionListed(raw);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, values] of grouped(raw)) {
+    if ((HOP_BY_HOP.has(name) && !(upgrade && (name === 'connection' || name === 'upgrade'))) || listed.has(name)) continue;
+    out[name] = values.length === 1 && name !== 'set-cookie' ? values[0]! : values;
+  }
+  return out;
+}
+
 /** `a=1; paddock_preview_token=…; b=2` → `a=1; b=2` (undefined when nothing is left). */
 export function withoutPreviewCookie(values: string[]): string | undefined {
   const kept = values

@@ -11,6 +11,8 @@ export const SandboxView = z.object({
   id: z.string(),
   state: z.enum(SANDBOX_STATES),
   driver: z.string(),
+  /** The fleet host it lives on; any host serves its API (src/fleet/sandbox-proxy.ts). */
+  host: z.string(),
   image: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
   /** Names only: values may be secrets, and the creator has them. */
@@ -34,6 +36,7 @@ export function sandboxView(row: SandboxRow): SandboxView {
     id: row.id,
     state: row.state,
     driver: row.driver,
+    host: row.host_id,
     image: row.image,
     labels: row.labels,
     env_keys: Object.keys(row.spec.env),
