@@ -32,6 +32,7 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
     PADDOCK_FLEET__HOST_TIMEOUT_MS: '1500',
     PADDOCK_FLEET__LEASE_MS: '2000',
     PADDOCK_FLEET__POLL_MS: '1000',
+    PADDOCK_SHUTDOWN_GRACE_MS: '1500',
   });
   const start = async (i: number) => {
     dirs[i] ??= mkdtempSync(path.join(os.tmpdir(), `paddock-fleet-${i}-`));
@@ -227,16 +228,40 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
     expect(hosts[2]!.proc.exitCode).toBeNull();
   }, 60_000);
 
-  it('SIGTERM of a host: it stops claiming, finishes or hands back its jobs, exits 0', async () => {
-    const res = await hosts[1]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', '1'], retry_on_restart: true });
-    const id = (res.body as Job).id;
-    await sleep(300);
+  it('SIGTERM of a host: it stops claiming, lets a job finish within the grace period, hands back the rest, exits 0', async () => {
+    // Started on host-1 (a submit to an idle host starts it there); one another host took is cancelled.
+    const onHost1 = async (seconds: number) => {
+      for (let i = 0; i < 10; i++) {
+        const id = ((await hosts[1]!.api('POST', '/v1/jobs', { kind: 'command', command: ['sleep', String(seconds)] })).body as Job).id;
+        await sleep(150);
+        const job = await getJob(hosts[1]!, id);
+        if (job.host === 'host-1' && job.state === 'running') return id;
+        await hosts[1]!.api('POST', `/v1/jobs/${id}/cancel`);
+      }
+      throw new Error('could not start a job on host-1');
+    };
+    const short = await onHost1(1);
+    const long = await onHost1(60);
+    const t0 = Date.now();
     const stopped = await stopServerProcess(hosts[1]!, 'SIGTERM');
     expect(stopped.code).toBe(0);
-    const job = await waitEnded(hosts[0]!, id, 15_000);
-    // Asked to be retried: handed back at shutdown and run by another host.
-    expect(job.state).toBe('succeeded');
-    expect(job.host).not.toBe('host-1');
+    // The grace period (1.5 s) was waited out for the long one, not more than a few seconds past it.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    // Finished in its grace, where it ran.
+    expect(await waitEnded(hosts[0]!, short, 5000)).toMatchObject({ state: 'succeeded', host: 'host-1' });
+    // Past it: handed back (a command is retry-safe), and another host runs it now.
+    const t1 = Date.now();
+    let taken = await getJob(hosts[0]!, long);
+    while (!(taken.state === 'running' && taken.host !== 'host-1') && Date.now() - t1 < 10_000) {
+      await sleep(100);
+      taken = await getJob(hosts[0]!, long);
+    }
+    expect({ state: taken.state, attempts: taken.attempts }).toEqual({ state: 'running', attempts: 2 });
+    expect(taken.host).not.toBe('host-1');
+    const events = (await jobEvents(hosts[0]!.api, long)).filter((e) => e.type === 'state').map((e) => e.data as { state: string; reason?: string });
+    expect(events.slice(0, 3)).toEqual([{ state: 'queued' }, expect.objectContaining({ state: 'running' }), { state: 'queued', reason: 'runner_shutdown' }]);
+    await hosts[0]!.api('POST', `/v1/jobs/${long}/cancel`);
     const list = (await hosts[0]!.api('GET', '/v1/hosts')).body as { hosts: { id: string; health: string }[] };
     expect(list.hosts.find((h) => h.id === 'host-1')?.health).toBe('stopped');
   }, 60_000);

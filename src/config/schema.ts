@@ -71,6 +71,11 @@ export const ConfigSchema = z.strictObject({
     .default(() => os.hostname()),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   max_concurrent_jobs: z.number().int().min(1).max(1024).default(() => os.availableParallelism()),
+  /**
+   * On SIGTERM/SIGINT, how long running jobs may still finish (nothing new is claimed meanwhile); then the
+   * rest are handed back (requeued: retry_on_restart, or in a fleet a retry-safe kind) or fail runner_shutdown.
+   */
+  shutdown_grace_ms: z.number().int().min(0).max(3_600_000).default(10_000),
   body_limit_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
   /** Cap on how long `POST /v1/jobs?wait=true` holds a request open. */
   wait_max_ms: z.number().int().min(0).default(300_000),

@@ -6,6 +6,9 @@ import type { Logger } from '../util/log.js';
 import { deadlineTimer } from './deadline.js';
 import { endOfRun } from './ending.js';
 import { driverForRun } from './run-driver.js';
+import { isPostgresUrl } from '../store/dialect.js';
+
+const handsBack = (config: Config) => isPostgresUrl(config.store_url);
 import type { EventBus } from './event-bus.js';
 import type { JobKinds, JobOutcome } from './kind.js';
 import { OutputEvents } from './output-events.js';
@@ -68,7 +71,8 @@ export async function runJob(
     error,
     outputFailure: output.failure,
     aborted: abort.signal.aborted ? String(abort.signal.reason) : undefined,
-    retryOnRestart: spec.retry_on_restart,
+    // In a fleet another host takes a handed-back job at once: retry-safe kinds go back too.
+    retryOnRestart: spec.retry_on_restart || (handsBack(deps.config) && kind?.retrySafe === true && row.attempts < deps.config.fleet.max_attempts),
     resultSchema: kind?.result,
   });
   if (why) log.error({ why }, 'the sandbox reported an impossible result');

@@ -214,10 +214,22 @@ export class Scheduler {
     return waitForEnd(this.deps, this.stopSignal, id, timeoutMs);
   }
 
-  /** Stops claiming, aborts running jobs (they fail, or requeue if they asked to) and waits for them. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming; lets running jobs finish for up to `graceMs`, then aborts the rest (they are handed
+   * back or fail runner_shutdown, see runJob) and waits for them. Leases are still renewed meanwhile.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
     this.expiry.stop();
+    if (graceMs > 0 && this.active.size > 0) {
+      this.deps.log.info({ jobs: this.active.size, grace_ms: graceMs }, 'letting running jobs finish before stopping');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.active.values()].map((a) => a.done)),
+        new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
     this.leases.stop();
     this.deps.admission.stopRecounting();
     for (const { abort } of this.active.values()) abort.abort('shutdown');

@@ -45,7 +45,12 @@ export async function startServerProcess(
     process.execPath,
     [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
     // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
-    { env: { PADDOCK_DRIVERS: 'bwrap', PADDOCK_STORAGE__RESERVE_MB: '0', PADDOCK_JUDGE__SMOKE: 'false', ...base, ...env }, stdio },
+    // No shutdown grace either: a test that stops a runner with jobs running means them to be cut short,
+    // unless it tests the grace itself (it sets PADDOCK_SHUTDOWN_GRACE_MS).
+    {
+      env: { PADDOCK_DRIVERS: 'bwrap', PADDOCK_STORAGE__RESERVE_MB: '0', PADDOCK_JUDGE__SMOKE: 'false', PADDOCK_SHUTDOWN_GRACE_MS: '0', ...base, ...env },
+      stdio,
+    },
   );
   let stderr = '';
   proc.stderr!.setEncoding('utf8');

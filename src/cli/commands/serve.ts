@@ -40,11 +40,13 @@ export function serveCommand(program: Command): void {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      const force = setTimeout(() => process.exit(1), 30_000);
+      const force = setTimeout(() => process.exit(1), config.shutdown_grace_ms + 30_000);
       force.unref();
+      // Others see it draining while its jobs get their grace period (shutdown_grace_ms).
+      await rt.hosts.drain();
       // End running jobs first: requests waiting on them (?wait=true) and event
       // streams then get their answer, and app.close() has nothing left to wait for.
-      await rt.scheduler.stop();
+      await rt.scheduler.stop(config.shutdown_grace_ms);
       await app.close();
       await rt.close();
       process.exit(0);
