@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
+import { deadUrl } from './helpers/ports.mjs';
 import { type PgServer, postgresAvailable, startPostgres } from './helpers/postgres.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
 
@@ -76,6 +77,16 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: hosts', (
     expect(lines[0]).toMatch(/^HOST\s+HEALTH\s+RUNNING\s+ADDRESS\s+DRIVERS\s+LABELS/);
     expect(lines[1]).toMatch(/^host-a \*\s+up\s+0\/\d+\s+-\s+bwrap\s+region=eu/);
     expect(lines[2]).toMatch(/^host-b\s+up\s+0\/\d+\s+-\s+bwrap\s+region=us/);
+  });
+
+  it('the CLI takes several runner URLs and goes on to the next when one cannot be reached', async () => {
+    const [dead1, dead2] = [await deadUrl(), await deadUrl()];
+    const r = await runCli(['run', '--', 'echo', 'failed-over'], { url: `${dead1},${b.url}`, token });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.toString()).toBe('failed-over\n');
+    const none = await runCli(['hosts', 'ls'], { url: `${dead1},${dead2}`, token });
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain(`cannot reach ${dead2}`);
   });
 
   it('kill -9 of one host: the other soon sees it lost; SIGTERM of the other leaves it stopped, exit 0', async () => {

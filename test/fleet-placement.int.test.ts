@@ -1,10 +1,10 @@
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGES_DIR } from './helpers/agent-env.js';
 import { dockerMissing } from './helpers/docker.js';
+import { freePort } from './helpers/ports.mjs';
 import { type PgServer, postgresAvailable, startPostgres } from './helpers/postgres.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
 
@@ -30,17 +30,6 @@ interface Sandbox {
   state: string;
   host: string;
   reason: string | null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 describe.skipIf(!CI && (noDocker !== undefined || !postgresAvailable()))('a fleet of runners on PostgreSQL: placement and sandboxes', () => {

@@ -4,7 +4,7 @@
 // databases live for one run.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './ports.mjs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -56,17 +56,6 @@ function templateDir(bin, who) {
 const WATCHDOG = `dir="$1"; shift; "$@" & pid=$!; parent=$PPID
 cat >/dev/null; kill -INT $pid 2>/dev/null; wait $pid
 [ -d /proc/$parent ] || rm -rf "$dir"`;
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** @returns {Promise<import('./pg-server.mjs').PgServer>} */
 export async function startPostgres() {

@@ -12,7 +12,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function clientOptions(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'runner URL (PADDOCK_URL); default http://127.0.0.1:7878')
+    .option('--url <urls>', "runner URL, or a fleet's URLs comma-separated, tried in turn (PADDOCK_URL); default http://127.0.0.1:7878")
     .option('--token <token>', 'API token (PADDOCK_TOKEN); default: the local admin token file');
 }
 
