@@ -131,8 +131,13 @@ export const ConfigSchema = z.strictObject({
        */
       uid_range_start: z.number().int().min(1000).max(2 ** 31 - 70_000).default(200_000),
       uid_range_size: z.number().int().min(1).max(65_536).default(1000),
+      /**
+       * The in-sandbox agent as the Docker Engine sees it (it is bind-mounted into every container); empty:
+       * this package's dist/agent/paddock-agent. A runner in a container sets a path both see (deploy/compose).
+       */
+      agent_path: z.string().default('').refine((p) => p === '' || p.startsWith('/'), 'must be an absolute path'),
     })
-    .default({ socket: '/var/run/docker.sock', default_image: 'base', uid_range_start: 200_000, uid_range_size: 1000 }),
+    .default({ socket: '/var/run/docker.sock', default_image: 'base', uid_range_start: 200_000, uid_range_size: 1000, agent_path: '' }),
   pool: z
     .strictObject({
       /** Started, idle containers kept per (driver, image, limits); 0 turns the warm pool off. */

@@ -93,7 +93,7 @@ export class DockerDriver implements SandboxDriver {
     private readonly opts: DockerDriverOptions,
   ) {
     this.name = opts.name;
-    this.agentPath = opts.agentPath ?? agentBinaryPath();
+    this.agentPath = opts.agentPath ?? (config.docker.agent_path || agentBinaryPath());
     // Per driver: `egress` leaves its network list when the firewall is missing or fails.
     this.capabilities = { ...CAPABILITIES[opts.runtime] };
     this.minLimits = MIN_LIMITS[opts.runtime];
