@@ -5,6 +5,7 @@ import { nowIso } from '../../util/ids.js';
 import { isPostgres } from '../dialect.js';
 import type { Database, JobsTable } from '../schema.js';
 import { appendEvent, type StoredEvent } from './events.js';
+import { moveWithEvent } from './pg-moves.js';
 
 export type JobRow = Selectable<JobsTable>;
 
@@ -95,10 +96,10 @@ export async function transitionJob(
   db: Kysely<Database>,
   t: Transition,
 ): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const now = nowIso();
-    const terminal = !['queued', 'running'].includes(t.to);
-    let q = trx
+  const now = nowIso();
+  const terminal = !['queued', 'running'].includes(t.to);
+  const update = (q: Kysely<Database>) => {
+    let u = q
       .updateTable('jobs')
       .set({
         ...t.patch,
@@ -110,12 +111,20 @@ export async function transitionJob(
       })
       .where('id', '=', t.id)
       .where('state', 'in', [...t.from]);
-    if (t.lease) q = q.where('lease_token', '=', t.lease);
-    const row = await q.returningAll().executeTakeFirst();
+    if (t.lease) u = u.where('lease_token', '=', t.lease);
+    return u.returningAll();
+  };
+  const data = { state: t.to, ...(t.reason ? { reason: t.reason } : {}), ...t.eventData };
+  if (isPostgres(db)) {
+    const moved = await moveWithEvent(db, update(db), JSON.stringify(data), () => data, now);
+    // After the commit, which is when PostgreSQL would deliver it anyway.
+    if (moved && t.to === 'queued') await notifyQueued(db);
+    return moved;
+  }
+  return db.transaction().execute(async (trx) => {
+    const row = await update(trx).executeTakeFirst();
     if (!row) return undefined;
-    const data = { state: t.to, ...(t.reason ? { reason: t.reason } : {}), ...t.eventData };
     const event = await appendEvent(trx, t.id, 'state', data);
-    if (t.to === 'queued') await notifyQueued(trx);
     return { row, event };
   });
 }
@@ -129,52 +138,36 @@ export async function claimNextJob(
   leaseMs: number,
   skip: { tokens?: readonly string[]; caps?: readonly string[] } = {},
 ): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const now = nowIso();
-    let q = trx
-      .selectFrom('jobs')
-      .select('id')
+  const now = nowIso();
+  const claim = {
+    state: 'running' as const,
+    // A requeued job starts afresh: the previous attempt's end is in its events.
+    reason: null,
+    error: null,
+    host,
+    started_at: now,
+    updated_at: now,
+    lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
+    lease_token: newLeaseToken(),
+  };
+  if (isPostgres(db)) {
+    // One statement: the next row, locked (hosts claiming at once each lock a different one instead
+    // of queueing on the first), moved to running, and its event.
+    const move = db
+      .updateTable('jobs')
+      .set((eb) => ({ ...claim, attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', nextQueued(db, now, skip).forUpdate().skipLocked())
       .where('state', '=', 'queued')
-      // Admission: a job past its queue deadline is never started (the sweep ends it
-      // `expired`), and jobs of tokens at their max_running wait. NOT IN alone would
-      // also skip jobs without a token (NULL), hence the OR.
-      .where((eb) => eb.or([eb('queue_expires_at', 'is', null), eb('queue_expires_at', '>', now)]));
-    if (skip.tokens?.length) {
-      const tokens = [...skip.tokens];
-      q = q.where((eb) => eb.or([eb('token_id', 'is', null), eb('token_id', 'not in', tokens)]));
-    }
-    if (skip.caps) {
-      // Only jobs with no need this host does not meet (jobs with no needs have no rows).
-      const caps = [...skip.caps];
-      q = q.where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('job_needs')
-              .select('job_needs.need')
-              .whereRef('job_needs.job_id', '=', 'jobs.id')
-              .$if(caps.length > 0, (sq) => sq.where('job_needs.need', 'not in', caps)),
-          ),
-        ),
-      );
-    }
-    q = q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(1);
-    // Hosts claiming at once each lock a different row instead of queueing on the first one.
-    const next = await (isPostgres(trx) ? q.forUpdate().skipLocked() : q).executeTakeFirst();
+      .returningAll();
+    const data = sql<string>`'{"state":"running","attempt":' || moved.attempts || '}'`;
+    return moveWithEvent(db, move, data, (row) => ({ state: 'running', attempt: row.attempts }), now);
+  }
+  return db.transaction().execute(async (trx) => {
+    const next = await nextQueued(trx, now, skip).executeTakeFirst();
     if (!next) return undefined;
     const row = await trx
       .updateTable('jobs')
-      .set((eb) => ({
-        state: 'running',
-        // A requeued job starts afresh: the previous attempt's end is in its events.
-        reason: null,
-        error: null,
-        host,
-        attempts: eb('attempts', '+', 1),
-        started_at: now,
-        updated_at: now,
-        lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
-        lease_token: newLeaseToken(),
-      }))
+      .set((eb) => ({ ...claim, attempts: eb('attempts', '+', 1) }))
       .where('id', '=', next.id)
       .where('state', '=', 'queued')
       .returningAll()
@@ -183,6 +176,37 @@ export async function claimNextJob(
     const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
     return { row, event };
   });
+}
+
+/** The id of the job to claim next: queued, priority then FIFO, that this host may take. */
+function nextQueued(db: Kysely<Database>, now: string, skip: { tokens?: readonly string[]; caps?: readonly string[] }) {
+  let q = db
+    .selectFrom('jobs')
+    .select('id')
+    .where('state', '=', 'queued')
+    // Admission: a job past its queue deadline is never started (the sweep ends it
+    // `expired`), and jobs of tokens at their max_running wait. NOT IN alone would
+    // also skip jobs without a token (NULL), hence the OR.
+    .where((eb) => eb.or([eb('queue_expires_at', 'is', null), eb('queue_expires_at', '>', now)]));
+  if (skip.tokens?.length) {
+    const tokens = [...skip.tokens];
+    q = q.where((eb) => eb.or([eb('token_id', 'is', null), eb('token_id', 'not in', tokens)]));
+  }
+  if (skip.caps) {
+    // Only jobs with no need this host does not meet (jobs with no needs have no rows).
+    const caps = [...skip.caps];
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('job_needs')
+            .select('job_needs.need')
+            .whereRef('job_needs.job_id', '=', 'jobs.id')
+            .$if(caps.length > 0, (sq) => sq.where('job_needs.need', 'not in', caps)),
+        ),
+      ),
+    );
+  }
+  return q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(1);
 }
 
 /** The driver the claiming host picked for a job (fenced by its lease, like every write of the run). */
