@@ -1,13 +1,14 @@
 // Fleet mode on PostgreSQL (issue 12). Two figures:
 //  - queue throughput: no-op jobs claimed and completed per second by 1, 2 and 3 hosts (processes
-//    of bench/fleet-worker.mjs, each with its own connections) on one PostgreSQL — the store's queue
-//    path (SKIP LOCKED claim, lease, fenced end) with no sandbox in it; baseline: the same with one
-//    host on the embedded SQLite store;
+//    of bench/fleet-worker.mjs, each with its own connections and BENCH_SLOTS job slots, claiming as
+//    the scheduler does: up to min(free slots, 8) jobs per claim) on one PostgreSQL — the store's
+//    queue path (SKIP LOCKED claim, lease, fenced end) with no sandbox in it; also one host claiming
+//    one job at a time; baseline: one host on the embedded SQLite store;
 //  - submit → start across hosts: a job submitted to a busy `paddock serve` (its one slot taken) is
 //    started by an idle one, woken by NOTIFY, against the same with LISTEN off (polling every
 //    fleet.poll_ms).
 // Starts its own PostgreSQL (test/helpers/pg-server.mjs). Progress on stderr; the last stdout line
-// is one JSON object. Env: BENCH_JOBS (3000), BENCH_CLAIMERS (4 per host), BENCH_SAMPLES (100),
+// is one JSON object. Env: BENCH_JOBS (3000), BENCH_SLOTS (8 per host), BENCH_SAMPLES (100),
 // BENCH_POLL_SAMPLES (20).
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync } from 'node:fs';
@@ -18,7 +19,9 @@ import { startPostgres } from '../test/helpers/pg-server.mjs';
 import { intEnv, round, startServe, summarize } from './lib.mjs';
 
 const JOBS = intEnv('BENCH_JOBS', 3000);
-const CLAIMERS = intEnv('BENCH_CLAIMERS', 4);
+const SLOTS = intEnv('BENCH_SLOTS', 8);
+/** src/jobs/scheduler.ts CLAIM_BATCH. */
+const CLAIM_BATCH = 8;
 const SAMPLES = intEnv('BENCH_SAMPLES', 100);
 const POLL_SAMPLES = intEnv('BENCH_POLL_SAMPLES', 20);
 const POLL_MS = 1000;
@@ -41,8 +44,8 @@ const noop = (i) => ({
   driver: 'bwrap',
 });
 
-function startWorker(url, host) {
-  const proc = spawn(process.execPath, [WORKER, url, String(CLAIMERS), host], { stdio: ['pipe', 'pipe', 'inherit'] });
+function startWorker(url, host, batch) {
+  const proc = spawn(process.execPath, [WORKER, url, String(SLOTS), host, String(batch)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout.setEncoding('utf8').on('data', (t) => (out += t));
   const line = (re) =>
@@ -59,11 +62,11 @@ function startWorker(url, host) {
 }
 
 /** Jobs/s for `hosts` worker processes draining JOBS queued no-op jobs from the store at `url`. */
-async function throughput(url, hosts) {
+async function throughput(url, hosts, batch = CLAIM_BATCH) {
   const store = await openStore(url);
   for (let i = 0; i < JOBS; i++) await store.insertJob(noop(i));
   await store.close();
-  const workers = Array.from({ length: hosts }, (_, i) => startWorker(url, `bench-${i}`));
+  const workers = Array.from({ length: hosts }, (_, i) => startWorker(url, `bench-${i}`, batch));
   await Promise.all(workers.map((w) => w.ready));
   const t0 = performance.now();
   workers.forEach((w) => w.go());
@@ -119,10 +122,12 @@ const pg = await startPostgres();
 try {
   const figures = { pg_jobs_per_s: {}, submit_to_start_ms: {} };
   for (const hosts of [1, 2, 3]) {
-    progress(`queue throughput: ${JOBS} no-op jobs, ${hosts} host(s) × ${CLAIMERS} claimers, PostgreSQL`);
+    progress(`queue throughput: ${JOBS} no-op jobs, ${hosts} host(s) × ${SLOTS} slots, PostgreSQL`);
     figures.pg_jobs_per_s[`hosts_${hosts}`] = await throughput(await pg.createDatabase(), hosts);
   }
-  progress(`queue throughput: ${JOBS} no-op jobs, 1 host × ${CLAIMERS} claimers, SQLite (baseline)`);
+  progress(`queue throughput: ${JOBS} no-op jobs, 1 host × ${SLOTS} slots claiming one job at a time, PostgreSQL`);
+  figures.pg_jobs_per_s_one_per_claim = { hosts_1: await throughput(await pg.createDatabase(), 1, 1) };
+  progress(`queue throughput: ${JOBS} no-op jobs, 1 host × ${SLOTS} slots, SQLite (baseline)`);
   const baseline = { sqlite_jobs_per_s: { hosts_1: await throughput(`sqlite:${tmp('paddock-bench-fleet-')}/paddock.db`, 1) } };
   progress(`submit → start across hosts, NOTIFY: ${SAMPLES} jobs`);
   figures.submit_to_start_ms.notify = await crossHostStart(pg, true, SAMPLES);
@@ -131,6 +136,7 @@ try {
   const best = Math.max(...Object.values(figures.pg_jobs_per_s).map((f) => f.jobs_per_s));
   const ratios = {
     pg_3_hosts_vs_1: round(figures.pg_jobs_per_s.hosts_3.jobs_per_s / figures.pg_jobs_per_s.hosts_1.jobs_per_s, 2),
+    batch_vs_one_per_claim: round(figures.pg_jobs_per_s.hosts_1.jobs_per_s / figures.pg_jobs_per_s_one_per_claim.hosts_1.jobs_per_s, 2),
     pg_1_host_vs_sqlite: round(figures.pg_jobs_per_s.hosts_1.jobs_per_s / baseline.sqlite_jobs_per_s.hosts_1.jobs_per_s, 2),
     notify_vs_polling_start: round(figures.submit_to_start_ms.notify.median / baseline.submit_to_start_ms.polling.median, 3),
   };
@@ -138,7 +144,7 @@ try {
     pg_jobs_per_s: best >= TARGETS.pg_jobs_per_s_min,
     notify_start_median_ms: figures.submit_to_start_ms.notify.median <= TARGETS.notify_start_median_ms_max,
   };
-  const config = { jobs: JOBS, claimers_per_host: CLAIMERS, samples: SAMPLES, poll_samples: POLL_SAMPLES, poll_ms: POLL_MS, cpus: os.availableParallelism() };
+  const config = { jobs: JOBS, slots_per_host: SLOTS, claim_batch: CLAIM_BATCH, samples: SAMPLES, poll_samples: POLL_SAMPLES, poll_ms: POLL_MS, cpus: os.availableParallelism() };
   process.stdout.write(`${JSON.stringify({ bench: 'fleet', figures, baseline, ratios, targets: TARGETS, met, config })}\n`);
 } finally {
   await pg.close();

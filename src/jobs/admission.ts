@@ -141,6 +141,16 @@ export class Admission {
     if (to === 'queued' || to === 'running') this.change(tokenId, to, +1);
   }
 
+  /**
+   * Whether any max_running may apply (the default's or a known token's): then the scheduler claims
+   * one job at a time, so no claim takes a token past its limit; otherwise it may claim several.
+   */
+  anyRunningLimit(): boolean {
+    if (this.config.quotas.max_running > 0) return true;
+    for (const c of this.tokens.values()) if (c.maxRunning > 0) return true;
+    return false;
+  }
+
   /** Tokens whose running jobs have reached their max_running: the claim skips their queued jobs. */
   skipTokens(): string[] {
     const out: string[] = [];

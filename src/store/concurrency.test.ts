@@ -61,6 +61,41 @@ describe.each(STORE_ENGINES)('several writers on one store ($engine)', ({ fresh 
     }
   });
 
+  it('hosts claiming batches at once take every job exactly once, at most the batch each time', async () => {
+    const url = await fresh();
+    const stores = await hosts(url, 3);
+    try {
+      const ids = new Set<string>();
+      for (let i = 0; i < 90; i++) ids.add((await stores[0]!.insertJob(newJob(i % 3))).row.id);
+      const claimed: string[] = [];
+      const sizes: number[] = [];
+      await Promise.all(
+        stores.flatMap((store, h) =>
+          [0, 1].map(async () => {
+            for (;;) {
+              const batch = await store.claimJobs(`h${h}`, 60_000, 4);
+              if (batch.length === 0) return;
+              sizes.push(batch.length);
+              for (const { row, event } of batch) {
+                expect(row).toMatchObject({ state: 'running', host: `h${h}`, attempts: 1 });
+                // Each job's own claim event, as its first write after the submit's.
+                expect(event).toMatchObject({ type: 'state', data: { state: 'running', attempt: 1 } });
+                expect((await store.listEvents(row.id, 0)).map((e) => e.seq)).toContain(event.seq);
+                claimed.push(row.id);
+              }
+            }
+          }),
+        ),
+      );
+      expect(claimed.length).toBe(90);
+      expect(new Set(claimed)).toEqual(ids);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+      expect(sizes.some((n) => n > 1)).toBe(true);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it("writers racing on one job's events get gap-free, distinct seqs", async () => {
     const url = await fresh();
     const stores = await hosts(url, 3);

@@ -17,6 +17,18 @@ describe.each(STORE_ENGINES)('claims by job needs ($engine)', ({ fresh }) => {
   const gpuHost = ['driver:bwrap', 'run:none:namespaces', 'label:gpu=a100', 'image:python'];
   const plainHost = ['driver:bwrap', 'run:none:namespaces', 'image:python'];
 
+  it('a batch claim takes jobs in priority then FIFO order, skipping what the host cannot run', async () => {
+    const low = await store.insertJob(newJob(1));
+    const gpu = await store.insertJob({ ...newJob(9), needs: ['label:gpu=a100'] });
+    const high = await store.insertJob(newJob(7));
+    const high2 = await store.insertJob(newJob(7));
+    const batch = await store.claimJobs('plain', 60_000, 10, { caps: plainHost });
+    expect(batch.map((c) => c.row.id)).toEqual([high.row.id, high2.row.id, low.row.id]);
+    expect(new Set(batch.map((c) => c.row.lease_token)).size).toBe(1);
+    expect((await store.claimJobs('gpu', 60_000, 10, { caps: gpuHost })).map((c) => c.row.id)).toEqual([gpu.row.id]);
+    expect(await store.claimJobs('gpu', 60_000, 10, { caps: gpuHost })).toEqual([]);
+  });
+
   it('a host skips the jobs it cannot run, in priority order takes the rest; another host takes those', async () => {
     const gpu = await store.insertJob({ ...newJob(10), needs: ['label:gpu=a100', 'image:python'] });
     const plain = await store.insertJob({ ...newJob(5), needs: ['image:python'] });

@@ -8,7 +8,7 @@ import {
   listJobs,
   listJobsInState,
 } from './ops/jobs-read.js';
-import { claimNextJob, insertJob, listExpiredLeases, renewLeases, setJobDriver, transitionJob } from './ops/jobs-write.js';
+import { claimJobs, claimNextJob, insertJob, listExpiredLeases, renewLeases, setJobDriver, transitionJob } from './ops/jobs-write.js';
 import { getCallbackTarget } from './ops/callbacks.js';
 import { databaseSize, pruneJobs, releaseFreePages } from './ops/retention.js';
 import { countActiveJobs, listExpiredQueued, nextQueueDeadline } from './ops/tenants.js';
@@ -42,6 +42,7 @@ const OPS = {
   insertJob,
   transitionJob,
   claimNextJob,
+  claimJobs,
   setJobDriver,
   renewLeases,
   listExpiredLeases,

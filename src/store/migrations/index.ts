@@ -11,6 +11,7 @@ import * as m0009 from './0009_hosts.js';
 import * as m0010 from './0010_leases.js';
 import * as m0011 from './0011_event_notify.js';
 import * as m0012 from './0012_job_needs.js';
+import * as m0013 from './0013_queue_order.js';
 
 /** Numbered, append-only. Never edit a released migration; add the next number. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010_leases': m0010,
   '0011_event_notify': m0011,
   '0012_job_needs': m0012,
+  '0013_queue_order': m0013,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -116,7 +116,7 @@ export async function transitionJob(
   };
   const data = { state: t.to, ...(t.reason ? { reason: t.reason } : {}), ...t.eventData };
   if (isPostgres(db)) {
-    const moved = await moveWithEvent(db, update(db), JSON.stringify(data), () => data, now);
+    const [moved] = await moveWithEvent(db, update(db), JSON.stringify(data), () => data, now);
     // After the commit, which is when PostgreSQL would deliver it anyway.
     if (moved && t.to === 'queued') await notifyQueued(db);
     return moved;
@@ -129,16 +129,37 @@ export async function transitionJob(
   });
 }
 
-/**
- * Claims the next queued job (priority, then FIFO) for `host`, in one transaction.
- */
+/** What a host's claim passes over: jobs of tokens at their max_running, jobs needing what it lacks. */
+export interface ClaimSkip {
+  tokens?: readonly string[];
+  caps?: readonly string[];
+}
+
+/** Claims the next queued job (priority, then FIFO) for `host`. */
 export async function claimNextJob(
   db: Kysely<Database>,
   host: string,
   leaseMs: number,
-  skip: { tokens?: readonly string[]; caps?: readonly string[] } = {},
+  skip: ClaimSkip = {},
 ): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
+  return (await claimJobs(db, host, leaseMs, 1, skip))[0];
+}
+
+/**
+ * Claims up to `limit` queued jobs (priority, then FIFO) for `host` at once — one statement on
+ * PostgreSQL, one transaction on SQLite — each moved to running with its state event. The jobs of one
+ * claim share its fresh lease token (fencing is by job id and token, so that is still a new token for
+ * each job). Returned in claim order.
+ */
+export async function claimJobs(
+  db: Kysely<Database>,
+  host: string,
+  leaseMs: number,
+  limit: number,
+  skip: ClaimSkip = {},
+): Promise<{ row: JobRow; event: StoredEvent }[]> {
   const now = nowIso();
+  const n = Math.max(1, Math.floor(limit));
   const claim = {
     state: 'running' as const,
     // A requeued job starts afresh: the previous attempt's end is in its events.
@@ -151,35 +172,39 @@ export async function claimNextJob(
     lease_token: newLeaseToken(),
   };
   if (isPostgres(db)) {
-    // One statement: the next row, locked (hosts claiming at once each lock a different one instead
-    // of queueing on the first), moved to running, and its event.
+    // One statement: the next rows, locked (hosts claiming at once each lock different ones instead
+    // of queueing on the first), moved to running, and their events. ARRAY(…) runs the locking
+    // subquery exactly once, where an IN (…) semi-join could be rescanned and take more than `n`.
     const move = db
       .updateTable('jobs')
       .set((eb) => ({ ...claim, attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', nextQueued(db, now, skip).forUpdate().skipLocked())
+      .where(sql<boolean>`id = any(array(${nextQueued(db, now, skip, n).forUpdate().skipLocked()}))`)
       .where('state', '=', 'queued')
       .returningAll();
     const data = sql<string>`'{"state":"running","attempt":' || moved.attempts || '}'`;
     return moveWithEvent(db, move, data, (row) => ({ state: 'running', attempt: row.attempts }), now);
   }
   return db.transaction().execute(async (trx) => {
-    const next = await nextQueued(trx, now, skip).executeTakeFirst();
-    if (!next) return undefined;
-    const row = await trx
-      .updateTable('jobs')
-      .set((eb) => ({ ...claim, attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', next.id)
-      .where('state', '=', 'queued')
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
-    return { row, event };
+    const next = await nextQueued(trx, now, skip, n).execute();
+    const out: { row: JobRow; event: StoredEvent }[] = [];
+    for (const { id } of next) {
+      const row = await trx
+        .updateTable('jobs')
+        .set((eb) => ({ ...claim, attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', id)
+        .where('state', '=', 'queued')
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) continue;
+      const event = await appendEvent(trx, row.id, 'state', { state: 'running', attempt: row.attempts });
+      out.push({ row, event });
+    }
+    return out;
   });
 }
 
-/** The id of the job to claim next: queued, priority then FIFO, that this host may take. */
-function nextQueued(db: Kysely<Database>, now: string, skip: { tokens?: readonly string[]; caps?: readonly string[] }) {
+/** The ids of the next `limit` jobs to claim: queued, priority then FIFO, that this host may take. */
+function nextQueued(db: Kysely<Database>, now: string, skip: ClaimSkip, limit: number) {
   let q = db
     .selectFrom('jobs')
     .select('id')
@@ -206,7 +231,7 @@ function nextQueued(db: Kysely<Database>, now: string, skip: { tokens?: readonly
       ),
     );
   }
-  return q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(1);
+  return q.orderBy('priority', 'desc').orderBy('id', 'asc').limit(limit);
 }
 
 /** The driver the claiming host picked for a job (fenced by its lease, like every write of the run). */

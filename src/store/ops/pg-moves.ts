@@ -11,8 +11,8 @@ import type { JobRow } from './jobs-write.js';
  * race for a seq (another writer of the same job's events at that instant) the event is appended
  * after, on its own: the state change stands either way.
  *
- * `move` is the UPDATE … RETURNING * of the job; `data` the event's JSON text, which may use the
- * moved row's columns as `moved.<column>`.
+ * `move` is the UPDATE … RETURNING * of the jobs (one, or a claim's batch); `data` the event's JSON
+ * text, which may use each moved row's columns as `moved.<column>`. Rows come back in claim order.
  */
 export async function moveWithEvent(
   db: Kysely<Database>,
@@ -20,7 +20,7 @@ export async function moveWithEvent(
   data: RawBuilder<string> | string,
   eventData: (row: JobRow) => Record<string, unknown>,
   createdAt: string,
-): Promise<{ row: JobRow; event: StoredEvent } | undefined> {
+): Promise<{ row: JobRow; event: StoredEvent }[]> {
   const dataSql = typeof data === 'string' ? sql`${data}` : data;
   const r = await sql<JobRow & { event_seq: number | string | null }>`
     with moved as (${move}),
@@ -29,16 +29,17 @@ export async function moveWithEvent(
       select moved.id, (select coalesce(max(e.seq), 0) + 1 from job_events e where e.job_id = moved.id), 'state', ${dataSql}, null, ${createdAt}
       from moved
       on conflict (job_id, seq) do nothing
-      returning seq
+      returning job_id, seq
     )
-    select moved.*, (select seq from ev) as event_seq from moved`.execute(db);
-  const found = r.rows[0];
-  if (!found) return undefined;
-  const { event_seq, ...row } = found;
-  const payload = eventData(row);
-  const event =
-    event_seq === null || event_seq === undefined
-      ? await appendEvent(db, row.id, 'state', payload)
-      : { seq: Number(event_seq), type: 'state', data: payload, created_at: createdAt };
-  return { row, event };
+    select moved.*, ev.seq as event_seq from moved left join ev on ev.job_id = moved.id order by moved.priority desc, moved.id`.execute(db);
+  const out: { row: JobRow; event: StoredEvent }[] = [];
+  for (const { event_seq, ...row } of r.rows) {
+    const payload = eventData(row);
+    const event =
+      event_seq === null || event_seq === undefined
+        ? await appendEvent(db, row.id, 'state', payload)
+        : { seq: Number(event_seq), type: 'state', data: payload, created_at: createdAt };
+    out.push({ row, event });
+  }
+  return out;
 }
