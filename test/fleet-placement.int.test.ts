@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGES_DIR } from './helpers/agent-env.js';
 import { dockerMissing } from './helpers/docker.js';
 import { freePort } from './helpers/ports.mjs';
+import { openWebSocket } from './helpers/ws-raw.js';
 import { type PgServer, postgresAvailable, startPostgres } from './helpers/postgres.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
 
@@ -184,6 +185,37 @@ describe.skipIf(!CI && (noDocker !== undefined || !postgresAvailable()))('a flee
 
     expect((await c.api('DELETE', `/v1/sandboxes/${sbx.id}`)).status).toBe(204);
     expect((await a.api('GET', `/v1/sandboxes/${sbx.id}`)).status).toBe(404);
+  });
+
+  it("Daytona through another host: a sandbox named by its name, a session's logs followed over a WebSocket", async () => {
+    const created = await a.api('POST', '/daytona/api/sandbox', { name: 'fleet-named' });
+    expect(created.status, JSON.stringify(created.body)).toBeLessThan(300);
+    const id = (created.body as { id: string }).id;
+    for (let i = 0; i < 100 && ((await a.api('GET', `/daytona/api/sandbox/${id}`)).body as { state: string }).state !== 'started'; i++) await sleep(100);
+
+    // Sessions live in the owner's memory: through b they work only if b forwards them to a.
+    const tb = `/daytona/toolbox/${id}/process/session`;
+    expect((await b.api('POST', tb, { sessionId: 's1' })).status).toBe(201);
+    const run = await b.api('POST', `${tb}/s1/exec`, { command: 'sleep 0.5; echo followed', runAsync: true });
+    expect(run.status, JSON.stringify(run.body)).toBe(200);
+    const ws = await openWebSocket(b.url, `${tb}/s1/command/${(run.body as { cmdId: string }).cmdId}/logs?follow=true`, {
+      authorization: `Bearer ${token()}`,
+    });
+    expect(ws.status).toBe(101);
+    let text = '';
+    for (;;) {
+      const f = await ws.next(15_000).catch(() => undefined);
+      if (!f || f.opcode === 8) break;
+      text += f.payload.toString('utf8');
+    }
+    ws.socket.destroy();
+    expect(text).toContain('followed');
+
+    // By name through b: stopped by its owner, then gone.
+    expect((await b.api('POST', '/daytona/api/sandbox/fleet-named/stop')).status).toBeLessThan(300);
+    expect(((await a.api('GET', `/daytona/api/sandbox/${id}`)).body as { state: string }).state).toBe('stopped');
+    expect((await c.api('DELETE', '/daytona/api/sandbox/fleet-named')).status).toBeLessThan(300);
+    expect((await a.api('GET', `/daytona/api/sandbox/${id}`)).status).toBe(404);
   });
 
   it('a sandbox asked of a host others cannot reach is placed on one they can', async () => {

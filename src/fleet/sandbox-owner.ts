@@ -26,7 +26,8 @@ export interface OwnerDeps {
  */
 export class SandboxOwners {
   private readonly cache = new Map<string, { address: string; at: number }>();
-  private readonly fleet: boolean;
+  /** Whether this host is one of a fleet (PostgreSQL): else nothing is ever forwarded. */
+  readonly fleet: boolean;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: OwnerDeps) {

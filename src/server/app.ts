@@ -4,6 +4,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Runtime } from '../runtime.js';
 import { VERSION } from '../version.js';
 import { installAuth } from './auth.js';
+import { daytonaNameLookup } from './compat/daytona/lookup.js';
 import { installHostProxy } from './host-proxy.js';
 import { PaddockError } from '../errors.js';
 import { installErrorHandling, sendProblem } from './problem.js';
@@ -53,7 +54,12 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   installRequestLane(app, lane);
   installAuth(app, rt.store, rt.config.agents.runner_secret);
   // After auth: only an authenticated request is forwarded to the host holding its sandbox.
-  installHostProxy(app, { owners: rt.sandboxOwners, hostId: rt.config.host_id, log: rt.log.child({ component: 'fleet' }) });
+  installHostProxy(app, {
+    owners: rt.sandboxOwners,
+    hostId: rt.config.host_id,
+    log: rt.log.child({ component: 'fleet' }),
+    byName: rt.sandboxOwners.fleet ? daytonaNameLookup(rt) : undefined,
+  });
   await app.register(swagger, {
     openapi: {
       info: {

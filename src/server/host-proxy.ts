@@ -42,7 +42,15 @@ function sandboxIdOf(request: FastifyRequest): string | undefined {
  * the auth and everything else. Runs after the lane and auth hooks: an unauthenticated request
  * is refused here and never reaches the owner.
  */
-export function installHostProxy(app: FastifyInstance, deps: { owners: SandboxOwners; hostId: string; log: Logger }): void {
+export interface HostProxyDeps {
+  owners: SandboxOwners;
+  hostId: string;
+  log: Logger;
+  /** The id of the sandbox a request names by another name (Daytona's `:id` may be a sandbox's name), if any. */
+  byName?: ((request: FastifyRequest) => Promise<string | undefined>) | undefined;
+}
+
+export function installHostProxy(app: FastifyInstance, deps: HostProxyDeps): void {
   const agent = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
   const tunnels = new Set<Duplex>();
   app.addHook('preClose', async () => {
@@ -52,7 +60,7 @@ export function installHostProxy(app: FastifyInstance, deps: { owners: SandboxOw
   });
   app.addHook('onRequest', async (request, reply) => {
     if (request.headers[FORWARDED_BY] !== undefined) return;
-    const id = request.routeOptions.config.sandboxCreate ? undefined : sandboxIdOf(request);
+    const id = request.routeOptions.config.sandboxCreate ? undefined : (sandboxIdOf(request) ?? (await deps.byName?.(request)));
     const base = request.routeOptions.config.sandboxCreate ? await deps.owners.placeNew() : id && (await deps.owners.ownerOf(id));
     if (!base) return;
     forward(request, reply, base, { ...deps, agent, tunnels, id });

@@ -1,4 +1,5 @@
 import { ownerFilter } from '../../../auth/ownership.js';
+import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../../auth/tokens.js';
 import { PaddockError } from '../../../errors.js';
 import type { Runtime } from '../../../runtime.js';
@@ -33,4 +34,21 @@ export async function checkNameFree(rt: Runtime, p: Principal | undefined, name:
   if (!name) return;
   const taken = (await named(rt, p, name)).find((r) => r.state !== 'destroyed');
   if (taken) throw new PaddockError('conflict', `sandbox with name ${name} already exists (${taken.id})`);
+}
+
+/**
+ * For the fleet's forwarding (src/server/host-proxy.ts): the id of the sandbox a Daytona control
+ * request names by its name (`<prefix>/api/sandbox/<name>/…`), so it goes to the host holding it as
+ * one named by id does; undefined for anything else, or a name this principal has no sandbox of.
+ */
+export function daytonaNameLookup(rt: Runtime): ((request: FastifyRequest) => Promise<string | undefined>) | undefined {
+  const prefix = rt.config.daytona.prefix;
+  if (!prefix) return undefined;
+  const control = `${prefix}/api/sandbox/:id`;
+  return async (request) => {
+    const route = request.routeOptions.url ?? '';
+    const name = (request.params as Record<string, unknown> | undefined)?.id;
+    if (!route.startsWith(control) || typeof name !== 'string' || ID_RE.test(name) || !DaytonaName.safeParse(name).success) return undefined;
+    return (await named(rt, request.principal, name))[0]?.id;
+  };
 }
