@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PgServer, postgresAvailable, startPostgres } from './helpers/postgres.js';
+import { type HostNetwork, hostNetwork, netnsMissing } from './helpers/netns.js';
 import { jobEvents } from './helpers/sandbox.js';
 import { type ServerProcess, startServerProcess, stopServerProcess } from './helpers/server-process.js';
 
@@ -18,10 +19,13 @@ interface Job {
 const TERMINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'expired'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Three real `paddock serve` processes (own data dirs, loopback ports) on one real PostgreSQL.
+// Three real `paddock serve` processes on one real PostgreSQL, each with its own data dir and, as root,
+// its own network namespace and address (test/helpers/netns.ts: the hosts reach PostgreSQL over the
+// test's bridge, the test reaches them at their addresses); loopback ports otherwise.
 describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', () => {
   let pg: PgServer;
   let url: string;
+  let net: HostNetwork | undefined;
   const hosts: ServerProcess[] = [];
   const dirs: string[] = [];
   const env = (id: string) => ({
@@ -37,12 +41,18 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
   const start = async (i: number) => {
     dirs[i] ??= mkdtempSync(path.join(os.tmpdir(), `paddock-fleet-${i}-`));
     if (i > 0) copyFileSync(path.join(dirs[0]!, 'admin.token'), path.join(dirs[i]!, 'admin.token'));
-    hosts[i] = await startServerProcess(dirs[i]!, env(`host-${i}`));
+    const own = net?.hosts[i];
+    hosts[i] = await startServerProcess(dirs[i]!, env(`host-${i}`), own ? ['--host', own.address] : [], {}, own ? { netns: own.ns } : {});
   };
 
   beforeAll(async () => {
-    pg = await startPostgres();
+    // As root (CI) the namespaces are made, or the test fails; without root it runs on loopback.
+    if (process.env.CI === 'true' && netnsMissing()) throw new Error(netnsMissing());
+    net = hostNetwork(3);
+    pg = await startPostgres(net ? { listen: net.gateway, allow: net.cidr } : {});
     url = await pg.createDatabase();
+    // The hosts reach it at the bridge's address; this process keeps using loopback.
+    if (net) url = url.replace('@127.0.0.1:', `@${net.gateway}:`);
     for (let i = 0; i < 3; i++) await start(i);
   }, 60_000);
   afterAll(async () => {
@@ -52,6 +62,7 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
       await stopServerProcess(h, 'SIGKILL');
     }
     await pg?.close();
+    net?.close();
   });
 
   const getJob = async (via: ServerProcess, id: string) => (await via.api('GET', `/v1/jobs/${id}`)).body as Job;
@@ -87,6 +98,9 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
 
   it('2,000 short jobs submitted across the hosts: each runs exactly once, none lost, every host used', async () => {
     const N = 2000;
+    // Each host on its own address in its own namespace (where they could be made).
+    if (net) expect(hosts.map((h) => new URL(h.url).hostname)).toEqual(net.hosts.map((h) => h.address));
+    if (process.env.CI === 'true') expect(net).toBeDefined();
     const ids: string[] = [];
     let next = 0;
     // 24 submitters, round-robin over the hosts.

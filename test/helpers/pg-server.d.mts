@@ -18,4 +18,5 @@ export interface PgServer {
 /** The newest installed PostgreSQL's bin dir, or undefined. */
 export function postgresBinDir(): string | undefined;
 
-export function startPostgres(): Promise<PgServer>;
+/** `listen`: one more address to listen on; `allow`: a CIDR whose clients are trusted too. */
+export function startPostgres(opts?: { listen?: string; allow?: string }): Promise<PgServer>;

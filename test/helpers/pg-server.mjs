@@ -3,7 +3,7 @@
 // both can load it; types in pg-server.d.mts. Durability is traded for speed (fsync off): these
 // databases live for one run.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { freePort } from './ports.mjs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,13 +57,18 @@ const WATCHDOG = `dir="$1"; shift; "$@" & pid=$!; parent=$PPID
 cat >/dev/null; kill -INT $pid 2>/dev/null; wait $pid
 [ -d /proc/$parent ] || rm -rf "$dir"`;
 
-/** @returns {Promise<import('./pg-server.mjs').PgServer>} */
-export async function startPostgres() {
+/**
+ * @param {{ listen?: string, allow?: string }} [opts] `listen`: one more address to listen on (a test's
+ *   own bridge); `allow`: a CIDR whose clients are trusted too (hosts in that test's network namespaces).
+ * @returns {Promise<import('./pg-server.mjs').PgServer>}
+ */
+export async function startPostgres(opts = {}) {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql; scripts/install-postgres.sh)');
   const who = owner();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'paddock-pg-'));
   cpSync(templateDir(bin, who), dir, { recursive: true });
+  if (opts.allow) appendFileSync(path.join(dir, 'pg_hba.conf'), `host all all ${opts.allow} trust\n`);
   chownTree(dir, who);
   const port = await freePort();
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
@@ -95,7 +100,7 @@ export async function startPostgres() {
     proc = spawn(
       '/bin/sh',
       ['-c', WATCHDOG, 'pg-watchdog', dir, path.join(bin, 'postgres'), '-D', dir, '-p', String(port), '-k', dir,
-        '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+        '-c', `listen_addresses=${['127.0.0.1', ...(opts.listen ? [opts.listen] : [])].join(',')}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
         '-c', 'max_connections=300', '-c', 'shared_buffers=64MB'],
       { stdio: ['pipe', 'ignore', 'pipe'], ...who },
     );

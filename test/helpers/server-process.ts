@@ -32,6 +32,8 @@ export async function startServerProcess(
   extraArgs: string[] = [],
   /** Extra fds the process inherits, as `{ childFd: parentFd }` (not close-on-exec in the child). */
   inheritFds: Record<number, number> = {},
+  /** `netns`: run it in that network namespace (test/helpers/netns.ts; `ip netns exec` keeps the pid). */
+  opts: { netns?: string } = {},
 ): Promise<ServerProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   // Only the settings this test chooses: nothing PADDOCK_* leaks in from the caller.
@@ -41,9 +43,10 @@ export async function startServerProcess(
     for (let i = stdio.length; i < Number(child); i++) stdio.push('ignore');
     stdio[Number(child)] = parent;
   }
+  const argv = [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs];
   const proc = spawn(
-    process.execPath,
-    [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
+    opts.netns ? 'ip' : process.execPath,
+    opts.netns ? ['netns', 'exec', opts.netns, process.execPath, ...argv] : argv,
     // No storage reserve file (16 MiB each) in the many throw-away data dirs tests make.
     // No shutdown grace either: a test that stops a runner with jobs running means them to be cut short,
     // unless it tests the grace itself (it sets PADDOCK_SHUTDOWN_GRACE_MS).
