@@ -242,6 +242,36 @@ describe.runIf(postgresAvailable())('a fleet of runners on PostgreSQL: jobs', ()
     expect(hosts[2]!.proc.exitCode).toBeNull();
   }, 60_000);
 
+  it.skipIf(netnsMissing() !== undefined)(
+    'a host cut off the network past its lease: the job is run elsewhere; healed, the host writes nothing of it and is healthy again',
+    async () => {
+      const res = await hosts[2]!.api('POST', '/v1/jobs', { kind: 'command', script: 'echo before; sleep 1.5; echo after' });
+      const id = (res.body as Job).id;
+      await sleep(600);
+      expect(await getJob(hosts[0]!, id)).toMatchObject({ state: 'running', host: 'host-2', attempts: 1 });
+      net!.partition(2, true);
+      const job = await waitEnded(hosts[0]!, id, 20_000);
+      expect({ state: job.state, attempts: job.attempts }).toEqual({ state: 'succeeded', attempts: 2 });
+      expect(job.host).not.toBe('host-2');
+      net!.partition(2, false);
+      // Back: its health recovers and its run is over — its end, held while it was cut off, refused.
+      let health: unknown;
+      for (let i = 0; i < 150; i++) {
+        health = (await hosts[2]!.api('GET', '/health').catch(() => ({ body: undefined }))).body;
+        if ((health as { status?: string; currentJobs?: number } | undefined)?.currentJobs === 0) {
+          if ((health as { status: string }).status === 'ok') break;
+        }
+        await sleep(200);
+      }
+      expect(health).toMatchObject({ status: 'ok', currentJobs: 0 });
+      const after = await getJob(hosts[1]!, id);
+      expect({ state: after.state, attempts: after.attempts, host: after.host }).toEqual({ state: 'succeeded', attempts: 2, host: job.host });
+      expect(await stateEvents(hosts[1]!, id)).toEqual(['queued', 'running', 'queued', 'running', 'succeeded']);
+      expect(after.result?.stdout).toBe('before\nbefore\nafter\n');
+    },
+    60_000,
+  );
+
   it('SIGTERM of a host: it stops claiming, lets a job finish within the grace period, hands back the rest, exits 0', async () => {
     // Started on host-1 (a submit to an idle host starts it there); one another host took is cancelled.
     const onHost1 = async (seconds: number) => {

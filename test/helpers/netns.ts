@@ -14,6 +14,8 @@ export interface HostNetwork {
   /** The subnet, for PostgreSQL's pg_hba.conf. */
   cidr: string;
   hosts: { ns: string; address: string }[];
+  /** Cuts host `i` off the bridge (its link down: packets dropped, no reset), or puts it back. */
+  partition(i: number, cut: boolean): void;
   close(): void;
 }
 
@@ -67,5 +69,6 @@ export function hostNetwork(n: number): HostNetwork | undefined {
     close();
     throw err;
   }
-  return { gateway: `${net}.1`, cidr: `${net}.0/24`, hosts, close };
+  const partition = (i: number, cut: boolean) => ip('link', 'set', `vh${tag}${i}`, cut ? 'down' : 'up');
+  return { gateway: `${net}.1`, cidr: `${net}.0/24`, hosts, partition, close };
 }
