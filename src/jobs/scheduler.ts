@@ -73,6 +73,8 @@ export class Scheduler {
    * embedded store is queued through this process; a fleet will also poll.
    */
   private mayHaveQueued = true;
+  /** The claim under way, if any (stop() waits for its jobs to be launched). */
+  private claimRound: Promise<boolean> | undefined;
   /** Slots taken by submits that start their job at once (startNow), until it is launched. */
   private reserved = 0;
   private stopping = false;
@@ -224,6 +226,8 @@ export class Scheduler {
   async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
     this.expiry.stop();
+    // A claim in flight: the jobs it takes are launched, then stopped with the rest below.
+    await this.claimRound?.catch(() => undefined);
     if (graceMs > 0 && this.active.size > 0) {
       this.deps.log.info({ jobs: this.active.size, grace_ms: graceMs }, 'letting running jobs finish before stopping');
       let timer: NodeJS.Timeout | undefined;
@@ -278,7 +282,7 @@ export class Scheduler {
   );
 
   private async claimLoop(): Promise<void> {
-    const { store, config, caps, placement } = this.deps;
+    const { config, caps, placement } = this.deps;
     // In a fleet, a host with no driver up leaves the queue to the others; alone, it claims, and the
     // job says why it cannot run (rather than wait for a driver that may not come back).
     if (placement && caps && !caps.canRun()) return;
@@ -289,19 +293,28 @@ export class Scheduler {
       // Several at once saves round trips under a backlog (bench/fleet); one while a max_running
       // may apply, as the skip list is only right for the claim's first job.
       const limit = this.deps.admission.anyRunningLimit() ? 1 : Math.min(free, CLAIM_BATCH);
-      const claimed = await store.claimJobs(config.host_id, this.leaseMs, limit, {
-        tokens: this.deps.admission.skipTokens(),
-        // Alone, every job accepted here is this host's; in a fleet, only those whose needs it meets.
-        ...(placement && caps ? { caps: caps.list() } : {}),
-      });
-      if (claimed.length === 0) return;
-      this.mayHaveQueued = true;
-      for (const { row, event } of claimed) {
-        this.deps.admission.claimed(row.token_id);
-        this.deps.bus.publish(row.id, event);
-        this.launch(row);
-      }
+      const round = this.claimAndLaunch(limit, placement && caps ? caps.list() : undefined);
+      this.claimRound = round;
+      if (!(await round)) return;
     }
+  }
+
+  /** One claim and the launch of what it took; stop() awaits it, so no claimed job starts unseen. */
+  private async claimAndLaunch(limit: number, caps: string[] | undefined): Promise<boolean> {
+    const { store, config } = this.deps;
+    const claimed = await store.claimJobs(config.host_id, this.leaseMs, limit, {
+      tokens: this.deps.admission.skipTokens(),
+      // Alone, every job accepted here is this host's; in a fleet, only those whose needs it meets.
+      ...(caps ? { caps } : {}),
+    });
+    if (claimed.length === 0) return false;
+    this.mayHaveQueued = true;
+    for (const { row, event } of claimed) {
+      this.deps.admission.claimed(row.token_id);
+      this.deps.bus.publish(row.id, event);
+      this.launch(row);
+    }
+    return true;
   }
 
   private launch(row: JobRow): void {
