@@ -8,7 +8,8 @@ import (
 	"unsafe"
 )
 
-// parseArgs reads the agent's own arguments: --run-as=UID (runas.go) and --limits=nofile=N,fsize=N,core=N.
+// parseArgs reads the agent's own arguments: --run-as=UID (runas.go), --limits=nofile=N,fsize=N,core=N and,
+// as a VM's init, --vm-tmpfs-mb=N (vminit.go).
 func parseArgs(args []string) error {
 	for _, a := range args {
 		name, v, _ := strings.Cut(a, "=")
@@ -18,6 +19,11 @@ func parseArgs(args []string) error {
 			err = setRunAs(v)
 		case "--limits":
 			err = limitSelf(v)
+		case "--vm-tmpfs-mb":
+			vmTmpfsMB, err = strconv.Atoi(v)
+			if err == nil && (vmTmpfsMB < 1 || vmTmpfsMB > 1<<20) {
+				err = fmt.Errorf("--vm-tmpfs-mb: %d is out of range", vmTmpfsMB)
+			}
 		default:
 			err = fmt.Errorf("unknown argument %q", a)
 		}

@@ -37,6 +37,17 @@ func main() {
 			log.Print(err)
 		}
 	}
+	if isVMInit() {
+		port, err := vmInit()
+		if err != nil {
+			// PID 1 exiting panics the kernel, which ends the VM: the runner reports this line from the console.
+			log.Fatalf("starting the VM: %v", err)
+		}
+		setupShim()
+		rp := newReaper()
+		catchSignals(rp)
+		serveSerial(port, rp) // never returns
+	}
 	in, out, err := moveChannel()
 	if err != nil {
 		log.Fatalf("moving the channel off fds 0/1: %v", err)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the images the test suite needs (base, python, agent: node + git + Claude Code, and judge: the judge
-# languages) into PADDOCK_IMAGES_DIR
+# Builds the images the test suite needs (base, python, agent: node + git + Claude Code, judge: the judge
+# languages, and vm-kernel: the qemu driver's guest kernel) into PADDOCK_IMAGES_DIR
 # (default /var/cache/paddock/images). CI runs it before the tests, after
 # `npm run build`. Images whose recipe is unchanged are kept, so with a warm
 # cache this takes about a second; a cold build takes a minute or two (debootstrap).
@@ -20,4 +20,4 @@ if ! command -v debootstrap >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
-exec node dist/cli/main.js image build --images-dir "$PADDOCK_IMAGES_DIR" base python agent judge "$@"
+exec node dist/cli/main.js image build --images-dir "$PADDOCK_IMAGES_DIR" base python agent judge vm-kernel "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Host packages Paddock needs: bubblewrap (sandboxes), python3-seccomp (libseccomp, which
 # compiles the bwrap sandboxes' seccomp filter; without it bwrap jobs are refused), util-linux (prlimit, setpriv),
-# golang-go and musl-tools (build the in-sandbox agent, agent/, and its static C exec shim), and a C toolchain for better-sqlite3 when no
+# golang-go and musl-tools (build the in-sandbox agent, agent/, and its static C exec shim), qemu-system-x86,
+# qemu-utils, e2fsprogs and xz-utils (the qemu driver), and a C toolchain for better-sqlite3 when no
 # prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
 set -euo pipefail
 need=()
@@ -12,6 +13,11 @@ command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v curl >/dev/null || need+=(curl ca-certificates)
+# The qemu driver: QEMU, its disk tool, mkfs.ext4 for the VMs' root disks, xz to unpack the guest kernel.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v xz >/dev/null || need+=(xz-utils)
 command -v python3 >/dev/null || need+=(python3)
 /usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3 python3-seccomp)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

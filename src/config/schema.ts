@@ -10,6 +10,7 @@ import { E2bConfig } from './e2b.js';
 import { FleetConfig } from './fleet.js';
 import { GithubConfig } from './github.js';
 import { JudgeConfig } from './judge.js';
+import { QemuConfig } from './qemu.js';
 import { Limits } from './schema-limits.js';
 
 /** Milliseconds, given as a number or as "<n>ms|s|m|h|d" (e.g. "7d"). */
@@ -106,7 +107,7 @@ export const ConfigSchema = z.strictObject({
   drivers: z
     .preprocess(
       (v) => (typeof v === 'string' ? v.split(',').map((d) => d.trim()).filter(Boolean) : v),
-      z.array(z.enum(['gvisor', 'docker', 'bwrap'])).min(1),
+      z.array(z.enum(['gvisor', 'docker', 'bwrap', 'qemu'])).min(1),
     )
     .default(['gvisor', 'docker', 'bwrap']),
   /** Where built images live (`<name>/rootfs` + `image.json`); empty means `<data_dir>/images`. */
@@ -138,6 +139,7 @@ export const ConfigSchema = z.strictObject({
       agent_path: z.string().default('').refine((p) => p === '' || p.startsWith('/'), 'must be an absolute path'),
     })
     .default({ socket: '/var/run/docker.sock', default_image: 'base', uid_range_start: 200_000, uid_range_size: 1000, agent_path: '' }),
+  qemu: QemuConfig,
   pool: z
     .strictObject({
       /** Started, idle containers kept per (driver, image, limits); 0 turns the warm pool off. */

@@ -77,7 +77,7 @@ async function buildOne(recipe: ImageRecipe, hash: string, opts: BuildOptions): 
     report('cached', `up to date (${hash.slice(0, 12)})`);
   }
 
-  const dockerImage = await ensureDockerImage(opts.docker, { name: recipe.name, hash, rootfs }, report);
+  const dockerImage = recipe.docker === false ? null : await ensureDockerImage(opts.docker, { name: recipe.name, hash, rootfs }, report);
   if (dockerImage !== manifest.docker_image && dockerImage !== null) {
     manifest = { ...manifest, docker_image: dockerImage };
     await writeManifest(imageDir, manifest);

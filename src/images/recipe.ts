@@ -15,6 +15,8 @@ export interface ImageRecipe {
   before?: string[];
   steps?: string[];
   description: string;
+  /** False: not a sandbox image, so not imported into Docker (the qemu driver's kernel). */
+  docker?: false;
 }
 
 /** Where the packages come from; part of every hash, so switching mirror or suite rebuilds. */
@@ -101,6 +103,25 @@ npm cache clean --force
 # hard-links the glibc one into bin/, so on Debian the musl one is dead weight.
 rm -rf /usr/local/lib/node_modules/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl
 claude --version`,
+    ],
+  },
+  {
+    name: 'vm-kernel',
+    parent: 'base',
+    packages: [],
+    docker: false,
+    description: "Debian's kernel and modules, unpacked in /opt/paddock-kernel: the qemu driver's guest kernel (not a sandbox image)",
+    steps: [
+      // Downloaded and unpacked, not installed: the guest needs the files, not initramfs-tools or a bootloader.
+      `apt-get update -qq
+cd /tmp
+pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+test -n "$pkg"
+apt-get download -q "$pkg"
+mkdir -p /opt/paddock-kernel
+dpkg-deb -x "$pkg"_*.deb /opt/paddock-kernel
+rm -f "$pkg"_*.deb
+ls /opt/paddock-kernel/boot/vmlinuz-*`,
     ],
   },
 ];

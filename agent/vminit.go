@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// The agent as a microVM's init (src/sandbox/qemu/): the kernel starts it as /init from the initramfs the
+// image pipeline builds. It loads the virtio and ext4 modules the initramfs lists, mounts the VM's disk as
+// its root, and then serves the runner over a virtio-serial port instead of stdin/stdout — one connection
+// after another, as a runner restart, a snapshot or a fork each bring a new one (docs/agent-protocol.md, SYNC).
+
+const (
+	// tSync opens a connection on a serial channel: the runner sends it, the agent answers with HELLO.
+	tSync       byte = 13
+	vmPortName       = "paddock"
+	vmNewRoot        = "/newroot"
+	sysFinitMod      = 313 // finit_module(2) on amd64
+	// How often a disconnected port is tried again: a restored VM's runner connects within this.
+	vmReconnectPoll = 5 * time.Millisecond
+)
+
+// vmTmpfsMB is the size of /work and /tmp in the VM (--vm-tmpfs-mb), like the containers' tmpfs dirs.
+var vmTmpfsMB = 64
+
+func isVMInit() bool { return os.Getpid() == 1 && len(os.Args) > 0 && os.Args[0] == "/init" }
+
+// vmInit prepares the VM and returns its channel: the virtio-serial port named "paddock".
+func vmInit() (*os.File, error) {
+	for _, m := range []struct{ src, dst, fstype, data string }{
+		{"devtmpfs", "/dev", "devtmpfs", "mode=0755"},
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+	} {
+		if err := syscall.Mount(m.src, m.dst, m.fstype, syscall.MS_NOSUID, m.data); err != nil {
+			return nil, fmt.Errorf("mounting %s: %w", m.dst, err)
+		}
+	}
+	if err := loadModules("/modules.order"); err != nil {
+		return nil, err
+	}
+	if err := waitPath("/dev/vda", 10*time.Second); err != nil {
+		return nil, err
+	}
+	if err := syscall.Mount("/dev/vda", vmNewRoot, "ext4", 0, ""); err != nil {
+		return nil, fmt.Errorf("mounting the root disk: %w", err)
+	}
+	port, err := openPort(vmPortName, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"/dev", "/proc", "/sys"} {
+		os.MkdirAll(vmNewRoot+d, 0o755)
+		if err := syscall.Mount(d, vmNewRoot+d, "", syscall.MS_MOVE, ""); err != nil {
+			return nil, fmt.Errorf("moving %s: %w", d, err)
+		}
+	}
+	// switch_root without deleting the initramfs: it holds this binary, which the exec shim re-runs.
+	if err := os.Chdir(vmNewRoot); err != nil {
+		return nil, err
+	}
+	if err := syscall.Mount(".", "/", "", syscall.MS_MOVE, ""); err != nil {
+		return nil, fmt.Errorf("moving the root: %w", err)
+	}
+	if err := syscall.Chroot("."); err != nil {
+		return nil, err
+	}
+	os.Chdir("/")
+	size := "size=" + strconv.Itoa(vmTmpfsMB) + "m"
+	uid, gid := 0, 0
+	if jobCred != nil {
+		uid, gid = int(jobCred.Uid), int(jobCred.Gid)
+	}
+	for _, m := range []struct{ dst, fstype, data string }{
+		{"/tmp", "tmpfs", size + ",mode=1777"},
+		{"/work", "tmpfs", fmt.Sprintf("%s,mode=0755,uid=%d,gid=%d", size, uid, gid)},
+		{"/dev/shm", "tmpfs", size + ",mode=1777"},
+		{"/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620"},
+	} {
+		os.MkdirAll(m.dst, 0o755)
+		if err := syscall.Mount(m.fstype, m.dst, m.fstype, syscall.MS_NOSUID|syscall.MS_NODEV, m.data); err != nil {
+			return nil, fmt.Errorf("mounting %s: %w", m.dst, err)
+		}
+	}
+	os.Remove("/dev/ptmx")
+	os.Symlink("pts/ptmx", "/dev/ptmx")
+	syscall.Sethostname([]byte("sandbox"))
+	if err := loopbackUp(); err != nil {
+		log.Printf("bringing lo up: %v", err)
+	}
+	return port, nil
+}
+
+// loadModules loads each module the initramfs lists, in order (dependencies first, as the builder wrote it).
+func loadModules(list string) error {
+	data, err := os.ReadFile(list)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", list, err)
+	}
+	for _, p := range strings.Fields(string(data)) {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("module %s: %w", p, err)
+		}
+		empty := []byte{0}
+		_, _, e := syscall.Syscall(sysFinitMod, f.Fd(), uintptr(unsafe.Pointer(&empty[0])), 0)
+		f.Close()
+		if e != 0 && e != syscall.EEXIST {
+			return fmt.Errorf("loading module %s: %w", p, e)
+		}
+	}
+	return nil
+}
+
+func waitPath(p string, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear within %s: %w", p, max, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// openPort finds the virtio-serial port by the name the runner gave it (no udev here to make the
+// /dev/virtio-ports link) and opens it.
+func openPort(name string, max time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(max)
+	for {
+		ents, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, e := range ents {
+			if b, err := os.ReadFile(e); err == nil && strings.TrimSpace(string(b)) == name {
+				dev := "/dev/" + filepath.Base(filepath.Dir(e))
+				if err := waitPath(dev, max); err != nil {
+					return nil, err
+				}
+				fd, err := syscall.Open(dev, syscall.O_RDWR|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+				if err != nil {
+					return nil, fmt.Errorf("opening %s: %w", dev, err)
+				}
+				return os.NewFile(uintptr(fd), dev), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no virtio-serial port named %q within %s", name, max)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func loopbackUp() error {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	var ifr [40]byte
+	copy(ifr[:], "lo")
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+		return e
+	}
+	flags := binary.LittleEndian.Uint16(ifr[16:]) | syscall.IFF_UP | syscall.IFF_RUNNING
+	binary.LittleEndian.PutUint16(ifr[16:], flags)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// serveSerial serves one connection after another on the port: each starts with the runner's SYNC. What a
+// connection left running is killed when it ends, as when a container's attach ends; the VM lives on.
+func serveSerial(port *os.File, rp *reaper) {
+	for {
+		r := bufio.NewReaderSize(port, headerLen+maxPayload)
+		if err := waitSync(r); err != nil {
+			log.Printf("waiting for the runner: %v", err)
+			time.Sleep(vmReconnectPoll)
+			continue
+		}
+		c := newConn(r, port, rp)
+		if err := c.serve(); err != nil {
+			log.Printf("closing the connection: %v", err)
+		}
+		c.killAll()
+	}
+}
+
+// syncMsg is SYNC's payload: the runner's clock (a restored VM's is as old as its snapshot) and
+// entropy (forks of one snapshot must not share the kernel's random state).
+type syncMsg struct {
+	TimeMs int64  `json:"time_ms"`
+	Seed   []byte `json:"seed"`
+}
+
+// waitSync reads until a SYNC frame arrives, dropping anything else (what an old connection left in
+// flight). While no runner is connected the port reads end of file: try again shortly.
+func waitSync(r *bufio.Reader) error {
+	for {
+		var hdr [headerLen]byte
+		_, err := io.ReadFull(r, hdr[:])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			time.Sleep(vmReconnectPoll)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		n := binary.BigEndian.Uint32(hdr[0:4])
+		if n > maxPayload {
+			return fmt.Errorf("frame of %d bytes before SYNC", n)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return err
+		}
+		if hdr[8] != tSync || binary.BigEndian.Uint32(hdr[4:8]) != 0 {
+			continue
+		}
+		var m syncMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return fmt.Errorf("SYNC payload: %w", err)
+		}
+		if m.TimeMs > 0 {
+			tv := syscall.NsecToTimeval(m.TimeMs * int64(time.Millisecond))
+			if err := syscall.Settimeofday(&tv); err != nil {
+				log.Printf("setting the clock: %v", err)
+			}
+		}
+		if len(m.Seed) > 0 {
+			if f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0); err == nil {
+				f.Write(m.Seed)
+				f.Close()
+			}
+		}
+		return nil
+	}
+}

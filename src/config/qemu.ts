@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+/** The qemu driver (src/sandbox/qemu/). */
+export const QemuConfig = z
+  .strictObject({
+    /** `auto`: KVM when a probe boot under it works (cached per host and kernel), else TCG (emulation, slow but everywhere). */
+    accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+    /** The QEMU system emulator; looked up in PATH unless absolute. */
+    binary: z.string().min(1).default('qemu-system-x86_64'),
+    /** The image the guest kernel and its modules come from (`paddock image build vm-kernel`). */
+    kernel_image: z.string().min(1).default('vm-kernel'),
+    /** How long a VM may take from start to its agent's HELLO (TCG boots in 2–4 s on 2 cores). */
+    boot_timeout_ms: z.number().int().min(1000).default(60_000),
+  })
+  .default({ accel: 'auto', binary: 'qemu-system-x86_64', kernel_image: 'vm-kernel', boot_timeout_ms: 60_000 });
+export type QemuConfig = z.infer<typeof QemuConfig>;

@@ -1,0 +1,219 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Config } from '../../config/schema.js';
+import { PaddockError } from '../../errors.js';
+import { getImage } from '../../images/catalog.js';
+import { SANDBOX_UID } from '../bwrap/args.js';
+import type { Logger } from '../../util/log.js';
+import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
+import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
+import { type AccelChoice, chooseAccel, readQemuVersion } from './accel.js';
+import { type BootFiles, ensureBootFiles } from './boot-files.js';
+import { createOverlay, ensureRootDisk } from './disk.js';
+import { QemuSandbox } from './sandbox.js';
+import { AGENT_SOCKET, PID_FILE, QemuVm, type VmPlan } from './vm.js';
+
+const run = promisify(execFile);
+
+/** What the guest kernel, its page cache and the agent take beyond the job's memory_mb. */
+export const GUEST_OVERHEAD_MB = 64;
+/** Unix socket paths are at most 107 bytes; the VM dir must leave room for the socket's name. */
+const MAX_SOCKET_PATH = 107;
+const SAFE_ID = /^[A-Za-z0-9_-]{1,80}$/;
+
+/**
+ * The smallest limits a VM runs `sh -c 'echo ok'` with: its memory is the guest's beyond the
+ * kernel's own (GUEST_OVERHEAD_MB), its pids and fds are the commands' rlimits (the agent, init
+ * and root, is outside them).
+ */
+const MIN_LIMITS: Partial<SandboxSpec['limits']> = { memory_mb: 16, pids: 4, open_files: 16, disk_mb: 1 };
+
+/**
+ * Sandboxes as QEMU microVMs (`-M microvm`): a guest kernel of its own per sandbox, the image's
+ * rootfs as an ext4 disk below a per-VM qcow2 overlay, the agent as the guest's init over a
+ * virtio-serial port. No network device unless asked (`egress` comes with the per-VM namespace).
+ */
+export class QemuDriver implements SandboxDriver {
+  readonly name = 'qemu';
+  readonly capabilities: DriverCapabilities = {
+    isolation: 'microvm',
+    strength: 40,
+    network: ['none'],
+    images: true,
+    persistent: true,
+    pause: true,
+    snapshot: 'filesystem',
+    fork: 'filesystem',
+  };
+  readonly minLimits = MIN_LIMITS;
+  private readonly vmRoot: string;
+  private readonly agentPath: string;
+  private boot: Promise<BootFiles> | undefined;
+  private accel: Promise<AccelChoice> | undefined;
+  private qemuVersion: string | undefined;
+  private readonly disks = new Map<string, Promise<string>>();
+  private readonly live = new Set<QemuSandbox>();
+
+  constructor(
+    private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu'>,
+    private readonly opts: { log: Logger; agentPath?: string },
+  ) {
+    this.vmRoot = path.join(config.data_dir, 'qemu');
+    this.agentPath = opts.agentPath ?? agentBinaryPath();
+  }
+
+  async detect(): Promise<DriverAvailability> {
+    const details: Record<string, string> = {};
+    try {
+      const { stdout } = await run(this.config.qemu.binary, ['--version']);
+      this.qemuVersion = readQemuVersion(stdout);
+      details.version = this.qemuVersion;
+    } catch {
+      return { available: false, reason: `${this.config.qemu.binary} not found (apt-get install qemu-system-x86)`, details };
+    }
+    for (const [tool, pkg] of [['qemu-img', 'qemu-utils'], ['mkfs.ext4', 'e2fsprogs'], ['setpriv', 'util-linux'], ['xz', 'xz-utils']] as const) {
+      try {
+        await run('sh', ['-c', `command -v ${tool}`]);
+      } catch {
+        return { available: false, reason: `${tool} not found (apt-get install ${pkg})`, details };
+      }
+    }
+    const noAgent = agentBinaryMissing(this.agentPath);
+    if (noAgent) return { available: false, reason: noAgent, details };
+    if (path.join(this.vmRoot, 'x'.repeat(40), AGENT_SOCKET).length > MAX_SOCKET_PATH) {
+      return { available: false, reason: `data_dir ${this.config.data_dir} is too long for the VMs' unix sockets (at most ~50 characters)`, details };
+    }
+    try {
+      const boot = await this.bootFiles();
+      details.kernel = boot.kernelVersion;
+      const accel = await this.accelChoice();
+      details.accel = `${accel.accel} (${accel.why})`;
+    } catch (err) {
+      return { available: false, reason: (err as Error).message, details };
+    }
+    return { available: true, details };
+  }
+
+  private bootFiles(): Promise<BootFiles> {
+    this.boot ??= (async () => {
+      const image = await getImage(this.config.images_dir, this.config.qemu.kernel_image).catch(() => {
+        throw new PaddockError('driver_unavailable', `the guest kernel image ${this.config.qemu.kernel_image} is not built; run: paddock image build ${this.config.qemu.kernel_image}`);
+      });
+      return ensureBootFiles({ kernelImageDir: path.dirname(image.rootfs), kernelImageHash: image.hash ?? 'unversioned', agentPath: this.agentPath });
+    })().catch((err: unknown) => {
+      this.boot = undefined;
+      throw err;
+    });
+    return this.boot;
+  }
+
+  private accelChoice(): Promise<AccelChoice> {
+    const want = this.config.qemu.accel;
+    if (want !== 'auto') return Promise.resolve({ accel: want, why: 'set by qemu.accel' });
+    this.accel ??= this.bootFiles().then(async (boot) => {
+      await mkdir(this.vmRoot, { recursive: true, mode: 0o700 });
+      return chooseAccel({ qemu: this.config.qemu.binary, qemuVersion: this.qemuVersion ?? 'unknown', boot, cacheFile: path.join(this.vmRoot, 'accel.json') });
+    });
+    return this.accel;
+  }
+
+  async checkImage(image: string): Promise<void> {
+    await getImage(this.config.images_dir, image);
+  }
+
+  private rootDisk(imageName: string): Promise<string> {
+    return getImage(this.config.images_dir, imageName).then((image) => {
+      const key = `${image.name}:${image.hash ?? image.rootfs}`;
+      let disk = this.disks.get(key);
+      if (!disk) {
+        disk = ensureRootDisk(image).catch((err: unknown) => {
+          this.disks.delete(key);
+          throw err;
+        });
+        this.disks.set(key, disk);
+      }
+      return disk;
+    });
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    if (spec.network !== 'none') {
+      throw new PaddockError('driver_unavailable', `driver qemu offers network none only for now (asked: ${spec.network})`, { driver: this.name });
+    }
+    if (!SAFE_ID.test(spec.id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(spec.id)} is not a safe file name`);
+    const [boot, accel, base] = await Promise.all([this.bootFiles(), this.accelChoice(), this.rootDisk(spec.image ?? this.config.docker.default_image)]);
+    const dir = path.join(this.vmRoot, spec.id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const release = () => rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
+    let vm: QemuVm | undefined;
+    try {
+      const disk = path.join(dir, 'disk.qcow2');
+      await createOverlay(base, disk);
+      const plan: VmPlan = {
+        dir,
+        boot,
+        disk,
+        memoryMb: spec.limits.memory_mb + GUEST_OVERHEAD_MB,
+        cpus: Math.max(1, Math.ceil(spec.limits.cpus)),
+        accel: accel.accel,
+        agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`],
+      };
+      vm = await QemuVm.start(plan, this.config.qemu.binary);
+      const agent = await vm.connectAgent(this.config.qemu.boot_timeout_ms).catch((err: Error) => {
+        throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
+      });
+      const sandbox: QemuSandbox = new QemuSandbox(spec.id, vm, agent, spec, async () => {
+        this.live.delete(sandbox);
+        await release();
+      });
+      this.live.add(sandbox);
+      void sandbox.died.then(() => sandbox.destroy());
+      return sandbox;
+    } catch (err) {
+      vm?.kill();
+      await vm?.exited;
+      await release();
+      throw err;
+    }
+  }
+
+  /**
+   * VMs a killed runner left: their QEMU died with it (PR_SET_PDEATHSIG), but not their dirs; a
+   * QEMU still running from one (its pid file names a process whose command line names the dir)
+   * is killed first.
+   */
+  async reapOrphans(): Promise<number> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.vmRoot);
+    } catch {
+      return 0;
+    }
+    let reaped = 0;
+    for (const name of entries) {
+      const dir = path.join(this.vmRoot, name);
+      if (!SAFE_ID.test(name) || !existsSync(path.join(dir, 'disk.qcow2')) && !existsSync(path.join(dir, PID_FILE))) continue;
+      const pid = Number((await readFile(path.join(dir, PID_FILE), 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 1) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.includes(dir)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+      reaped++;
+    }
+    return reaped;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live].map((s) => s.destroy()));
+  }
+}

@@ -1,0 +1,140 @@
+import { PaddockError } from '../../errors.js';
+import { AgentError } from '../agent/errors.js';
+import type { AgentClient } from '../agent/agent-client.js';
+import { execOnAgent } from '../agent-exec.js';
+import { execRlimits } from '../bwrap/chain.js';
+import { inputPaths } from '../docker/sandbox.js';
+import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import type { QemuVm } from './vm.js';
+
+/** An aborted command whose agent has not answered by then (a hung guest): the VM is killed. */
+const ABORT_GRACE_MS = 3000;
+
+/**
+ * A running microVM whose agent (the guest's init) runs every command of it. The guest's memory
+ * is the sandbox's memory limit: the guest kernel's OOM killer ends the command (its oom_score_adj
+ * is 1000, the agent's is not), and the guest's own OOM count says it was memory.
+ */
+export class QemuSandbox implements Sandbox {
+  readonly died: Promise<string>;
+  private destroyed = false;
+  private paused = false;
+  private death: string | undefined;
+  private inputs: Promise<void> | undefined;
+  /** The guest's OOM kills seen so far (its /proc/vmstat), so a new one is told from old ones. */
+  private oomKills = 0;
+  private killed: string | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly vm: QemuVm,
+    public agent: AgentClient,
+    private readonly spec: SandboxSpec,
+    private readonly release: () => Promise<void>,
+  ) {
+    const gone = vm.exited.then((why) => (this.death = this.killed ?? why));
+    this.died = gone.then((why) => (this.destroyed ? new Promise<string>(() => undefined) : why));
+  }
+
+  async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
+    this.usable();
+    if (this.paused) throw new PaddockError('conflict', `sandbox ${this.id} is paused`);
+    await this.writeInputs();
+    let grace: NodeJS.Timeout | undefined;
+    const arm = () => {
+      grace = setTimeout(() => {
+        if (this.paused) return arm();
+        this.killed = `Paddock killed the VM: its agent did not answer an abort within ${ABORT_GRACE_MS} ms`;
+        this.vm.kill();
+      }, ABORT_GRACE_MS);
+    };
+    const onAbort = () => {
+      if (!grace) arm();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const env = 'PWD' in req.env ? req.env : { ...req.env, PWD: req.cwd };
+      const r = await execOnAgent(this.agent, { ...req, env }, sink, signal, {
+        limits: this.spec.limits,
+        // The guest's memory bounds the whole tree, as a cgroup would: no RLIMIT_AS.
+        rlimits: execRlimits(this.spec.limits, true, req.limits),
+        diedOfMemory: () => this.newOomKill(),
+      });
+      // SIGKILL from inside the guest and a new OOM kill there: the memory limit ended it.
+      if (r.signal === 'SIGKILL' && !r.limit && !r.aborted && (await this.newOomKill().catch(() => false))) return { ...r, limit: 'memory' };
+      return r;
+    } catch (err) {
+      throw await this.failure(err);
+    } finally {
+      clearTimeout(grace);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async newOomKill(): Promise<boolean> {
+    const read = await this.agent.readFile('/proc/vmstat', { length: 64 * 1024 });
+    const chunks: Buffer[] = [];
+    for await (const c of read.stream) chunks.push(c as Buffer);
+    const vmstat = Buffer.concat(chunks).toString();
+    const n = Number(/^oom_kill (\d+)$/m.exec(vmstat)?.[1] ?? 0);
+    const fresh = n > this.oomKills;
+    this.oomKills = Math.max(this.oomKills, n);
+    return fresh;
+  }
+
+  /** Stops the guest's vCPUs (QMP `stop`): everything in it freezes, its clock too, until resume. */
+  async pause(): Promise<void> {
+    this.usable();
+    if (this.paused) return;
+    await this.qmp('stop');
+    this.paused = true;
+  }
+
+  async resume(): Promise<void> {
+    this.usable();
+    if (!this.paused) return;
+    await this.qmp('cont');
+    this.paused = false;
+  }
+
+  private async qmp(command: string): Promise<void> {
+    if (!this.vm.qmp) throw new PaddockError('driver_error', `sandbox ${this.id} has no QMP connection`);
+    await this.vm.qmp.execute(command);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.agent.close();
+    this.vm.kill();
+    await this.vm.exited;
+    await this.release();
+  }
+
+  private usable(): void {
+    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
+    if (this.death !== undefined) throw new PaddockError('driver_error', `sandbox ${this.id} is dead: ${this.death}`);
+  }
+
+  private writeInputs(): Promise<void> {
+    this.inputs ??= (async () => {
+      for (const f of inputPaths(this.spec.files)) {
+        await this.agent.writeFile(f.path, f.content, { mode: f.mode ?? 0o644, mkdirs: true }).catch((err: unknown) => {
+          if (err instanceof AgentError) throw new PaddockError('validation_failed', `cannot write input file ${f.path}: ${err.message}`);
+          throw err;
+        });
+      }
+    })();
+    return this.inputs.catch(async (err: unknown) => {
+      throw await this.failure(err);
+    });
+  }
+
+  private async failure(err: unknown): Promise<unknown> {
+    if (!(err instanceof PaddockError) || (err.code !== 'agent_died' && err.code !== 'agent_protocol_error')) return err;
+    if (this.destroyed) return new PaddockError('driver_error', `sandbox ${this.id} was destroyed under the command`);
+    const why = await Promise.race([this.vm.exited, new Promise<string>((r) => setTimeout(() => r(`the agent connection was lost${this.vm.consoleSummary()}`), 2000))]);
+    return new PaddockError('driver_error', `the sandbox died under the command: ${this.killed ?? why}`, undefined, { cause: err });
+  }
+}

@@ -1,0 +1,167 @@
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
+import type { ExecRequest, ExecResult, SandboxSpec } from '../src/sandbox/driver.js';
+import { QemuDriver } from '../src/sandbox/qemu/driver.js';
+import { createLogger } from '../src/util/log.js';
+import type { QemuSandbox } from '../src/sandbox/qemu/sandbox.js';
+import { IMAGES_DIR, qemuMissing, qemuProcesses } from './helpers/qemu.js';
+import { removeRunnerState, sleep } from './helpers/sandbox.js';
+
+// The qemu driver straight through its interface: real QEMU microVMs under TCG here (KVM where a
+// probe boot works), Debian's kernel, the base image as the root disk, the agent as init.
+const missing = qemuMissing();
+const skip = !!missing && process.env.CI !== 'true';
+const ENV = { PATH: '/usr/bin:/bin' };
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe.skipIf(skip)('qemu driver', () => {
+  let dataDir: string;
+  let driver: QemuDriver;
+  const made: QemuSandbox[] = [];
+  let defaults: SandboxSpec['limits'];
+  let seq = 0;
+  const create = async (spec: Partial<SandboxSpec> = {}) => {
+    const s = (await driver.create({
+      id: `sbx_qemu${process.pid}_${seq++}`,
+      network: 'none',
+      files: [],
+      ...spec,
+      limits: { ...defaults, ...spec.limits },
+    })) as QemuSandbox;
+    made.push(s);
+    return s;
+  };
+  const run = (s: QemuSandbox, argv: string[], extra: Partial<ExecRequest> = {}): Promise<ExecResult> =>
+    s.exec({ argv, cwd: '/work', env: ENV, ...extra }, () => undefined, new AbortController().signal);
+
+  beforeAll(() => {
+    if (missing) throw new Error(`qemu driver tests cannot run: ${missing}`);
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pq-'));
+    const config = loadConfig({
+      env: { PADDOCK_CONFIG: '' },
+      flags: { data_dir: dataDir, images_dir: IMAGES_DIR, log_level: 'silent', storage: { reserve_mb: 0 } },
+    });
+    defaults = { ...config.limits.default, memory_mb: 128, timeout_ms: 120_000 };
+    driver = new QemuDriver(config, { log: createLogger('silent') });
+  });
+  afterAll(async () => {
+    await Promise.all(made.map((s) => s.destroy()));
+    if (dataDir) removeRunnerState(dataDir);
+  }, 60_000);
+
+  it('detects QEMU, the guest kernel and the accelerator it will use', async () => {
+    const a = await driver.detect();
+    expect(a.available, a.reason).toBe(true);
+    expect(a.details?.kernel).toMatch(/^6\.\d+\.\d+-\d+-amd64$/);
+    expect(a.details?.accel).toMatch(/^(kvm|tcg) \(/);
+  }, 60_000);
+
+  it('boot → exec → files → destroy: a kernel of its own, the spec files in /work, nothing left after', async () => {
+    const s = await create({ files: [{ path: 'in/hello.txt', content: Buffer.from('hi from the host\n') }] });
+    const r = await run(s, ['sh', '-c', 'cat in/hello.txt; uname -r; id -u; cat /proc/1/comm; ls /sys/class/net']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [hello, release, uid, init, nets] = r.stdout.trim().split('\n');
+    expect(hello).toBe('hi from the host');
+    // The guest's own kernel (Debian's 6.1), not the host's.
+    expect(release).not.toBe(os.release());
+    expect(release).toMatch(/^6\.1\./);
+    expect(uid).toBe('10001');
+    expect(init).toBe('init');
+    // network none: no device but lo.
+    expect(nets).toBe('lo');
+    expect(r.proc?.cpuMs).toBeGreaterThanOrEqual(0);
+
+    await s.agent.writeFile('/work/up.bin', Buffer.from([0, 1, 2, 255]), { mode: 0o600 });
+    const back = await s.agent.readFile('/work/up.bin');
+    expect([...(await readAll(back.stream))]).toEqual([0, 1, 2, 255]);
+    const st = await run(s, ['stat', '-c', '%a %u', '/work/up.bin']);
+    expect(st.stdout.trim()).toBe('600 10001');
+
+    // The root disk is the VM's own overlay: a write there stays in this VM.
+    const other = await create();
+    await run(s, ['sh', '-c', 'mkdir -p /var/tmp/mine && echo one > /var/tmp/mine/f']);
+    expect((await run(other, ['sh', '-c', 'cat /var/tmp/mine/f 2>&1 || echo absent'])).stdout.trim()).toMatch(/absent|No such file/);
+
+    const dir = path.join(dataDir, 'qemu', s.id);
+    expect(existsSync(path.join(dir, 'disk.qcow2'))).toBe(true);
+    const pid = s.vm.pid!;
+    await s.destroy();
+    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'driver_error' });
+  }, 180_000);
+
+  it('limits: CPU time, memory and output end the exec with their reason; the VM lives on', async () => {
+    const s = await create({ limits: { ...defaults, memory_mb: 64, output_bytes: 4096 } });
+    const cpu = await run(s, ['sh', '-c', 'while :; do :; done'], { limits: { cpuMs: 1000 } });
+    expect({ limit: cpu.limit, signal: cpu.signal }).toEqual({ limit: 'cpu', signal: 'SIGXCPU' });
+    // tail buffers a line without end: /dev/zero grows it past the guest's memory.
+    const mem = await run(s, ['tail', '/dev/zero']);
+    expect({ limit: mem.limit, signal: mem.signal }).toEqual({ limit: 'memory', signal: 'SIGKILL' });
+    const out = await run(s, ['sh', '-c', 'yes paddock | head -c 100000']);
+    expect(out.limit).toBe('output');
+    expect(out.stdout.length).toBeLessThanOrEqual(4096);
+    const wall = await run(s, ['sleep', '30'], { limits: { wallMs: 500 } });
+    expect(wall.limit).toBe('wall');
+    // The disk limit is the size of /work and /tmp.
+    const disk = await run(s, ['sh', '-c', 'df -m /work | tail -1']);
+    expect(Number(disk.stdout.trim().split(/\s+/)[1])).toBe(defaults.disk_mb);
+    const ok = await run(s, ['echo', 'still here']);
+    expect(ok.stdout).toBe('still here\n');
+  }, 180_000);
+
+  it('pause freezes the guest (execs are refused, its clock stops) and resume thaws it', async () => {
+    const s = await create();
+    await s.agent.writeFile('/tmp/count.sh', Buffer.from('i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done\n'));
+    await run(s, ['sh', '-c', 'nohup sh /tmp/count.sh >/dev/null 2>&1 &']);
+    await sleep(500);
+    const before = Number((await run(s, ['cat', '/tmp/count'])).stdout);
+    await s.pause();
+    await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'conflict' });
+    await sleep(2000);
+    await s.resume();
+    // Two seconds paused are ~20 turns of the loop running; frozen, only the round trips' few.
+    const frozen = Number((await run(s, ['cat', '/tmp/count'])).stdout);
+    expect(frozen - before).toBeLessThanOrEqual(5);
+    const a = Number((await run(s, ['cat', '/tmp/count'])).stdout);
+    await sleep(500);
+    const b = Number((await run(s, ['cat', '/tmp/count'])).stdout);
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBeGreaterThan(a);
+  }, 120_000);
+
+  it('a guest that panics is reported dead with its console, and its VM is gone', async () => {
+    const s = await create();
+    await run(s, ['true']);
+    // An NMI from the host panics the guest kernel (the VM's command line asks for it).
+    await s.vm.qmp!.execute('inject-nmi');
+    const why = await Promise.race([s.died, sleep(30_000).then(() => 'still alive')]);
+    expect(why).toMatch(/Kernel panic - not syncing/);
+    await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'driver_error' });
+    await sleep(200);
+    expect(existsSync(path.join(dataDir, 'qemu', s.id))).toBe(false);
+  }, 120_000);
+
+  it('reapOrphans removes VM dirs a killed runner left and kills a QEMU still running from one', async () => {
+    const s = await create();
+    const dir = path.join(dataDir, 'qemu', s.id);
+    // As if the runner had died: a second driver on the same data dir finds the VM at start-up.
+    const config = loadConfig({ env: { PADDOCK_CONFIG: '' }, flags: { data_dir: dataDir, images_dir: IMAGES_DIR, log_level: 'silent' } });
+    const next = new QemuDriver(config, { log: createLogger('silent') });
+    expect(await next.reapOrphans()).toBeGreaterThanOrEqual(1);
+    expect(existsSync(dir)).toBe(false);
+    expect(await Promise.race([s.died, sleep(10_000).then(() => 'alive')])).toMatch(/killed by SIGKILL/);
+    expect(qemuProcesses(dir)).toEqual([]);
+    expect(readdirSync(path.join(dataDir, 'qemu')).filter((n) => n.startsWith('sbx_'))).not.toContain(s.id);
+  }, 120_000);
+});
+
