@@ -23,8 +23,14 @@ type conn struct {
 	w  io.Writer
 	rp *reaper
 
-	wmu  sync.Mutex // guards writes, wbuf and every stream's ended flag
+	wmu  sync.Mutex // guards writes, wbuf, shut and every stream's ended flag
 	wbuf []byte
+	// shut: the connection is over, nothing more is written (on a serial channel the next one's HELLO
+	// must not be followed by this one's output).
+	shut bool
+	// serial: a VM's port, where SYNC opens the next connection (vminit.go); nonce: the SYNC's, echoed in HELLO.
+	serial bool
+	nonce  string
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
@@ -58,7 +64,11 @@ func newConn(r io.Reader, w io.Writer, rp *reaper) *conn {
 
 // serve sends HELLO and handles frames until the runner closes the connection (nil) or breaks the protocol.
 func (c *conn) serve() error {
-	hello, _ := json.Marshal(map[string]interface{}{"protocol": 1, "version": version, "pid": os.Getpid()})
+	h := map[string]interface{}{"protocol": 1, "version": version, "pid": os.Getpid()}
+	if c.serial {
+		h["sync"] = c.nonce
+	}
+	hello, _ := json.Marshal(h)
 	if err := c.send(nil, tHello, false, hello); err != nil {
 		return err
 	}
@@ -69,6 +79,15 @@ func (c *conn) serve() error {
 		}
 		if err != nil {
 			return err
+		}
+		if f.typ == tSync || f.typ == tPad {
+			if !c.serial || f.stream != 0 {
+				return perr("SYNC or padding outside a serial channel's stream 0")
+			}
+			if f.typ == tPad || syncNonce(f.payload) == c.nonce {
+				continue // padding, or this connection's own SYNC sent again while the runner waited for HELLO
+			}
+			return &resync{f.payload}
 		}
 		if err := checkFrame(f); err != nil {
 			return err
@@ -177,6 +196,9 @@ func (c *conn) openAccepted(open interface{}) *stream {
 func (c *conn) send(st *stream, typ byte, final bool, parts ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.shut {
+		return errEnded
+	}
 	var id uint32
 	if st != nil {
 		if st.ended {
@@ -267,6 +289,9 @@ func (c *conn) runningExecs() int {
 
 // killAll ends what the runner started; as PID 1 the kernel would do it anyway when the agent exits.
 func (c *conn) killAll() {
+	c.wmu.Lock()
+	c.shut = true
+	c.wmu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for pgid := range c.groups {

@@ -30,6 +30,9 @@ const (
 	tCancel  byte = 10
 	tPing    byte = 11
 	tPong    byte = 12
+	// tPad, empty on stream 0, is padding on a serial channel (vminit.go): the runner sends runs of it to
+	// end a frame a restored guest was still reading.
+	tPad byte = 0
 )
 
 // protoError is a protocol violation by the runner: the connection ends.
@@ -60,7 +63,7 @@ func readFrame(r io.Reader) (frame, error) {
 	if n > maxPayload {
 		return frame{}, perr("payload length %d over %d", n, maxPayload)
 	}
-	if f.typ < tHello || f.typ > tPong {
+	if (f.typ < tHello || f.typ > tSync) && !(f.typ == tPad && n == 0) {
 		return frame{}, perr("unknown frame type %d", f.typ)
 	}
 	f.payload = make([]byte, n)

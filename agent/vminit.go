@@ -180,21 +180,41 @@ func loopbackUp() error {
 	return nil
 }
 
+// resync ends a connection: a SYNC came in the middle of it (a fork of a snapshot taken while it was open,
+// or a runner that lost its side), and opens the next.
+type resync struct{ payload []byte }
+
+func (r *resync) Error() string { return "SYNC: a new connection" }
+
 // serveSerial serves one connection after another on the port: each starts with the runner's SYNC. What a
 // connection left running is killed when it ends, as when a container's attach ends; the VM lives on.
 func serveSerial(port *os.File, rp *reaper) {
+	r := bufio.NewReaderSize(port, headerLen+maxPayload)
+	var next *syncMsg
 	for {
-		r := bufio.NewReaderSize(port, headerLen+maxPayload)
-		if err := waitSync(r); err != nil {
-			log.Printf("waiting for the runner: %v", err)
-			time.Sleep(vmReconnectPoll)
-			continue
+		if next == nil {
+			m, err := waitSync(r)
+			if err != nil {
+				log.Printf("waiting for the runner: %v", err)
+				time.Sleep(vmReconnectPoll)
+				continue
+			}
+			next = m
 		}
 		c := newConn(r, port, rp)
-		if err := c.serve(); err != nil {
+		c.serial, c.nonce = true, next.Nonce
+		next = nil
+		err := c.serve()
+		c.killAll()
+		if rs, ok := err.(*resync); ok {
+			if m, perr := applySync(rs.payload); perr == nil {
+				next = m
+			} else {
+				log.Print(perr)
+			}
+		} else if err != nil {
 			log.Printf("closing the connection: %v", err)
 		}
-		c.killAll()
 	}
 }
 
@@ -203,11 +223,13 @@ func serveSerial(port *os.File, rp *reaper) {
 type syncMsg struct {
 	TimeMs int64  `json:"time_ms"`
 	Seed   []byte `json:"seed"`
+	// Nonce comes back in HELLO, so the runner tells this connection's HELLO from bytes an old one left in flight.
+	Nonce string `json:"nonce"`
 }
 
 // waitSync reads until a SYNC frame arrives, dropping anything else (what an old connection left in
 // flight). While no runner is connected the port reads end of file: try again shortly.
-func waitSync(r *bufio.Reader) error {
+func waitSync(r *bufio.Reader) (*syncMsg, error) {
 	for {
 		var hdr [headerLen]byte
 		_, err := io.ReadFull(r, hdr[:])
@@ -216,35 +238,68 @@ func waitSync(r *bufio.Reader) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n := binary.BigEndian.Uint32(hdr[0:4])
 		if n > maxPayload {
-			return fmt.Errorf("frame of %d bytes before SYNC", n)
+			return nil, fmt.Errorf("frame of %d bytes before SYNC", n)
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
-			return err
+			return nil, err
 		}
 		if hdr[8] != tSync || binary.BigEndian.Uint32(hdr[4:8]) != 0 {
 			continue
 		}
-		var m syncMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
-			return fmt.Errorf("SYNC payload: %w", err)
-		}
-		if m.TimeMs > 0 {
-			tv := syscall.NsecToTimeval(m.TimeMs * int64(time.Millisecond))
-			if err := syscall.Settimeofday(&tv); err != nil {
-				log.Printf("setting the clock: %v", err)
-			}
-		}
-		if len(m.Seed) > 0 {
-			if f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0); err == nil {
-				f.Write(m.Seed)
-				f.Close()
-			}
-		}
-		return nil
+		return applySync(payload)
 	}
+}
+
+func syncNonce(payload []byte) string {
+	var m syncMsg
+	if json.Unmarshal(payload, &m) != nil {
+		return ""
+	}
+	return m.Nonce
+}
+
+const (
+	rndAddEntropy  = 0x40085203 // RNDADDENTROPY
+	rndReseedCrng  = 0x5207     // RNDRESEEDCRNG
+	maxSeedBytes   = 512
+	maxNonceLength = 64
+)
+
+// applySync sets the clock and reseeds the kernel's random generator at once: written entropy alone
+// would wait for the next scheduled reseed, and until then forks of one snapshot would draw alike.
+func applySync(payload []byte) (*syncMsg, error) {
+	var m syncMsg
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, fmt.Errorf("SYNC payload: %w", err)
+	}
+	if len(m.Seed) > maxSeedBytes || len(m.Nonce) > maxNonceLength {
+		return nil, fmt.Errorf("SYNC: seed or nonce too long")
+	}
+	if m.TimeMs > 0 {
+		tv := syscall.NsecToTimeval(m.TimeMs * int64(time.Millisecond))
+		if err := syscall.Settimeofday(&tv); err != nil && os.Getpid() == 1 {
+			log.Printf("setting the clock: %v", err)
+		}
+	}
+	if len(m.Seed) > 0 && os.Getpid() == 1 {
+		if f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0); err == nil {
+			buf := make([]byte, 8+len(m.Seed))
+			binary.LittleEndian.PutUint32(buf[0:], uint32(len(m.Seed)*8))
+			binary.LittleEndian.PutUint32(buf[4:], uint32(len(m.Seed)))
+			copy(buf[8:], m.Seed)
+			if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), rndAddEntropy, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+				log.Printf("adding the runner's entropy: %v", e)
+			}
+			if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), rndReseedCrng, 0); e != 0 {
+				log.Printf("reseeding: %v", e)
+			}
+			f.Close()
+		}
+	}
+	return &m, nil
 }

@@ -37,12 +37,13 @@ func TestWaitSyncSkipsWhatCameBeforeIt(t *testing.T) {
 	in.Write(rawFrame(3, tData, []byte{0, 'x'}))
 	in.Write(rawFrame(5, tSync, []byte(`{}`)))
 	in.Write(rawFrame(0, tPing, []byte("p")))
-	in.Write(rawFrame(0, tSync, []byte(`{"time_ms":0}`)))
+	in.Write(rawFrame(0, tSync, []byte(`{"time_ms":0,"nonce":"n1"}`)))
 	in.Write(rawFrame(0, tPing, []byte("after")))
 	r := bufio.NewReader(&eofThen{eofs: 3, r: &in})
 	start := time.Now()
-	if err := waitSync(r); err != nil {
-		t.Fatal(err)
+	m, err := waitSync(r)
+	if err != nil || m.Nonce != "n1" {
+		t.Fatalf("waitSync: %+v %v", m, err)
 	}
 	if time.Since(start) < 3*vmReconnectPoll {
 		t.Fatalf("returned before the port had a reader: %s", time.Since(start))
@@ -56,7 +57,7 @@ func TestWaitSyncSkipsWhatCameBeforeIt(t *testing.T) {
 func TestWaitSyncRefusesAHugeFrame(t *testing.T) {
 	b := make([]byte, headerLen)
 	binary.BigEndian.PutUint32(b[0:4], maxPayload+1)
-	if err := waitSync(bufio.NewReader(bytes.NewReader(b))); err == nil {
+	if _, err := waitSync(bufio.NewReader(bytes.NewReader(b))); err == nil {
 		t.Fatal("a frame over maxPayload before SYNC was accepted")
 	}
 }

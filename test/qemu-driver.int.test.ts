@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -138,6 +138,53 @@ describe.skipIf(skip)('qemu driver', () => {
     expect(a).toBeGreaterThan(0);
     expect(b).toBeGreaterThan(a);
   }, 120_000);
+
+  it("snapshot → fork ×2: each fork goes on from the parent's memory (a running counter, a tmpfs secret) and diverges on its own", async () => {
+    const parent = await create();
+    await parent.agent.writeFile('/tmp/count.sh', Buffer.from('i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done\n'));
+    await run(parent, ['sh', '-c', 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " " > /tmp/secret; nohup sh /tmp/count.sh >/dev/null 2>&1 &']);
+    await sleep(700);
+    const secret = (await run(parent, ['cat', '/tmp/secret'])).stdout.trim();
+    expect(secret).toMatch(/^[0-9a-f]{32}$/);
+    const snap = path.join(dataDir, 'snap-test');
+    mkdirSync(snap);
+    await parent.snapshotMemory(snap);
+    const atSnapshot = Number((await run(parent, ['cat', '/tmp/count'])).stdout);
+    expect(atSnapshot).toBeGreaterThan(0);
+
+    const forks: QemuSandbox[] = [];
+    for (const i of [0, 1]) {
+      const f = (await driver.restore({ id: `sbx_qemufork${process.pid}_${i}`, network: 'none', files: [], limits: defaults }, snap)) as QemuSandbox;
+      made.push(f);
+      forks.push(f);
+    }
+    for (const [i, f] of forks.entries()) {
+      // The secret only ever existed in the parent's tmpfs, i.e. its memory.
+      expect((await run(f, ['cat', '/tmp/secret'])).stdout.trim()).toBe(secret);
+      // The counter runs on in each fork, from where the snapshot caught it (not from 0).
+      const a = Number((await run(f, ['cat', '/tmp/count'])).stdout);
+      expect(a).toBeGreaterThanOrEqual(atSnapshot - 2);
+      await sleep(400);
+      expect(Number((await run(f, ['cat', '/tmp/count'])).stdout)).toBeGreaterThan(a);
+      await run(f, ['sh', '-c', `echo fork${i} > /tmp/mine; echo fork${i} > /var/tmp/disk-mine`]);
+    }
+    // Independent: each sees only its own writes, to memory and to disk; the parent neither.
+    for (const [i, f] of forks.entries()) {
+      expect((await run(f, ['cat', '/tmp/mine', '/var/tmp/disk-mine'])).stdout).toBe(`fork${i}\nfork${i}\n`);
+    }
+    expect((await run(parent, ['sh', '-c', 'cat /tmp/mine /var/tmp/disk-mine 2>/dev/null; echo end'])).stdout).toBe('end\n');
+    // Each fork's kernel reseeded its random generator: no two draw alike.
+    const draws = await Promise.all([parent, ...forks].map(async (x) => (await run(x, ['sh', '-c', 'head -c 16 /dev/urandom | od -An -tx1'])).stdout));
+    expect(new Set(draws).size).toBe(3);
+    // The clock is the host's, not the snapshot's.
+    const guestNow = Number((await run(forks[0]!, ['date', '+%s'])).stdout);
+    expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(5);
+    // The parent runs on, its disk now a layer above the frozen one.
+    expect(Number((await run(parent, ['cat', '/tmp/count'])).stdout)).toBeGreaterThan(atSnapshot);
+    // A fork of a destroyed parent lives on: the snapshot holds its own link to the frozen layer.
+    await parent.destroy();
+    expect((await run(forks[1]!, ['cat', '/tmp/secret'])).stdout.trim()).toBe(secret);
+  }, 240_000);
 
   it('a guest that panics is reported dead with its console, and its VM is gone', async () => {
     const s = await create();

@@ -156,6 +156,12 @@ export interface Sandbox {
    */
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /**
+   * Where capabilities.snapshot is `memory`: saves the running sandbox — memory, processes, files —
+   * into `dir` (empty, made by the caller, the driver's to fill), from which `SandboxDriver.restore`
+   * starts new sandboxes; the sandbox runs on.
+   */
+  snapshotMemory?(dir: string): Promise<void>;
   /** Idempotent; releases everything the sandbox holds. */
   destroy(): Promise<void>;
 }
@@ -174,6 +180,8 @@ export interface SandboxDriver {
   /** Throws `image_not_found` (naming what exists) unless this driver can run `image`. */
   checkImage(image: string): Promise<void>;
   create(spec: SandboxSpec): Promise<Sandbox>;
+  /** A new sandbox from a memory snapshot (`Sandbox.snapshotMemory`): it goes on from where that one was. */
+  restore?(spec: SandboxSpec, dir: string): Promise<Sandbox>;
   /**
    * Removes what a crashed earlier process of this runner left behind (processes,
    * cgroups, dirs, containers). Called once at start-up, before any job runs.

@@ -14,6 +14,7 @@ import { type AccelChoice, chooseAccel, readQemuVersion } from './accel.js';
 import { type BootFiles, ensureBootFiles } from './boot-files.js';
 import { createOverlay, ensureRootDisk } from './disk.js';
 import { QemuSandbox } from './sandbox.js';
+import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_DISK, SNAPSHOT_MEMORY } from './snapshot.js';
 import { AGENT_SOCKET, PID_FILE, QemuVm, type VmPlan } from './vm.js';
 
 const run = promisify(execFile);
@@ -45,8 +46,8 @@ export class QemuDriver implements SandboxDriver {
     images: true,
     persistent: true,
     pause: true,
-    snapshot: 'filesystem',
-    fork: 'filesystem',
+    snapshot: 'memory',
+    fork: 'memory',
   };
   readonly minLimits = MIN_LIMITS;
   private readonly vmRoot: string;
@@ -143,16 +144,11 @@ export class QemuDriver implements SandboxDriver {
     if (spec.network !== 'none') {
       throw new PaddockError('driver_unavailable', `driver qemu offers network none only for now (asked: ${spec.network})`, { driver: this.name });
     }
-    if (!SAFE_ID.test(spec.id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(spec.id)} is not a safe file name`);
     const [boot, accel, base] = await Promise.all([this.bootFiles(), this.accelChoice(), this.rootDisk(spec.image ?? this.config.docker.default_image)]);
-    const dir = path.join(this.vmRoot, spec.id);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const release = () => rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
-    let vm: QemuVm | undefined;
-    try {
+    return this.launch(spec, async (dir) => {
       const disk = path.join(dir, 'disk.qcow2');
       await createOverlay(base, disk);
-      const plan: VmPlan = {
+      return {
         dir,
         boot,
         disk,
@@ -161,11 +157,39 @@ export class QemuDriver implements SandboxDriver {
         accel: accel.accel,
         agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`],
       };
-      vm = await QemuVm.start(plan, this.config.qemu.binary);
-      const agent = await vm.connectAgent(this.config.qemu.boot_timeout_ms).catch((err: Error) => {
+    });
+  }
+
+  /**
+   * A VM that goes on from a memory snapshot: the very command line it was taken with (QEMU
+   * checks only -m), a new overlay on the snapshot's frozen disk layer, its memory loaded by
+   * `-incoming`; then a new agent connection (the one in its memory is the parent's).
+   */
+  async restore(spec: SandboxSpec, snapshotDir: string): Promise<Sandbox> {
+    const meta = await readSnapshotMeta(snapshotDir);
+    const memory = shellSafe(path.join(snapshotDir, SNAPSHOT_MEMORY));
+    return this.launch(spec, async (dir) => {
+      const disk = path.join(dir, 'disk.qcow2');
+      await createOverlay(path.join(snapshotDir, SNAPSHOT_DISK), disk, 'qcow2');
+      return { ...meta.plan, dir, disk, incoming: `exec:cat ${memory}` };
+    });
+  }
+
+  private async launch(spec: SandboxSpec, plan: (dir: string) => Promise<VmPlan>): Promise<Sandbox> {
+    if (!SAFE_ID.test(spec.id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(spec.id)} is not a safe file name`);
+    const dir = path.join(this.vmRoot, spec.id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const release = () => rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
+    let vm: QemuVm | undefined;
+    try {
+      const p = await plan(dir);
+      const timeout = this.config.qemu.boot_timeout_ms;
+      vm = await QemuVm.start(p, this.config.qemu.binary);
+      if (p.incoming) await incomingDone(vm.qmp!, timeout);
+      const conn = await vm.connectAgent(timeout).catch((err: Error) => {
         throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
       });
-      const sandbox: QemuSandbox = new QemuSandbox(spec.id, vm, agent, spec, async () => {
+      const sandbox: QemuSandbox = new QemuSandbox(spec.id, vm, conn, spec, async () => {
         this.live.delete(sandbox);
         await release();
       });

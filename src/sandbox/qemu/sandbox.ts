@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { PaddockError } from '../../errors.js';
 import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
@@ -5,6 +6,7 @@ import { execOnAgent } from '../agent-exec.js';
 import { execRlimits } from '../bwrap/chain.js';
 import { inputPaths } from '../docker/sandbox.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import { snapshotVm } from './snapshot.js';
 import type { QemuVm } from './vm.js';
 
 /** An aborted command whose agent has not answered by then (a hung guest): the VM is killed. */
@@ -24,14 +26,24 @@ export class QemuSandbox implements Sandbox {
   /** The guest's OOM kills seen so far (its /proc/vmstat), so a new one is told from old ones. */
   private oomKills = 0;
   private killed: string | undefined;
+  readonly agent: AgentClient;
+  /** The agent connection's socket: corked while a snapshot is taken (snapshot.ts). */
+  readonly socket: Socket;
+  /** The disk layer the VM writes to: its overlay, then each snapshot's new one. */
+  private top: string;
+  /** Snapshots one after another. */
+  private snapshots: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly id: string,
     readonly vm: QemuVm,
-    public agent: AgentClient,
+    conn: { agent: AgentClient; socket: Socket },
     private readonly spec: SandboxSpec,
     private readonly release: () => Promise<void>,
   ) {
+    this.agent = conn.agent;
+    this.socket = conn.socket;
+    this.top = vm.plan.disk;
     const gone = vm.exited.then((why) => (this.death = this.killed ?? why));
     this.died = gone.then((why) => (this.destroyed ? new Promise<string>(() => undefined) : why));
   }
@@ -81,6 +93,24 @@ export class QemuSandbox implements Sandbox {
     const fresh = n > this.oomKills;
     this.oomKills = Math.max(this.oomKills, n);
     return fresh;
+  }
+
+  /**
+   * Saves the VM's memory, devices and disk into `dir` (snapshot.ts); the VM runs on. Execs in
+   * flight go on in this VM; a VM restored from the snapshot starts a new agent connection, and
+   * has every process the VM had but not those execs' streams.
+   */
+  async snapshotMemory(dir: string): Promise<void> {
+    this.usable();
+    const qmp = this.vm.qmp;
+    if (!qmp) throw new PaddockError('driver_error', `sandbox ${this.id} has no QMP connection`);
+    const run = this.snapshots.then(async () => {
+      this.usable();
+      const r = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, dir, { paused: this.paused });
+      this.top = r.top;
+    });
+    this.snapshots = run.catch(() => undefined);
+    await run;
   }
 
   /** Stops the guest's vCPUs (QMP `stop`): everything in it freezes, its clock too, until resume. */

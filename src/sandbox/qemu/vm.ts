@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PaddockError } from '../../errors.js';
-import { AgentClient } from '../agent/agent-client.js';
+import type { AgentClient } from '../agent/agent-client.js';
 import type { BootFiles } from './boot-files.js';
 import { Qmp } from './qmp.js';
+import { connectSerial } from './serial.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -31,8 +31,6 @@ export const QMP_SOCKET = 'qmp.sock';
 export const PID_FILE = 'qemu.pid';
 /** Bytes of console and QEMU stderr kept, for a VM that dies (its panic, its last words). */
 const CONSOLE_TAIL = 16 * 1024;
-/** A frame type of the agent protocol: the first frame of a serial connection (agent/vminit.go). */
-const SYNC = 13;
 
 /**
  * The host's TSC rate in kHz, given to the guest kernel: without it, calibrating the TSC under TCG
@@ -144,29 +142,9 @@ export class QemuVm {
     return this.tail;
   }
 
-  /**
-   * Connects to the agent's port and opens a connection with SYNC (the host's clock, fresh entropy
-   * for the guest's pool: forks of one snapshot must not share it), then waits for its HELLO.
-   */
-  async connectAgent(timeoutMs: number): Promise<AgentClient> {
-    const deadline = Date.now() + timeoutMs;
-    const sock = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(path.join(this.plan.dir, AGENT_SOCKET));
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    }).catch((err: Error) => {
-      throw new PaddockError('driver_error', `cannot reach the VM's agent socket: ${err.message}`);
-    });
-    const payload = Buffer.from(JSON.stringify({ time_ms: Date.now(), seed: randomBytes(32).toString('base64') }));
-    const header = Buffer.alloc(9);
-    header.writeUInt32BE(payload.length, 0);
-    header[8] = SYNC;
-    sock.write(Buffer.concat([header, payload]));
-    const hello = AgentClient.connect({ readable: sock, writable: sock }, { helloTimeoutMs: Math.max(1, deadline - Date.now()) });
-    return Promise.race([hello, this.exited.then((why) => Promise.reject(new PaddockError('driver_error', why)))]).catch((err) => {
-      sock.destroy();
-      throw err;
-    });
+  /** A new connection to the guest's agent (serial.ts). */
+  connectAgent(timeoutMs: number): Promise<{ agent: AgentClient; socket: net.Socket }> {
+    return connectSerial(path.join(this.plan.dir, AGENT_SOCKET), timeoutMs, this.exited, { resend: Boolean(this.plan.incoming) });
   }
 
   kill(): void {
