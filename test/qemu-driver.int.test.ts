@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -91,11 +91,13 @@ describe.skipIf(skip)('qemu driver', () => {
     await run(s, ['sh', '-c', 'mkdir -p /var/tmp/mine && echo one > /var/tmp/mine/f']);
     expect((await run(other, ['sh', '-c', 'cat /var/tmp/mine/f 2>&1 || echo absent'])).stdout.trim()).toMatch(/absent|No such file/);
 
-    const dir = path.join(dataDir, 'qemu', s.id);
-    expect(existsSync(path.join(dir, 'disk.qcow2'))).toBe(true);
+    const dir = path.join(dataDir, 'qemu', 'vms', s.id);
+    const disk = path.join(dataDir, 'qemu', 'layers', `${s.id}-0.qcow2`);
+    expect(existsSync(disk)).toBe(true);
     const pid = s.vm.pid!;
     await s.destroy();
     expect(existsSync(dir)).toBe(false);
+    expect(existsSync(disk)).toBe(false);
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'driver_error' });
   }, 180_000);
@@ -181,9 +183,15 @@ describe.skipIf(skip)('qemu driver', () => {
     expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(5);
     // The parent runs on, its disk now a layer above the frozen one.
     expect(Number((await run(parent, ['cat', '/tmp/count'])).stdout)).toBeGreaterThan(atSnapshot);
-    // A fork of a destroyed parent lives on: the snapshot holds its own link to the frozen layer.
+    // A fork of a destroyed parent lives on: the snapshot pins the frozen layer it stands on.
+    const layers = () => readdirSync(path.join(dataDir, 'qemu', 'layers')).filter((n) => n.startsWith(parent.id));
     await parent.destroy();
+    expect(layers()).toEqual([`${parent.id}-0.qcow2`]);
     expect((await run(forks[1]!, ['cat', '/tmp/secret'])).stdout.trim()).toBe(secret);
+    // Once the snapshot and its forks are gone, so is the layer.
+    rmSync(snap, { recursive: true });
+    for (const f of forks) await f.destroy();
+    expect(layers()).toEqual([]);
   }, 240_000);
 
   it('a guest that panics is reported dead with its console, and its VM is gone', async () => {
@@ -195,12 +203,12 @@ describe.skipIf(skip)('qemu driver', () => {
     expect(why).toMatch(/Kernel panic - not syncing/);
     await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'driver_error' });
     await sleep(200);
-    expect(existsSync(path.join(dataDir, 'qemu', s.id))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'qemu', 'vms', s.id))).toBe(false);
   }, 120_000);
 
   it('reapOrphans removes VM dirs a killed runner left and kills a QEMU still running from one', async () => {
     const s = await create();
-    const dir = path.join(dataDir, 'qemu', s.id);
+    const dir = path.join(dataDir, 'qemu', 'vms', s.id);
     // As if the runner had died: a second driver on the same data dir finds the VM at start-up.
     const config = loadConfig({ env: { PADDOCK_CONFIG: '' }, flags: { data_dir: dataDir, images_dir: IMAGES_DIR, log_level: 'silent' } });
     const next = new QemuDriver(config, { log: createLogger('silent') });
@@ -208,7 +216,7 @@ describe.skipIf(skip)('qemu driver', () => {
     expect(existsSync(dir)).toBe(false);
     expect(await Promise.race([s.died, sleep(10_000).then(() => 'alive')])).toMatch(/killed by SIGKILL/);
     expect(qemuProcesses(dir)).toEqual([]);
-    expect(readdirSync(path.join(dataDir, 'qemu')).filter((n) => n.startsWith('sbx_'))).not.toContain(s.id);
+    expect(readdirSync(path.join(dataDir, 'qemu', 'layers')).filter((n) => n.startsWith(s.id))).toEqual([]);
   }, 120_000);
 });
 

@@ -14,7 +14,8 @@ import { type AccelChoice, chooseAccel, readQemuVersion } from './accel.js';
 import { type BootFiles, ensureBootFiles } from './boot-files.js';
 import { createOverlay, ensureRootDisk } from './disk.js';
 import { QemuSandbox } from './sandbox.js';
-import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_DISK, SNAPSHOT_MEMORY } from './snapshot.js';
+import { Layers } from './layers.js';
+import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_MEMORY } from './snapshot.js';
 import { AGENT_SOCKET, PID_FILE, QemuVm, type VmPlan } from './vm.js';
 
 const run = promisify(execFile);
@@ -57,12 +58,14 @@ export class QemuDriver implements SandboxDriver {
   private qemuVersion: string | undefined;
   private readonly disks = new Map<string, Promise<string>>();
   private readonly live = new Set<QemuSandbox>();
+  private readonly layers: Layers;
 
   constructor(
     private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu'>,
     private readonly opts: { log: Logger; agentPath?: string },
   ) {
     this.vmRoot = path.join(config.data_dir, 'qemu');
+    this.layers = new Layers(this.vmRoot);
     this.agentPath = opts.agentPath ?? agentBinaryPath();
   }
 
@@ -84,7 +87,7 @@ export class QemuDriver implements SandboxDriver {
     }
     const noAgent = agentBinaryMissing(this.agentPath);
     if (noAgent) return { available: false, reason: noAgent, details };
-    if (path.join(this.vmRoot, 'x'.repeat(40), AGENT_SOCKET).length > MAX_SOCKET_PATH) {
+    if (path.join(this.vmRoot, 'vms', 'x'.repeat(40), AGENT_SOCKET).length > MAX_SOCKET_PATH) {
       return { available: false, reason: `data_dir ${this.config.data_dir} is too long for the VMs' unix sockets (at most ~50 characters)`, details };
     }
     try {
@@ -145,8 +148,7 @@ export class QemuDriver implements SandboxDriver {
       throw new PaddockError('driver_unavailable', `driver qemu offers network none only for now (asked: ${spec.network})`, { driver: this.name });
     }
     const [boot, accel, base] = await Promise.all([this.bootFiles(), this.accelChoice(), this.rootDisk(spec.image ?? this.config.docker.default_image)]);
-    return this.launch(spec, async (dir) => {
-      const disk = path.join(dir, 'disk.qcow2');
+    return this.launch(spec, async (dir, disk) => {
       await createOverlay(base, disk);
       return {
         dir,
@@ -168,34 +170,42 @@ export class QemuDriver implements SandboxDriver {
   async restore(spec: SandboxSpec, snapshotDir: string): Promise<Sandbox> {
     const meta = await readSnapshotMeta(snapshotDir);
     const memory = shellSafe(path.join(snapshotDir, SNAPSHOT_MEMORY));
-    return this.launch(spec, async (dir) => {
-      const disk = path.join(dir, 'disk.qcow2');
-      await createOverlay(path.join(snapshotDir, SNAPSHOT_DISK), disk, 'qcow2');
+    return this.launch(spec, async (dir, disk) => {
+      await createOverlay(meta.disk, disk, 'qcow2');
       return { ...meta.plan, dir, disk, incoming: `exec:cat ${memory}` };
     });
   }
 
-  private async launch(spec: SandboxSpec, plan: (dir: string) => Promise<VmPlan>): Promise<Sandbox> {
+  private async launch(spec: SandboxSpec, plan: (dir: string, disk: string) => Promise<VmPlan>): Promise<Sandbox> {
     if (!SAFE_ID.test(spec.id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(spec.id)} is not a safe file name`);
-    const dir = path.join(this.vmRoot, spec.id);
+    const dir = path.join(this.vmRoot, 'vms', spec.id);
+    await this.layers.init();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const release = () => rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
+    const disk = this.layers.path(spec.id, 0);
+    this.layers.hold(disk);
+    let sandbox: QemuSandbox | undefined;
+    const release = async () => {
+      await rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
+      this.layers.release(sandbox?.top ?? disk);
+      await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
+    };
     let vm: QemuVm | undefined;
     try {
-      const p = await plan(dir);
+      const p = await plan(dir, disk);
       const timeout = this.config.qemu.boot_timeout_ms;
       vm = await QemuVm.start(p, this.config.qemu.binary);
       if (p.incoming) await incomingDone(vm.qmp!, timeout);
       const conn = await vm.connectAgent(timeout).catch((err: Error) => {
         throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
       });
-      const sandbox: QemuSandbox = new QemuSandbox(spec.id, vm, conn, spec, async () => {
-        this.live.delete(sandbox);
+      const made: QemuSandbox = new QemuSandbox(spec.id, vm, conn, spec, this.layers, async () => {
+        this.live.delete(made);
         await release();
       });
-      this.live.add(sandbox);
-      void sandbox.died.then(() => sandbox.destroy());
-      return sandbox;
+      sandbox = made;
+      this.live.add(made);
+      void made.died.then(() => made.destroy());
+      return made;
     } catch (err) {
       vm?.kill();
       await vm?.exited;
@@ -210,16 +220,11 @@ export class QemuDriver implements SandboxDriver {
    * is killed first.
    */
   async reapOrphans(): Promise<number> {
-    let entries: string[];
-    try {
-      entries = await readdir(this.vmRoot);
-    } catch {
-      return 0;
-    }
+    const vms = path.join(this.vmRoot, 'vms');
+    const entries = existsSync(vms) ? await readdir(vms) : [];
     let reaped = 0;
     for (const name of entries) {
-      const dir = path.join(this.vmRoot, name);
-      if (!SAFE_ID.test(name) || !existsSync(path.join(dir, 'disk.qcow2')) && !existsSync(path.join(dir, PID_FILE))) continue;
+      const dir = path.join(vms, name);
       const pid = Number((await readFile(path.join(dir, PID_FILE), 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 1) {
         const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
@@ -234,6 +239,8 @@ export class QemuDriver implements SandboxDriver {
       await rm(dir, { recursive: true, force: true });
       reaped++;
     }
+    // The layers of those VMs; snapshots' stay (pinned).
+    await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
     return reaped;
   }
 

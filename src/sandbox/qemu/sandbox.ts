@@ -6,6 +6,7 @@ import { execOnAgent } from '../agent-exec.js';
 import { execRlimits } from '../bwrap/chain.js';
 import { inputPaths } from '../docker/sandbox.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import type { Layers } from './layers.js';
 import { snapshotVm } from './snapshot.js';
 import type { QemuVm } from './vm.js';
 
@@ -29,8 +30,9 @@ export class QemuSandbox implements Sandbox {
   readonly agent: AgentClient;
   /** The agent connection's socket: corked while a snapshot is taken (snapshot.ts). */
   readonly socket: Socket;
-  /** The disk layer the VM writes to: its overlay, then each snapshot's new one. */
-  private top: string;
+  /** The disk layer the VM writes to: its overlay, then each snapshot's new one (layers.ts). */
+  top: string;
+  private layerSeq = 0;
   /** Snapshots one after another. */
   private snapshots: Promise<unknown> = Promise.resolve();
 
@@ -39,6 +41,7 @@ export class QemuSandbox implements Sandbox {
     readonly vm: QemuVm,
     conn: { agent: AgentClient; socket: Socket },
     private readonly spec: SandboxSpec,
+    private readonly layers: Layers,
     private readonly release: () => Promise<void>,
   ) {
     this.agent = conn.agent;
@@ -106,8 +109,14 @@ export class QemuSandbox implements Sandbox {
     if (!qmp) throw new PaddockError('driver_error', `sandbox ${this.id} has no QMP connection`);
     const run = this.snapshots.then(async () => {
       this.usable();
-      const r = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, dir, { paused: this.paused });
-      this.top = r.top;
+      const next = this.layers.path(this.id, ++this.layerSeq);
+      this.layers.hold(next);
+      // On a failure both stay held until the VM ends: whether QEMU switched to the new layer is not known.
+      const meta = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, next, dir, { paused: this.paused });
+      await this.layers.pin(dir, meta.disk);
+      // The frozen layer is the new top's backing file and the snapshot's: held through them.
+      this.layers.release(this.top);
+      this.top = next;
     });
     this.snapshots = run.catch(() => undefined);
     await run;

@@ -1,4 +1,4 @@
-import { link, stat, writeFile, readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { PaddockError } from '../../errors.js';
@@ -8,7 +8,6 @@ import type { VmPlan } from './vm.js';
 
 /** A memory snapshot's files, in its own dir. */
 export const SNAPSHOT_MEMORY = 'memory';
-export const SNAPSHOT_DISK = 'disk.qcow2';
 export const SNAPSHOT_META = 'vm.json';
 /** The migration's rate cap: QEMU's default (32 MiB/s) would take seconds for a 256 MiB guest. */
 const MIGRATE_BYTES_PER_S = 10 * 1024 ** 3;
@@ -20,6 +19,8 @@ const SHELL_SAFE = /^[A-Za-z0-9_./-]+$/;
 export interface VmSnapshotMeta {
   version: 1;
   plan: Pick<VmPlan, 'boot' | 'memoryMb' | 'cpus' | 'accel' | 'agentArgs'>;
+  /** The disk layer the snapshot froze (layers.ts keeps it while the snapshot is pinned). */
+  disk: string;
   created_at: string;
   memory_bytes: number;
 }
@@ -30,23 +31,22 @@ export function shellSafe(p: string): string {
 }
 
 /**
- * Snapshots a running VM into `dest` (an empty dir on the VM dir's filesystem), memory included:
- * the guest is stopped; its disk's top layer is frozen (`blockdev-snapshot-sync` puts a new overlay
- * above it, which the VM writes from then on) and hard-linked into `dest`, so it outlives the VM;
- * its memory and device state go to `dest/memory` (a migration to `cat`); then it runs on.
+ * Snapshots a running VM into `dest` (an empty dir), memory included: the guest is stopped; its
+ * disk's top layer is frozen (`blockdev-snapshot-sync` puts `nextTop` above it, which the VM writes
+ * from then on); its memory and device state go to `dest/memory` (a migration to `cat`); then it
+ * runs on.
  * The runner's side of the agent connection is drained (a PONG) and corked throughout, so no
  * half-sent frame is inside the snapshot; what the guest had in flight the restore skips.
- * Returns the VM's new top layer.
  */
 export async function snapshotVm(
   vm: { plan: VmPlan; qmp: Qmp },
   conn: { agent: AgentClient; socket: Socket },
   top: string,
+  nextTop: string,
   dest: string,
   opts: { paused: boolean },
-): Promise<{ top: string; meta: VmSnapshotMeta }> {
+): Promise<VmSnapshotMeta> {
   const { qmp } = vm;
-  const nextTop = path.join(vm.plan.dir, `disk-${Date.now().toString(36)}.qcow2`);
   const memory = shellSafe(path.join(dest, SNAPSHOT_MEMORY));
   if (!opts.paused) await conn.agent.ping();
   conn.socket.cork();
@@ -57,7 +57,6 @@ export async function snapshotVm(
       stopped = true;
     }
     await qmp.execute('blockdev-snapshot-sync', { device: 'root', 'snapshot-file': nextTop, format: 'qcow2' });
-    await link(top, path.join(dest, SNAPSHOT_DISK));
     await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BYTES_PER_S });
     await qmp.execute('migrate', { uri: `exec:cat > ${memory}` });
     await migrationDone(qmp);
@@ -68,11 +67,12 @@ export async function snapshotVm(
   const meta: VmSnapshotMeta = {
     version: 1,
     plan: { boot: vm.plan.boot, memoryMb: vm.plan.memoryMb, cpus: vm.plan.cpus, accel: vm.plan.accel, agentArgs: vm.plan.agentArgs },
+    disk: top,
     created_at: new Date().toISOString(),
     memory_bytes: (await stat(memory)).size,
   };
   await writeFile(path.join(dest, SNAPSHOT_META), JSON.stringify(meta));
-  return { top: nextTop, meta };
+  return meta;
 }
 
 async function migrationDone(qmp: Qmp): Promise<void> {
