@@ -154,7 +154,7 @@ export async function startRuntime(
   await sandboxes.start();
   const sandboxOwners = new SandboxOwners({ store, config, isLocal: (id) => sandboxes.liveById(id) !== undefined, log: log.child({ component: 'fleet' }) });
   sandboxOwners.start();
-  const snapshots = new SandboxSnapshots({ config, store, sandboxes, log: log.child({ component: 'snapshots' }) });
+  const snapshots = new SandboxSnapshots({ config, store, sandboxes, drivers, log: log.child({ component: 'snapshots' }) });
   storage.onRecovered(() => {
     scheduler.resumeAfterStorage();
     // A driver probe may have failed for want of space (it writes files).

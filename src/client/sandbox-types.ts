@@ -59,7 +59,7 @@ export interface FileList {
 export type Snapshot = z.infer<typeof SnapshotView>;
 
 export interface ForkResult {
-  kind: 'filesystem';
+  kind: 'filesystem' | 'memory';
   sandboxes: Sandbox[];
   /** One per sandbox that could not be made. */
   errors: { code: string; message: string }[];

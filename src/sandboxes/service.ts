@@ -99,8 +99,15 @@ export class SandboxService {
     return this.live.size;
   }
 
-  /** `prepare` runs on the new sandbox's agent before it is recorded or handed out (a snapshot's files). */
-  async create(req: SandboxCreate, tenant: SandboxTenant, opts: { prepare?: (agent: AgentClient) => Promise<void> } = {}): Promise<SandboxRow> {
+  /**
+   * `prepare` runs on the new sandbox's agent before it is recorded or handed out (a snapshot's
+   * files); `restore` starts it from a memory snapshot's dir instead (the driver's restore).
+   */
+  async create(
+    req: SandboxCreate,
+    tenant: SandboxTenant,
+    opts: { prepare?: (agent: AgentClient) => Promise<void>; restore?: string } = {},
+  ): Promise<SandboxRow> {
     if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
     const { config, drivers } = this.deps;
     const limits = resolveLimits(req.limits, config);
@@ -123,7 +130,7 @@ export class SandboxService {
         egressAllow: networkAllow(req.network),
         limits,
         files: [],
-      });
+      }, opts.restore);
       try {
         if (opts.prepare) await opts.prepare(sandbox.agent);
         if (this.stopping) throw new PaddockError('shutting_down', 'runner is shutting down; not creating sandboxes');
@@ -150,9 +157,11 @@ export class SandboxService {
   }
 
   /** As for jobs: a sandbox failing to start makes its driver probe itself (only a failed probe takes it out of `auto`). */
-  private async created(driver: SandboxDriver, spec: SandboxSpec): Promise<Sandbox> {
+  private async created(driver: SandboxDriver, spec: SandboxSpec, restore: string | undefined): Promise<Sandbox> {
     try {
-      return await driver.create(spec);
+      if (restore === undefined) return await driver.create(spec);
+      if (!driver.restore) throw new PaddockError('driver_unavailable', `driver ${driver.name} cannot restore memory snapshots`, { driver: driver.name });
+      return await driver.restore(spec, restore);
     } catch (err) {
       if (err instanceof PaddockError && err.code === 'driver_error') void this.deps.drivers.suspect(driver.name);
       throw err;

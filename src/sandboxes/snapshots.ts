@@ -5,7 +5,9 @@ import type { Principal } from '../auth/tokens.js';
 import type { Config } from '../config/schema.js';
 import { PaddockError } from '../errors.js';
 import type { SnapshotRow } from '../store/ops/snapshots.js';
+import type { DriverSet } from '../sandbox/registry.js';
 import type { Store } from '../store/store.js';
+import { treeSize } from '../images/tree.js';
 import { newId } from '../util/ids.js';
 import type { Logger } from '../util/log.js';
 import { owns } from './live.js';
@@ -17,16 +19,19 @@ import type { SandboxCreate } from './spec.js';
 const ARCHIVE_TIMEOUT_MS = 10 * 60_000;
 
 export interface ForkResult {
+  /** What the forks started from: the source's files, or all of it (memory). */
+  kind: SnapshotRow['kind'];
   sandboxes: Awaited<ReturnType<SandboxService['create']>>[];
   /** One per sandbox that could not be made, in order (the SDKs report them per item). */
   errors: PaddockError[];
 }
 
 /**
- * Filesystem snapshots of persistent sandboxes, on every driver: the sandbox's writable dirs
- * (/work, /tmp) as a tar archive in the data dir, and new sandboxes made from one — the same
- * image and spec with the files unpacked before the sandbox is handed out. Memory is not kept
- * (`kind: "filesystem"`); memory-state forks come with the microVM driver.
+ * Snapshots of persistent sandboxes. On every driver, of files: the sandbox's writable dirs (/work,
+ * /tmp) as a tar archive in the data dir, and new sandboxes made from one — the same image and spec
+ * with the files unpacked before the sandbox is handed out (`kind: "filesystem"`). On a driver that
+ * can (capabilities.snapshot `memory`: qemu), of everything, memory and processes included
+ * (`kind: "memory"`): a dir the driver fills, and new sandboxes restored from it, running on from there.
  */
 export class SandboxSnapshots {
   private readonly dir: string;
@@ -34,13 +39,18 @@ export class SandboxSnapshots {
   private readonly taking = new Map<string | null, number>();
 
   constructor(
-    private readonly deps: { config: Config; store: Store; sandboxes: SandboxService; log: Logger },
+    private readonly deps: { config: Config; store: Store; sandboxes: SandboxService; drivers: Pick<DriverSet, 'get'>; log: Logger },
   ) {
     this.dir = path.join(deps.config.data_dir, 'snapshots');
   }
 
   private file(id: string): string {
     return path.join(this.dir, `${id}.tar`);
+  }
+
+  /** A memory snapshot is a dir the driver fills (its memory, devices, the disk layer it froze). */
+  private memoryDir(id: string): string {
+    return path.join(this.dir, id);
   }
 
   /** Archives a running sandbox of `p`'s; the snapshot belongs to the sandbox's owner. */
@@ -59,14 +69,28 @@ export class SandboxSnapshots {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       return await sandboxes.use(sandboxId, p, async (agent, live) => {
-        const cap = config.sandboxes.snapshot_max_mb * 1024 * 1024;
-        const size = await archiveSandbox(agent, this.file(id), cap, AbortSignal.timeout(ARCHIVE_TIMEOUT_MS));
+        const memory = live.sandbox.snapshotMemory && this.deps.drivers.get(live.row.driver)?.capabilities.snapshot === 'memory';
+        let size: number;
+        if (memory) {
+          const dir = this.memoryDir(id);
+          mkdirSync(dir, { mode: 0o700 });
+          try {
+            await live.sandbox.snapshotMemory!(dir);
+          } catch (err) {
+            await rm(dir, { recursive: true, force: true });
+            throw err;
+          }
+          size = await treeSize(dir);
+        } else {
+          const cap = config.sandboxes.snapshot_max_mb * 1024 * 1024;
+          size = await archiveSandbox(agent, this.file(id), cap, AbortSignal.timeout(ARCHIVE_TIMEOUT_MS));
+        }
         try {
           return await store.insertSnapshot({
             id,
             token_id: live.row.token_id,
             sandbox_id: live.id,
-            kind: 'filesystem',
+            kind: memory ? 'memory' : 'filesystem',
             driver: live.row.driver,
             image: live.row.image,
             spec: live.row.spec,
@@ -76,7 +100,7 @@ export class SandboxSnapshots {
             created_at: new Date().toISOString(),
           });
         } catch (err) {
-          await rm(this.file(id), { force: true });
+          await this.removeFiles(id);
           throw err;
         }
       });
@@ -100,7 +124,12 @@ export class SandboxSnapshots {
   async delete(id: string, p: Principal | undefined): Promise<void> {
     const row = await this.get(id, p);
     await this.deps.store.deleteSnapshot(row.id);
-    await rm(this.file(row.id), { force: true });
+    await this.removeFiles(row.id);
+  }
+
+  private async removeFiles(id: string): Promise<void> {
+    await rm(this.file(id), { force: true });
+    await rm(this.memoryDir(id), { recursive: true, force: true });
   }
 
   /**
@@ -109,6 +138,15 @@ export class SandboxSnapshots {
    */
   async createFrom(snapshotId: string, req: SandboxCreate, tenant: SandboxTenant, p: Principal | undefined) {
     const snap = await this.get(snapshotId, p);
+    if (snap.kind === 'memory') {
+      // Memory goes on where it was: the snapshot's driver, image and limits (a VM restores only
+      // into the machine it was taken on); env, labels, network and TTLs are the request's.
+      return this.deps.sandboxes.create(
+        { ...req, driver: snap.driver, image: snap.spec.requested_image ?? undefined, limits: snap.spec.limits, env: { ...snap.spec.env, ...req.env } },
+        tenant,
+        { restore: this.memoryDir(snap.id) },
+      );
+    }
     const file = this.file(snap.id);
     return this.deps.sandboxes.create(
       { ...req, image: req.image ?? snap.spec.requested_image ?? undefined, env: { ...snap.spec.env, ...req.env } },
@@ -136,7 +174,7 @@ export class SandboxSnapshots {
     }
     const source = await this.deps.sandboxes.get(sandboxId, p);
     const snap = await this.take(sandboxId, p);
-    const out: ForkResult = { sandboxes: [], errors: [] };
+    const out: ForkResult = { kind: snap.kind, sandboxes: [], errors: [] };
     try {
       const spec = snap.spec;
       const req: SandboxCreate = {

@@ -9,7 +9,7 @@ const SnapshotRowSchema = z.strictObject({
   id: z.string().regex(/^snap_[0-9a-z]{26}$/),
   token_id: z.string().nullable(),
   sandbox_id: z.string().min(1),
-  kind: z.enum(['filesystem']),
+  kind: z.enum(['filesystem', 'memory']),
   driver: z.string().min(1),
   image: z.string().nullable(),
   spec: z.string().transform((s, ctx) => json(s, ctx)).pipe(StoredSandboxSpec),

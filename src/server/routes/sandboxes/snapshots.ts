@@ -10,8 +10,11 @@ import { errors, SandboxParams, SandboxView, sandboxView } from './view.js';
 
 export const SnapshotView = z.object({
   id: z.string(),
-  /** `filesystem`: the sandbox's files (/work, /tmp), not its memory or processes. */
-  kind: z.literal('filesystem'),
+  /**
+   * `filesystem`: the sandbox's files (/work, /tmp), not its memory or processes; `memory` (the
+   * qemu driver): everything, memory and running processes included.
+   */
+  kind: z.enum(['filesystem', 'memory']),
   sandbox_id: z.string(),
   driver: z.string(),
   image: z.string().nullable(),
@@ -34,19 +37,22 @@ export const snapshotView = (row: SnapshotRow): z.infer<typeof SnapshotView> => 
 const SnapshotParams = z.object({ id: z.string().regex(SNAPSHOT_ID_RE, 'must be a snapshot id (snap_…)') });
 const bad = { 409: ProblemView, 413: ProblemView, 429: ProblemView, ...errors };
 
-/** Filesystem snapshots of sandboxes, and forks (src/sandboxes/snapshots.ts). */
+/** Snapshots of sandboxes (of files, or of memory on qemu), and forks (src/sandboxes/snapshots.ts). */
 export function sandboxSnapshotRoutes(app: FastifyInstance, rt: Runtime): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  r.post(
-    '/v1/sandboxes/:id/snapshots',
+  // `/snapshot` as well: the name issue 13 and the SDKs' own APIs use.
+  for (const url of ['/v1/sandboxes/:id/snapshots', '/v1/sandboxes/:id/snapshot']) r.post(
+    url,
     {
       config: { scope: 'sandboxes:write' },
       schema: {
-        summary: 'Snapshot a sandbox’s files',
+        summary: 'Snapshot a sandbox',
         description:
-          'Archives the running sandbox’s writable dirs (/work, /tmp) with its own `tar`; memory and processes are not ' +
-          'kept (`kind: filesystem`). `POST /v1/sandboxes` with `snapshot` starts new sandboxes from it. Over ' +
+          'On the qemu driver, the whole VM — memory, running processes, files (`kind: memory`); the sandbox runs on, ' +
+          'and execs in flight go on in it (a sandbox restored from the snapshot has their processes but not their ' +
+          'streams). Elsewhere, the running sandbox’s writable dirs (/work, /tmp), archived with its own `tar` ' +
+          '(`kind: filesystem`). `POST /v1/sandboxes` with `snapshot` starts new sandboxes from it. Over ' +
           '`sandboxes.snapshot_max_mb`: `413 snapshot_too_large`; over `sandboxes.max_snapshots`: `429 quota_exceeded`; ' +
           'an image without `tar`: `422 snapshot_failed`.',
         tags: ['sandboxes'],
@@ -70,13 +76,14 @@ export function sandboxSnapshotRoutes(app: FastifyInstance, rt: Runtime): void {
       schema: {
         summary: 'Fork a running sandbox',
         description:
-          'New sandboxes with the source’s driver, image, limits, env, labels and files as they are now (`kind: filesystem`: ' +
-          'not its memory or processes). Each one that could not be made is in `errors`.',
+          'New sandboxes with the source’s driver, image, limits, env, labels and state as it is now: on the qemu driver ' +
+          'all of it, memory and processes included (`kind: memory`; the source runs on), elsewhere its files ' +
+          '(`kind: filesystem`). Each one that could not be made is in `errors`.',
         tags: ['sandboxes'],
         params: SandboxParams,
         body: z.strictObject({ count: z.number().int().min(1).default(1) }).nullish(),
         response: {
-          201: z.object({ kind: z.literal('filesystem'), sandboxes: z.array(SandboxView), errors: z.array(z.object({ code: z.string(), message: z.string() })) }),
+          201: z.object({ kind: z.enum(['filesystem', 'memory']), sandboxes: z.array(SandboxView), errors: z.array(z.object({ code: z.string(), message: z.string() })) }),
           ...bad,
         },
       },
@@ -86,7 +93,7 @@ export function sandboxSnapshotRoutes(app: FastifyInstance, rt: Runtime): void {
       const tenant = { tokenId: request.principal?.tokenId ?? null, quotas: request.principal?.quotas };
       const out = await rt.snapshots.fork(request.params.id, request.principal, request.body?.count ?? 1, tenant);
       return reply.code(201).send({
-        kind: 'filesystem' as const,
+        kind: out.kind,
         sandboxes: out.sandboxes.map(sandboxView),
         errors: out.errors.map((e) => ({ code: e.code, message: e.message })),
       });
