@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -101,6 +101,47 @@ describe.skipIf(skip)('qemu driver', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     await expect(run(s, ['true'])).rejects.toMatchObject({ code: 'driver_error' });
   }, 180_000);
+
+  it('warm starts: sandboxes restore the booted template of their image and limits; a pool keeps restored VMs ready', async () => {
+    const cmdline = (q: QemuSandbox) => readFileSync(`/proc/${q.vm.pid}/cmdline`, 'utf8').split('\0');
+    const a = await create();
+    const b = await create();
+    // Both restored (-incoming) from one template, made by the first.
+    expect(cmdline(a)).toContain('-incoming');
+    expect(cmdline(b)).toContain('-incoming');
+    expect(readdirSync(path.join(dataDir, 'qemu', 'templates'))).toHaveLength(1);
+    expect((await run(b, ['cat', '/proc/1/comm'])).stdout).toBe('init\n');
+    // Other limits, another template.
+    await create({ limits: { ...defaults, memory_mb: 96 } });
+    expect(readdirSync(path.join(dataDir, 'qemu', 'templates'))).toHaveLength(2);
+
+    const pooled = new QemuDriver(
+      loadConfig({ env: { PADDOCK_CONFIG: '' }, flags: { data_dir: dataDir, images_dir: IMAGES_DIR, log_level: 'silent', qemu: { pool_size: 1 } } }),
+      { log: createLogger('silent') },
+    );
+    const spec = (i: number) => ({ id: `sbx_qemupool${process.pid}_${i}`, network: 'none' as const, files: [], limits: defaults });
+    const first = (await pooled.create(spec(0))) as QemuSandbox;
+    made.push(first);
+    const vms = () => readdirSync(path.join(dataDir, 'qemu', 'vms'));
+    const deadline = Date.now() + 60_000;
+    while (!vms().some((n) => n.startsWith('pool_')) && Date.now() < deadline) await sleep(100);
+    await sleep(2000); // its restore done
+    const second = (await pooled.create(spec(1))) as QemuSandbox;
+    made.push(second);
+    // The pooled VM became the sandbox: its dir is the pool's, and the pool refills.
+    expect(cmdline(second).some((arg) => arg.includes('/vms/pool_'))).toBe(true);
+    expect((await run(second, ['echo', 'pooled'])).stdout).toBe('pooled\n');
+    await pooled.close();
+    expect(vms().filter((n) => n.startsWith('pool_'))).toHaveLength(0);
+
+    const cold = new QemuDriver(
+      loadConfig({ env: { PADDOCK_CONFIG: '' }, flags: { data_dir: dataDir, images_dir: IMAGES_DIR, log_level: 'silent', qemu: { warm_start: false } } }),
+      { log: createLogger('silent') },
+    );
+    const booted = (await cold.create({ ...spec(2), id: `sbx_qemucold${process.pid}` })) as QemuSandbox;
+    expect(cmdline(booted)).not.toContain('-incoming');
+    await booted.destroy();
+  }, 240_000);
 
   it('limits: CPU time, memory and output end the exec with their reason; the VM lives on', async () => {
     const s = await create({ limits: { ...defaults, memory_mb: 64, output_bytes: 4096 } });

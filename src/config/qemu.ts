@@ -11,6 +11,13 @@ export const QemuConfig = z
     kernel_image: z.string().min(1).default('vm-kernel'),
     /** How long a VM may take from start to its agent's HELLO (TCG boots in 2–4 s on 2 cores). */
     boot_timeout_ms: z.number().int().min(1000).default(60_000),
+    /**
+     * Boot once per image and limits, snapshot the booted idle VM, and start sandboxes by restoring
+     * it (as Firecracker-based services do); off: every sandbox boots.
+     */
+    warm_start: z.boolean().default(true),
+    /** Restored VMs kept ready per image and limits (each holds its memory_mb of host memory). */
+    pool_size: z.number().int().min(0).max(16).default(0),
   })
-  .default({ accel: 'auto', binary: 'qemu-system-x86_64', kernel_image: 'vm-kernel', boot_timeout_ms: 60_000 });
+  .default({ accel: 'auto', binary: 'qemu-system-x86_64', kernel_image: 'vm-kernel', boot_timeout_ms: 60_000, warm_start: true, pool_size: 0 });
 export type QemuConfig = z.infer<typeof QemuConfig>;

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../../config/schema.js';
@@ -8,14 +10,16 @@ import { PaddockError } from '../../errors.js';
 import { getImage } from '../../images/catalog.js';
 import { SANDBOX_UID } from '../bwrap/args.js';
 import type { Logger } from '../../util/log.js';
+import type { AgentClient } from '../agent/agent-client.js';
 import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
+import { WarmPool } from '../pool.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
 import { type AccelChoice, chooseAccel, readQemuVersion } from './accel.js';
 import { type BootFiles, ensureBootFiles } from './boot-files.js';
 import { createOverlay, ensureRootDisk } from './disk.js';
 import { QemuSandbox } from './sandbox.js';
 import { Layers } from './layers.js';
-import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_MEMORY } from './snapshot.js';
+import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_MEMORY, SNAPSHOT_META, snapshotVm, type VmSnapshotMeta } from './snapshot.js';
 import { AGENT_SOCKET, PID_FILE, QemuVm, type VmPlan } from './vm.js';
 
 const run = promisify(execFile);
@@ -25,6 +29,25 @@ export const GUEST_OVERHEAD_MB = 64;
 /** Unix socket paths are at most 107 bytes; the VM dir must leave room for the socket's name. */
 const MAX_SOCKET_PATH = 107;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,80}$/;
+/** Warm-start templates kept (each a booted guest's memory, tens of MiB). */
+const MAX_TEMPLATES = 8;
+
+type PlanFn = (dir: string, disk: string) => Promise<VmPlan>;
+
+/** A running VM with its agent connection, not yet (or never) a sandbox. */
+interface Booted {
+  vmId: string;
+  dir: string;
+  vm: QemuVm;
+  conn: { agent: AgentClient; socket: Socket };
+  disk: string;
+  /** Its disk's top layer, held while it runs. */
+  top: string;
+}
+
+function checkId(id: string): void {
+  if (!SAFE_ID.test(id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(id)} is not a safe file name`);
+}
 
 /**
  * The smallest limits a VM runs `sh -c 'echo ok'` with: its memory is the guest's beyond the
@@ -53,12 +76,15 @@ export class QemuDriver implements SandboxDriver {
   readonly minLimits = MIN_LIMITS;
   private readonly vmRoot: string;
   private readonly agentPath: string;
-  private boot: Promise<BootFiles> | undefined;
+  private bootPromise: Promise<BootFiles> | undefined;
   private accel: Promise<AccelChoice> | undefined;
   private qemuVersion: string | undefined;
   private readonly disks = new Map<string, Promise<string>>();
   private readonly live = new Set<QemuSandbox>();
   private readonly layers: Layers;
+  private readonly templates = new Map<string, Promise<string>>();
+  /** Restored VMs ready to be handed out, per template key (qemu.pool_size). */
+  private readonly pool: WarmPool<Booted>;
 
   constructor(
     private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu'>,
@@ -66,6 +92,15 @@ export class QemuDriver implements SandboxDriver {
   ) {
     this.vmRoot = path.join(config.data_dir, 'qemu');
     this.layers = new Layers(this.vmRoot);
+    this.pool = new WarmPool<Booted>(
+      { size: config.qemu.warm_start ? config.qemu.pool_size : 0, maxKeys: 4, idleMs: 600_000 },
+      async (key) => {
+        const dir = await this.templates.get(key) ?? path.join(this.vmRoot, 'templates', key);
+        return this.boot(`pool_${randomBytes(8).toString('hex')}`, this.restorePlan(await readSnapshotMeta(dir), dir));
+      },
+      (b) => this.dispose(b),
+      opts.log.child({ driver: 'qemu', component: 'pool' }),
+    );
     this.agentPath = opts.agentPath ?? agentBinaryPath();
   }
 
@@ -102,16 +137,16 @@ export class QemuDriver implements SandboxDriver {
   }
 
   private bootFiles(): Promise<BootFiles> {
-    this.boot ??= (async () => {
+    this.bootPromise ??= (async () => {
       const image = await getImage(this.config.images_dir, this.config.qemu.kernel_image).catch(() => {
         throw new PaddockError('driver_unavailable', `the guest kernel image ${this.config.qemu.kernel_image} is not built; run: paddock image build ${this.config.qemu.kernel_image}`);
       });
       return ensureBootFiles({ kernelImageDir: path.dirname(image.rootfs), kernelImageHash: image.hash ?? 'unversioned', agentPath: this.agentPath });
     })().catch((err: unknown) => {
-      this.boot = undefined;
+      this.bootPromise = undefined;
       throw err;
     });
-    return this.boot;
+    return this.bootPromise;
   }
 
   private accelChoice(): Promise<AccelChoice> {
@@ -147,19 +182,41 @@ export class QemuDriver implements SandboxDriver {
     if (spec.network !== 'none') {
       throw new PaddockError('driver_unavailable', `driver qemu offers network none only for now (asked: ${spec.network})`, { driver: this.name });
     }
+    checkId(spec.id);
+    const cold = await this.coldPlan(spec);
+    if (!this.config.qemu.warm_start) return this.adopt(spec, await this.boot(spec.id, cold.plan));
+    const pooled = this.pool.take(cold.key);
+    if (pooled) return this.adopt(spec, pooled);
+    const template = await this.template(cold.key, cold.plan);
+    return this.adopt(spec, await this.boot(spec.id, this.restorePlan(await readSnapshotMeta(template), template)));
+  }
+
+  /** How a sandbox of this spec boots, and the key of its warm-start template (every input of the plan). */
+  private async coldPlan(spec: SandboxSpec): Promise<{ key: string; plan: PlanFn }> {
     const [boot, accel, base] = await Promise.all([this.bootFiles(), this.accelChoice(), this.rootDisk(spec.image ?? this.config.docker.default_image)]);
-    return this.launch(spec, async (dir, disk) => {
-      await createOverlay(base, disk);
-      return {
-        dir,
-        boot,
-        disk,
-        memoryMb: spec.limits.memory_mb + GUEST_OVERHEAD_MB,
-        cpus: Math.max(1, Math.ceil(spec.limits.cpus)),
-        accel: accel.accel,
-        agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`],
-      };
-    });
+    const fixed = {
+      boot,
+      memoryMb: spec.limits.memory_mb + GUEST_OVERHEAD_MB,
+      cpus: Math.max(1, Math.ceil(spec.limits.cpus)),
+      accel: accel.accel,
+      agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`],
+    };
+    const key = createHash('sha256').update(JSON.stringify({ base, ...fixed })).digest('hex').slice(0, 20);
+    return {
+      key,
+      plan: async (dir, disk) => {
+        await createOverlay(base, disk);
+        return { ...fixed, dir, disk };
+      },
+    };
+  }
+
+  private restorePlan(meta: VmSnapshotMeta, snapshotDir: string): PlanFn {
+    const memory = shellSafe(path.join(snapshotDir, SNAPSHOT_MEMORY));
+    return async (dir, disk) => {
+      await createOverlay(meta.disk, disk, 'qcow2');
+      return { ...meta.plan, dir, disk, incoming: `exec:cat ${memory}` };
+    };
   }
 
   /**
@@ -168,27 +225,63 @@ export class QemuDriver implements SandboxDriver {
    * `-incoming`; then a new agent connection (the one in its memory is the parent's).
    */
   async restore(spec: SandboxSpec, snapshotDir: string): Promise<Sandbox> {
-    const meta = await readSnapshotMeta(snapshotDir);
-    const memory = shellSafe(path.join(snapshotDir, SNAPSHOT_MEMORY));
-    return this.launch(spec, async (dir, disk) => {
-      await createOverlay(meta.disk, disk, 'qcow2');
-      return { ...meta.plan, dir, disk, incoming: `exec:cat ${memory}` };
-    });
+    checkId(spec.id);
+    return this.adopt(spec, await this.boot(spec.id, this.restorePlan(await readSnapshotMeta(snapshotDir), snapshotDir)));
   }
 
-  private async launch(spec: SandboxSpec, plan: (dir: string, disk: string) => Promise<VmPlan>): Promise<Sandbox> {
-    if (!SAFE_ID.test(spec.id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(spec.id)} is not a safe file name`);
-    const dir = path.join(this.vmRoot, 'vms', spec.id);
+  /**
+   * The warm-start template of `key`: a VM booted once, its agent up and idle, snapshotted with its
+   * memory into `templates/<key>` (kept across restarts; the newest MAX_TEMPLATES stay). Made once
+   * per key however many ask at once.
+   */
+  private template(key: string, plan: PlanFn): Promise<string> {
+    const dir = path.join(this.vmRoot, 'templates', key);
+    let made = this.templates.get(key);
+    if (!made) {
+      made = (async () => {
+        if (existsSync(path.join(dir, SNAPSHOT_META))) return dir;
+        const vmId = `tpl_${key}_${process.pid}`;
+        const booted = await this.boot(vmId, plan);
+        const tmp = `${dir}.tmp-${process.pid}`;
+        try {
+          await rm(tmp, { recursive: true, force: true });
+          await mkdir(tmp, { recursive: true, mode: 0o700 });
+          const next = this.layers.path(vmId, 1);
+          this.layers.hold(next);
+          await snapshotVm({ plan: booted.vm.plan, qmp: booted.vm.qmp! }, booted.conn, booted.disk, next, tmp, { paused: false });
+          await rename(tmp, dir);
+          const meta = await readSnapshotMeta(dir);
+          await this.layers.pin(dir, meta.disk);
+          booted.top = next;
+          return dir;
+        } finally {
+          await this.dispose(booted);
+          await rm(tmp, { recursive: true, force: true });
+          await this.pruneTemplates();
+        }
+      })().finally(() => this.templates.delete(key));
+      this.templates.set(key, made);
+    }
+    return made;
+  }
+
+  private async pruneTemplates(): Promise<void> {
+    const root = path.join(this.vmRoot, 'templates');
+    const dirs = (await readdir(root).catch(() => [] as string[])).filter((n) => !n.includes('.tmp-'));
+    if (dirs.length <= MAX_TEMPLATES) return;
+    const aged = await Promise.all(dirs.map(async (n) => ({ n, at: (await stat(path.join(root, n))).mtimeMs })));
+    for (const { n } of aged.sort((a, b) => a.at - b.at).slice(0, dirs.length - MAX_TEMPLATES)) {
+      await rm(path.join(root, n), { recursive: true, force: true });
+    }
+  }
+
+  /** Starts a VM named `vmId` (its dir, its disk layers) and connects to its agent. */
+  private async boot(vmId: string, plan: PlanFn): Promise<Booted> {
+    const dir = path.join(this.vmRoot, 'vms', vmId);
     await this.layers.init();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const disk = this.layers.path(spec.id, 0);
+    const disk = this.layers.path(vmId, 0);
     this.layers.hold(disk);
-    let sandbox: QemuSandbox | undefined;
-    const release = async () => {
-      await rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
-      this.layers.release(sandbox?.top ?? disk);
-      await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
-    };
     let vm: QemuVm | undefined;
     try {
       const p = await plan(dir, disk);
@@ -198,20 +291,35 @@ export class QemuDriver implements SandboxDriver {
       const conn = await vm.connectAgent(timeout).catch((err: Error) => {
         throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
       });
-      const made: QemuSandbox = new QemuSandbox(spec.id, vm, conn, spec, this.layers, async () => {
-        this.live.delete(made);
-        await release();
-      });
-      sandbox = made;
-      this.live.add(made);
-      void made.died.then(() => made.destroy());
-      return made;
+      return { vmId, dir, vm, conn, disk, top: disk };
     } catch (err) {
-      vm?.kill();
-      await vm?.exited;
-      await release();
+      await this.dispose({ dir, vm, top: disk });
       throw err;
     }
+  }
+
+  /** Kills a VM that is no sandbox's (a template's, a pooled one's, a failed start) and removes its files. */
+  private async dispose(b: Pick<Booted, 'dir' | 'top'> & { vm?: QemuVm | undefined; conn?: Booted['conn'] }): Promise<void> {
+    b.conn?.agent.close();
+    b.vm?.kill();
+    await b.vm?.exited;
+    await this.releaseVm(b.dir, b.top);
+  }
+
+  private async releaseVm(dir: string, top: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
+    this.layers.release(top);
+    await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
+  }
+
+  private adopt(spec: SandboxSpec, b: Booted): QemuSandbox {
+    const made: QemuSandbox = new QemuSandbox(spec.id, b.vmId, b.vm, b.conn, spec, this.layers, async () => {
+      this.live.delete(made);
+      await this.releaseVm(b.dir, made.top);
+    });
+    this.live.add(made);
+    void made.died.then(() => made.destroy());
+    return made;
   }
 
   /**
@@ -245,6 +353,7 @@ export class QemuDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
+    await this.pool.drain();
     await Promise.all([...this.live].map((s) => s.destroy()));
   }
 }

@@ -38,6 +38,8 @@ export class QemuSandbox implements Sandbox {
 
   constructor(
     readonly id: string,
+    /** The name of the VM's dir and disk layers: the sandbox's id, or a pooled VM's own. */
+    private readonly vmId: string,
     readonly vm: QemuVm,
     conn: { agent: AgentClient; socket: Socket },
     private readonly spec: SandboxSpec,
@@ -109,7 +111,7 @@ export class QemuSandbox implements Sandbox {
     if (!qmp) throw new PaddockError('driver_error', `sandbox ${this.id} has no QMP connection`);
     const run = this.snapshots.then(async () => {
       this.usable();
-      const next = this.layers.path(this.id, ++this.layerSeq);
+      const next = this.layers.path(this.vmId, ++this.layerSeq);
       this.layers.hold(next);
       // On a failure both stay held until the VM ends: whether QEMU switched to the new layer is not known.
       const meta = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, next, dir, { paused: this.paused });
