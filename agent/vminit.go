@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -227,32 +228,64 @@ type syncMsg struct {
 	Nonce string `json:"nonce"`
 }
 
-// waitSync reads until a SYNC frame arrives, dropping anything else (what an old connection left in
-// flight). While no runner is connected the port reads end of file: try again shortly.
+// waitSync scans, byte by byte, for a SYNC frame (stream 0, type 13, a JSON object), dropping what comes
+// before it: what an old connection left in flight, padding, or the rest of a frame the guest was inside
+// when it was snapshotted — so it finds the SYNC whatever the alignment. While no runner is connected the
+// port reads end of file: try again shortly.
 func waitSync(r *bufio.Reader) (*syncMsg, error) {
 	for {
-		var hdr [headerLen]byte
-		_, err := io.ReadFull(r, hdr[:])
+		b, err := r.Peek(headerLen + 1)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if len(b) > 0 && !bytes.HasPrefix(syncPrefixOf(b), b) {
+				r.Discard(1)
+				continue
+			}
 			time.Sleep(vmReconnectPoll)
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		n := binary.BigEndian.Uint32(hdr[0:4])
-		if n > maxPayload {
-			return nil, fmt.Errorf("frame of %d bytes before SYNC", n)
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return nil, err
-		}
-		if hdr[8] != tSync || binary.BigEndian.Uint32(hdr[4:8]) != 0 {
+		n := binary.BigEndian.Uint32(b[0:4])
+		if binary.BigEndian.Uint32(b[4:8]) != 0 || b[8] != tSync || b[9] != '{' || n > maxSyncPayload {
+			r.Discard(1)
 			continue
 		}
-		return applySync(payload)
+		frame, err := r.Peek(headerLen + int(n))
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				time.Sleep(vmReconnectPoll)
+				continue
+			}
+			return nil, err
+		}
+		m, err := applySync(frame[headerLen:])
+		if err != nil {
+			r.Discard(1) // not a SYNC after all
+			continue
+		}
+		r.Discard(len(frame))
+		return m, nil
 	}
+}
+
+// syncPrefixOf is what a SYNC frame's first bytes look like up to len(b), so a partial read at end of file
+// keeps what may be the start of one.
+func syncPrefixOf(b []byte) []byte {
+	p := make([]byte, len(b))
+	copy(p, b)
+	if len(p) > 4 {
+		for i := 4; i < len(p) && i < 8; i++ {
+			p[i] = 0
+		}
+	}
+	if len(p) > 8 {
+		p[8] = tSync
+	}
+	if len(p) > 9 {
+		p[9] = '{'
+	}
+	return p
 }
 
 func syncNonce(payload []byte) string {
@@ -268,6 +301,7 @@ const (
 	rndReseedCrng  = 0x5207     // RNDRESEEDCRNG
 	maxSeedBytes   = 512
 	maxNonceLength = 64
+	maxSyncPayload = 4096
 )
 
 // applySync sets the clock and reseeds the kernel's random generator at once: written entropy alone

@@ -12,6 +12,12 @@ const MAX_PAYLOAD = 65536;
 const SCAN_WINDOW = 256 * 1024;
 /** No HELLO this soon: the guest may be stuck inside a frame an old connection left half-sent. */
 const RESEND_MS = 1000;
+/**
+ * Empty type-0 frames, 9 bytes each, enough to end the largest frame a guest can be inside; a whole
+ * number of them, so a guest that was at a frame boundary reads them as frames up to the SYNC (one
+ * that was not, the agent's byte scan for SYNC finds it anyway).
+ */
+const PADDING = Buffer.alloc(Math.ceil((MAX_PAYLOAD + HEADER) / HEADER) * HEADER);
 
 function syncFrame(nonce: string): Buffer {
   const payload = Buffer.from(JSON.stringify({ time_ms: Date.now(), seed: randomBytes(32).toString('base64'), nonce }));
@@ -86,7 +92,7 @@ export async function connectSerial(
   socket.write(syncFrame(nonce));
   const resend = opts.resend
     ? setInterval(() => {
-        if (!socket.destroyed) socket.write(Buffer.concat([Buffer.alloc(MAX_PAYLOAD + HEADER), syncFrame(nonce)]));
+        if (!socket.destroyed) socket.write(Buffer.concat([PADDING, syncFrame(nonce)]));
       }, RESEND_MS)
     : undefined;
   try {
