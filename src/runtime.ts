@@ -43,7 +43,7 @@ export interface Runtime {
   scheduler: Scheduler;
   /** Persistent sandboxes (POST /v1/sandboxes). */
   sandboxes: SandboxService;
-  /** Filesystem snapshots and forks of persistent sandboxes. */
+  /** Snapshots (of files, or of memory on qemu) and forks of persistent sandboxes. */
   snapshots: SandboxSnapshots;
   /** Queue caps, per-token quotas and per-token stream places (`openStream`). */
   admission: Admission;
@@ -209,6 +209,7 @@ export async function startRuntime(
       await callbacks.stop(Math.min(CALLBACK_DRAIN_MS, config.callbacks.timeout_ms));
       await agents.close();
       oauth.close();
+      snapshots.close();
       await sandboxes.stop();
       await retention.idle();
       await drivers.close();

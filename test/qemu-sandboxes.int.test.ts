@@ -136,4 +136,24 @@ describe.skipIf(skip)('qemu sandboxes through the API and the SDKs', () => {
     const list = await server.api('GET', '/v1/sandboxes?state=running');
     expect(list.body.items ?? []).toEqual([]);
   }, 120_000);
+
+  it('retention: snapshots past sandboxes.snapshot_max_age_ms go, files, pins and disk layers with them', async () => {
+    await stopServerProcess(server, 'SIGTERM');
+    server = await startServerProcess(dataDir, {
+      PADDOCK_DRIVERS: 'qemu',
+      PADDOCK_IMAGES_DIR: IMAGES_DIR,
+      PADDOCK_POOL__SIZE: '0',
+      PADDOCK_SANDBOXES__SNAPSHOT_MAX_AGE_MS: '1500',
+      PADDOCK_RETENTION__INTERVAL_MS: '200',
+    });
+    // The E2B test's snapshot is long past 1.5 s.
+    const deadline = Date.now() + 15_000;
+    while ((await server.api('GET', '/v1/snapshots')).body.items.length && Date.now() < deadline) await sleep(200);
+    expect((await server.api('GET', '/v1/snapshots')).body.items).toEqual([]);
+    expect(readdirSync(path.join(dataDir, 'snapshots'))).toEqual([]);
+    // A VM's end collects the layers nothing stands on any more; the warm-start templates' stay.
+    const s = await server.api('POST', '/v1/sandboxes', { driver: 'qemu' });
+    expect((await server.api('DELETE', `/v1/sandboxes/${s.body.id}`)).status).toBe(204);
+    expect(readdirSync(path.join(dataDir, 'qemu', 'layers')).filter((n) => !n.startsWith('tpl_'))).toEqual([]);
+  }, 120_000);
 });

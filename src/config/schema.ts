@@ -192,6 +192,8 @@ export const ConfigSchema = z.strictObject({
       max_snapshots: z.number().int().min(0).max(10_000).default(16),
       /** Largest snapshot archive, in MiB; beyond it `413 snapshot_too_large`. */
       snapshot_max_mb: z.number().int().min(1).max(64 * 1024).default(1024),
+      /** Snapshots older than this are deleted, files and all, checked every retention.interval_ms; 0: kept until deleted. */
+      snapshot_max_age_ms: z.number().int().min(0).default(0),
       /** Sandboxes one fork request may make. */
       max_forks: z.number().int().min(1).max(64).default(8),
       /**
@@ -215,6 +217,7 @@ export const ConfigSchema = z.strictObject({
       sweep_ms: 1000,
       max_snapshots: 16,
       snapshot_max_mb: 1024,
+      snapshot_max_age_ms: 0,
       max_forks: 8,
       preview_domain: '',
       preview_idle_ms: 120_000,

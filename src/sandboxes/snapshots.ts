@@ -38,10 +38,53 @@ export class SandboxSnapshots {
   /** Snapshots being taken per token, counted against `max_snapshots` before their row exists. */
   private readonly taking = new Map<string | null, number>();
 
+  private readonly pruner: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly deps: { config: Config; store: Store; sandboxes: SandboxService; drivers: Pick<DriverSet, 'get'>; log: Logger },
   ) {
     this.dir = path.join(deps.config.data_dir, 'snapshots');
+    if (deps.config.sandboxes.snapshot_max_age_ms > 0) {
+      this.pruner = setInterval(() => void this.prune(), deps.config.retention.interval_ms);
+      this.pruner.unref();
+    }
+  }
+
+  /**
+   * Deletes this runner's snapshots older than `sandboxes.snapshot_max_age_ms`, files and all,
+   * a page at a time; one run at a time. Sandboxes restored from one run on (their disks stand on
+   * the layers they hold, not on the snapshot).
+   */
+  private pruning: Promise<number> | undefined;
+  prune(now = Date.now()): Promise<number> {
+    const maxAge = this.deps.config.sandboxes.snapshot_max_age_ms;
+    if (maxAge === 0) return Promise.resolve(0);
+    this.pruning ??= (async () => {
+      const cutoff = now - maxAge;
+      let removed = 0;
+      let before: string | undefined;
+      for (;;) {
+        const page = await this.deps.store.listSnapshots({ before, limit: 500 });
+        for (const row of page.rows) {
+          if (row.host_id !== this.deps.config.host_id || Date.parse(row.created_at) >= cutoff) continue;
+          await this.deps.store.deleteSnapshot(row.id);
+          await this.removeFiles(row.id);
+          removed++;
+        }
+        if (!page.next) return removed;
+        before = page.next;
+      }
+    })()
+      .catch((err: unknown) => {
+        this.deps.log.warn({ err }, 'pruning old snapshots failed');
+        return 0;
+      })
+      .finally(() => (this.pruning = undefined));
+    return this.pruning;
+  }
+
+  close(): void {
+    clearInterval(this.pruner);
   }
 
   private file(id: string): string {
