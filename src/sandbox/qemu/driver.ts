@@ -1,8 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../../config/schema.js';
@@ -10,7 +8,6 @@ import { PaddockError } from '../../errors.js';
 import { getImage } from '../../images/catalog.js';
 import { SANDBOX_UID } from '../bwrap/args.js';
 import type { Logger } from '../../util/log.js';
-import type { AgentClient } from '../agent/agent-client.js';
 import { agentBinaryMissing, agentBinaryPath } from '../agent-binary.js';
 import { WarmPool } from '../pool.js';
 import type { DriverAvailability, DriverCapabilities, Sandbox, SandboxDriver, SandboxSpec } from '../driver.js';
@@ -19,8 +16,9 @@ import { type BootFiles, ensureBootFiles } from './boot-files.js';
 import { createOverlay, ensureRootDisk } from './disk.js';
 import { QemuSandbox } from './sandbox.js';
 import { Layers } from './layers.js';
-import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_MEMORY, SNAPSHOT_META, snapshotVm, type VmSnapshotMeta } from './snapshot.js';
-import { AGENT_SOCKET, PID_FILE, QemuVm, type VmPlan } from './vm.js';
+import { type Booted, Machines, type PlanFn } from './machines.js';
+import { readSnapshotMeta } from './snapshot.js';
+import { AGENT_SOCKET } from './vm.js';
 
 const run = promisify(execFile);
 
@@ -29,22 +27,6 @@ export const GUEST_OVERHEAD_MB = 64;
 /** Unix socket paths are at most 107 bytes; the VM dir must leave room for the socket's name. */
 const MAX_SOCKET_PATH = 107;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,80}$/;
-/** Warm-start templates kept (each a booted guest's memory, tens of MiB). */
-const MAX_TEMPLATES = 8;
-
-type PlanFn = (dir: string, disk: string) => Promise<VmPlan>;
-
-/** A running VM with its agent connection, not yet (or never) a sandbox. */
-interface Booted {
-  vmId: string;
-  dir: string;
-  vm: QemuVm;
-  conn: { agent: AgentClient; socket: Socket };
-  disk: string;
-  /** Its disk's top layer, held while it runs. */
-  top: string;
-}
-
 function checkId(id: string): void {
   if (!SAFE_ID.test(id)) throw new PaddockError('validation_failed', `sandbox id ${JSON.stringify(id)} is not a safe file name`);
 }
@@ -81,24 +63,24 @@ export class QemuDriver implements SandboxDriver {
   private qemuVersion: string | undefined;
   private readonly disks = new Map<string, Promise<string>>();
   private readonly live = new Set<QemuSandbox>();
-  private readonly layers: Layers;
-  private readonly templates = new Map<string, Promise<string>>();
+  private readonly machines: Machines;
   /** Restored VMs ready to be handed out, per template key (qemu.pool_size). */
   private readonly pool: WarmPool<Booted>;
 
   constructor(
     private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu'>,
-    private readonly opts: { log: Logger; agentPath?: string },
+    opts: { log: Logger; agentPath?: string },
   ) {
     this.vmRoot = path.join(config.data_dir, 'qemu');
-    this.layers = new Layers(this.vmRoot);
+    this.machines = new Machines(this.vmRoot, new Layers(this.vmRoot), config.qemu, opts.log);
+    const m = this.machines;
     this.pool = new WarmPool<Booted>(
       { size: config.qemu.warm_start ? config.qemu.pool_size : 0, maxKeys: 4, idleMs: 600_000 },
       async (key) => {
-        const dir = await this.templates.get(key) ?? path.join(this.vmRoot, 'templates', key);
-        return this.boot(`pool_${randomBytes(8).toString('hex')}`, this.restorePlan(await readSnapshotMeta(dir), dir));
+        const dir = (await m.making(key)) ?? m.templateDir(key);
+        return m.boot(`pool_${randomBytes(8).toString('hex')}`, m.restorePlan(await readSnapshotMeta(dir), dir));
       },
-      (b) => this.dispose(b),
+      (b) => m.dispose(b),
       opts.log.child({ driver: 'qemu', component: 'pool' }),
     );
     this.agentPath = opts.agentPath ?? agentBinaryPath();
@@ -184,11 +166,11 @@ export class QemuDriver implements SandboxDriver {
     }
     checkId(spec.id);
     const cold = await this.coldPlan(spec);
-    if (!this.config.qemu.warm_start) return this.adopt(spec, await this.boot(spec.id, cold.plan));
+    if (!this.config.qemu.warm_start) return this.adopt(spec, await this.machines.boot(spec.id, cold.plan));
     const pooled = this.pool.take(cold.key);
     if (pooled) return this.adopt(spec, pooled);
-    const template = await this.template(cold.key, cold.plan);
-    return this.adopt(spec, await this.boot(spec.id, this.restorePlan(await readSnapshotMeta(template), template)));
+    const template = await this.machines.template(cold.key, cold.plan);
+    return this.adopt(spec, await this.machines.boot(spec.id, this.machines.restorePlan(await readSnapshotMeta(template), template)));
   }
 
   /** How a sandbox of this spec boots, and the key of its warm-start template (every input of the plan). */
@@ -211,14 +193,6 @@ export class QemuDriver implements SandboxDriver {
     };
   }
 
-  private restorePlan(meta: VmSnapshotMeta, snapshotDir: string): PlanFn {
-    const memory = shellSafe(path.join(snapshotDir, SNAPSHOT_MEMORY));
-    return async (dir, disk) => {
-      await createOverlay(meta.disk, disk, 'qcow2');
-      return { ...meta.plan, dir, disk, incoming: `exec:cat ${memory}` };
-    };
-  }
-
   /**
    * A VM that goes on from a memory snapshot: the very command line it was taken with (QEMU
    * checks only -m), a new overlay on the snapshot's frozen disk layer, its memory loaded by
@@ -226,96 +200,13 @@ export class QemuDriver implements SandboxDriver {
    */
   async restore(spec: SandboxSpec, snapshotDir: string): Promise<Sandbox> {
     checkId(spec.id);
-    return this.adopt(spec, await this.boot(spec.id, this.restorePlan(await readSnapshotMeta(snapshotDir), snapshotDir)));
-  }
-
-  /**
-   * The warm-start template of `key`: a VM booted once, its agent up and idle, snapshotted with its
-   * memory into `templates/<key>` (kept across restarts; the newest MAX_TEMPLATES stay). Made once
-   * per key however many ask at once.
-   */
-  private template(key: string, plan: PlanFn): Promise<string> {
-    const dir = path.join(this.vmRoot, 'templates', key);
-    let made = this.templates.get(key);
-    if (!made) {
-      made = (async () => {
-        if (existsSync(path.join(dir, SNAPSHOT_META))) return dir;
-        const vmId = `tpl_${key}_${process.pid}`;
-        const booted = await this.boot(vmId, plan);
-        const tmp = `${dir}.tmp-${process.pid}`;
-        try {
-          await rm(tmp, { recursive: true, force: true });
-          await mkdir(tmp, { recursive: true, mode: 0o700 });
-          const next = this.layers.path(vmId, 1);
-          this.layers.hold(next);
-          await snapshotVm({ plan: booted.vm.plan, qmp: booted.vm.qmp! }, booted.conn, booted.disk, next, tmp, { paused: false });
-          await rename(tmp, dir);
-          const meta = await readSnapshotMeta(dir);
-          await this.layers.pin(dir, meta.disk);
-          booted.top = next;
-          return dir;
-        } finally {
-          await this.dispose(booted);
-          await rm(tmp, { recursive: true, force: true });
-          await this.pruneTemplates();
-        }
-      })().finally(() => this.templates.delete(key));
-      this.templates.set(key, made);
-    }
-    return made;
-  }
-
-  private async pruneTemplates(): Promise<void> {
-    const root = path.join(this.vmRoot, 'templates');
-    const dirs = (await readdir(root).catch(() => [] as string[])).filter((n) => !n.includes('.tmp-'));
-    if (dirs.length <= MAX_TEMPLATES) return;
-    const aged = await Promise.all(dirs.map(async (n) => ({ n, at: (await stat(path.join(root, n))).mtimeMs })));
-    for (const { n } of aged.sort((a, b) => a.at - b.at).slice(0, dirs.length - MAX_TEMPLATES)) {
-      await rm(path.join(root, n), { recursive: true, force: true });
-    }
-  }
-
-  /** Starts a VM named `vmId` (its dir, its disk layers) and connects to its agent. */
-  private async boot(vmId: string, plan: PlanFn): Promise<Booted> {
-    const dir = path.join(this.vmRoot, 'vms', vmId);
-    await this.layers.init();
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const disk = this.layers.path(vmId, 0);
-    this.layers.hold(disk);
-    let vm: QemuVm | undefined;
-    try {
-      const p = await plan(dir, disk);
-      const timeout = this.config.qemu.boot_timeout_ms;
-      vm = await QemuVm.start(p, this.config.qemu.binary);
-      if (p.incoming) await incomingDone(vm.qmp!, timeout);
-      const conn = await vm.connectAgent(timeout).catch((err: Error) => {
-        throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
-      });
-      return { vmId, dir, vm, conn, disk, top: disk };
-    } catch (err) {
-      await this.dispose({ dir, vm, top: disk });
-      throw err;
-    }
-  }
-
-  /** Kills a VM that is no sandbox's (a template's, a pooled one's, a failed start) and removes its files. */
-  private async dispose(b: Pick<Booted, 'dir' | 'top'> & { vm?: QemuVm | undefined; conn?: Booted['conn'] }): Promise<void> {
-    b.conn?.agent.close();
-    b.vm?.kill();
-    await b.vm?.exited;
-    await this.releaseVm(b.dir, b.top);
-  }
-
-  private async releaseVm(dir: string, top: string): Promise<void> {
-    await rm(dir, { recursive: true, force: true }).catch((err: Error) => this.opts.log.warn({ err, dir }, 'removing a VM dir failed'));
-    this.layers.release(top);
-    await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
+    return this.adopt(spec, await this.machines.boot(spec.id, this.machines.restorePlan(await readSnapshotMeta(snapshotDir), snapshotDir)));
   }
 
   private adopt(spec: SandboxSpec, b: Booted): QemuSandbox {
-    const made: QemuSandbox = new QemuSandbox(spec.id, b.vmId, b.vm, b.conn, spec, this.layers, async () => {
+    const made: QemuSandbox = new QemuSandbox(spec.id, b.vmId, b.vm, b.conn, spec, this.machines.layers, async () => {
       this.live.delete(made);
-      await this.releaseVm(b.dir, made.top);
+      await this.machines.releaseVm(b.dir, made.top);
     });
     this.live.add(made);
     void made.died.then(() => made.destroy());
@@ -323,33 +214,11 @@ export class QemuDriver implements SandboxDriver {
   }
 
   /**
-   * VMs a killed runner left: their QEMU died with it (PR_SET_PDEATHSIG), but not their dirs; a
-   * QEMU still running from one (its pid file names a process whose command line names the dir)
-   * is killed first.
+   * VMs a killed runner left: their QEMU died with it (PR_SET_PDEATHSIG), but not their dirs and
+   * disk layers (machines.ts).
    */
-  async reapOrphans(): Promise<number> {
-    const vms = path.join(this.vmRoot, 'vms');
-    const entries = existsSync(vms) ? await readdir(vms) : [];
-    let reaped = 0;
-    for (const name of entries) {
-      const dir = path.join(vms, name);
-      const pid = Number((await readFile(path.join(dir, PID_FILE), 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 1) {
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-        if (cmdline.includes(dir)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone meanwhile
-          }
-        }
-      }
-      await rm(dir, { recursive: true, force: true });
-      reaped++;
-    }
-    // The layers of those VMs; snapshots' stay (pinned).
-    await this.layers.gc().catch((err: Error) => this.opts.log.warn({ err }, 'removing unused VM disk layers failed'));
-    return reaped;
+  reapOrphans(): Promise<number> {
+    return this.machines.reapOrphans();
   }
 
   async close(): Promise<void> {
