@@ -158,3 +158,24 @@ export async function execOnAgent(
 function signalNumber(name: string): number {
   return (constants.signals as Record<string, number>)[name] ?? 0;
 }
+
+/**
+ * After an abort the agent kills the command's group; a sandbox whose agent has not answered
+ * `graceMs` later is hung, and `kill` ends it — unless it is paused (it cannot answer until it
+ * is resumed), then the wait starts again. Returns the disposer for the exec's `finally`.
+ */
+export function watchAbort(signal: AbortSignal, o: { graceMs: number; paused: () => boolean; kill: () => void }): () => void {
+  let grace: NodeJS.Timeout | undefined;
+  const arm = () => {
+    grace = setTimeout(() => (o.paused() ? arm() : o.kill()), o.graceMs);
+  };
+  const onAbort = () => {
+    if (!grace) arm();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    clearTimeout(grace);
+    signal.removeEventListener('abort', onAbort);
+  };
+}

@@ -1,12 +1,13 @@
 import { PaddockError } from '../../errors.js';
 import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
-import { execOnAgent, type HostAccounting } from '../agent-exec.js';
+import { execOnAgent, type HostAccounting, watchAbort } from '../agent-exec.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
 import { sandboxPath } from './args.js';
 import { type Box, limitTooSmall } from './box.js';
 import type { CgroupV1 } from './cgroup.js';
 import { execRlimits } from './chain.js';
+import { assertUsable } from '../inputs.js';
 
 /** An aborted command whose agent has not answered by then (a hung sandbox): the sandbox is killed. */
 const ABORT_GRACE_MS = 3000;
@@ -67,18 +68,11 @@ export class BwrapSandbox implements Sandbox {
     };
     // The agent kills the command's group on an abort; a sandbox whose agent cannot answer is
     // killed. A paused one cannot answer until it is resumed, and is not killed for that.
-    let grace: NodeJS.Timeout | undefined;
-    const arm = () => {
-      grace = setTimeout(() => {
-        if (this.paused) return arm();
-        this.box.kill(`Paddock killed the sandbox: its agent did not answer an abort within ${ABORT_GRACE_MS} ms`);
-      }, ABORT_GRACE_MS);
-    };
-    const onAbort = () => {
-      if (!grace) arm();
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    const unwatch = watchAbort(signal, {
+      graceMs: ABORT_GRACE_MS,
+      paused: () => this.paused,
+      kill: () => this.box.kill(`Paddock killed the sandbox: its agent did not answer an abort within ${ABORT_GRACE_MS} ms`),
+    });
     try {
       // PWD as bwrap's --chdir used to set it (the agent sets exactly the env it is given).
       const env = 'PWD' in req.env ? req.env : { ...req.env, PWD: req.cwd };
@@ -95,8 +89,7 @@ export class BwrapSandbox implements Sandbox {
     } catch (err) {
       throw await this.failure(err);
     } finally {
-      clearTimeout(grace);
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
     }
   }
 
@@ -142,8 +135,7 @@ export class BwrapSandbox implements Sandbox {
   }
 
   private usable(): void {
-    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
-    if (this.death !== undefined) throw new PaddockError('driver_error', `sandbox ${this.id} is dead: ${this.death}`);
+    assertUsable(this.id, this.destroyed, this.death);
   }
 
   /**

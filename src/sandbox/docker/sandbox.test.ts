@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { RESULT_OK, startFake } from '../../../test/helpers/fake-agent.js';
 import { FrameType } from '../agent/protocol.js';
 import type { Box } from './containers.js';
-import { DockerSandbox, inputPaths } from './sandbox.js';
+import { inputPaths } from '../inputs.js';
+import { DockerSandbox } from './sandbox.js';
 
 const limits = { timeout_ms: 60_000, memory_mb: 512, cpu_ms: 60_000, pids: 128, output_bytes: 1 << 20, disk_mb: 64, open_files: 256, cpus: 1 };
 const req = { argv: ['true'], cwd: '/work', env: {} };

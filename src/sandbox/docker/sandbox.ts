@@ -1,34 +1,19 @@
-import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { PaddockError } from '../../errors.js';
 import { within } from '../../util/within.js';
-import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import { execOnAgent, type HostAccounting } from '../agent-exec.js';
 import { perExecRlimits, tightenRlimits } from '../exec-limits.js';
-import { type ExecRequest, type ExecResult, type OutputSink, type Sandbox, type SandboxSpec, WORK_DIR } from '../driver.js';
+import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
+import { assertUsable, writeInputFiles } from '../inputs.js';
 import { containerCgroupStats } from './cgroup-stats.js';
 import type { Box } from './containers.js';
 
 /** Files Paddock itself hands a job (e.g. a script too long for argv) go here, not under /work. */
-export const INTERNAL_DIR = '/tmp/.paddock';
 /** An aborted command whose agent has not answered by then (a hung or frozen sandbox): the container is killed. */
 const ABORT_GRACE_MS = 3000;
 /** How long a sandbox whose agent is gone gets to show why in its container state. */
 const DEATH_SETTLE_MS = 2000;
-
-/**
- * Where a sandbox's input files go, as absolute paths: the job's under /work, Paddock's
- * own under /tmp/.paddock/. Nothing else can be written; `..` cannot climb out.
- */
-export function inputPaths(files: SandboxSpec['files']): SandboxSpec['files'] {
-  return files.map((f) => {
-    const abs = path.posix.resolve(WORK_DIR, f.path);
-    const inside = [WORK_DIR, INTERNAL_DIR].find((dir) => abs.startsWith(`${dir}/`));
-    if (!inside) throw new PaddockError('validation_failed', `file path ${JSON.stringify(f.path)} is outside ${WORK_DIR}`);
-    return { ...f, path: abs };
-  });
-}
 
 /**
  * A started container whose agent (PID 1) runs every command of the sandbox: any number of
@@ -154,21 +139,12 @@ export class DockerSandbox implements Sandbox {
   }
 
   private usable(): void {
-    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
-    if (this.death !== undefined) throw new PaddockError('driver_error', `sandbox ${this.id} is dead: ${this.death}`);
+    assertUsable(this.id, this.destroyed, this.death);
   }
 
   /** The spec's files, written by the agent before the first command runs (once, whatever runs at once). */
   private writeInputs(): Promise<void> {
-    this.inputs ??= Promise.all(
-      inputPaths(this.spec.files).map((f) =>
-        this.agent.writeFile(f.path, f.content, { mode: f.mode ?? 0o644, mkdirs: true }).catch((err: unknown) => {
-          // The agent refusing a file (no space within disk_mb, …) is the input's fault, not the driver's.
-          if (err instanceof AgentError) throw new PaddockError('validation_failed', `cannot write input file ${f.path}: ${err.message}`);
-          throw err;
-        }),
-      ),
-    ).then(() => undefined);
+    this.inputs ??= writeInputFiles(this.agent, this.spec.files, { parallel: true });
     return this.inputs.catch(async (err: unknown) => {
       throw await this.failure(err);
     });

@@ -1,10 +1,9 @@
 import type { Socket } from 'node:net';
 import { PaddockError } from '../../errors.js';
-import { AgentError } from '../agent/errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
-import { execOnAgent } from '../agent-exec.js';
+import { execOnAgent, watchAbort } from '../agent-exec.js';
 import { execRlimits } from '../bwrap/chain.js';
-import { inputPaths } from '../docker/sandbox.js';
+import { assertUsable, writeInputFiles } from '../inputs.js';
 import type { ExecRequest, ExecResult, OutputSink, Sandbox, SandboxSpec } from '../driver.js';
 import type { Layers } from './layers.js';
 import { snapshotVm } from './snapshot.js';
@@ -57,19 +56,14 @@ export class QemuSandbox implements Sandbox {
     this.usable();
     if (this.paused) throw new PaddockError('conflict', `sandbox ${this.id} is paused`);
     await this.writeInputs();
-    let grace: NodeJS.Timeout | undefined;
-    const arm = () => {
-      grace = setTimeout(() => {
-        if (this.paused) return arm();
+    const unwatch = watchAbort(signal, {
+      graceMs: ABORT_GRACE_MS,
+      paused: () => this.paused,
+      kill: () => {
         this.killed = `Paddock killed the VM: its agent did not answer an abort within ${ABORT_GRACE_MS} ms`;
         this.vm.kill();
-      }, ABORT_GRACE_MS);
-    };
-    const onAbort = () => {
-      if (!grace) arm();
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+      },
+    });
     try {
       const env = 'PWD' in req.env ? req.env : { ...req.env, PWD: req.cwd };
       const r = await execOnAgent(this.agent, { ...req, env }, sink, signal, {
@@ -84,8 +78,7 @@ export class QemuSandbox implements Sandbox {
     } catch (err) {
       throw await this.failure(err);
     } finally {
-      clearTimeout(grace);
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
     }
   }
 
@@ -154,19 +147,11 @@ export class QemuSandbox implements Sandbox {
   }
 
   private usable(): void {
-    if (this.destroyed) throw new PaddockError('driver_error', `sandbox ${this.id} is destroyed`);
-    if (this.death !== undefined) throw new PaddockError('driver_error', `sandbox ${this.id} is dead: ${this.death}`);
+    assertUsable(this.id, this.destroyed, this.death);
   }
 
   private writeInputs(): Promise<void> {
-    this.inputs ??= (async () => {
-      for (const f of inputPaths(this.spec.files)) {
-        await this.agent.writeFile(f.path, f.content, { mode: f.mode ?? 0o644, mkdirs: true }).catch((err: unknown) => {
-          if (err instanceof AgentError) throw new PaddockError('validation_failed', `cannot write input file ${f.path}: ${err.message}`);
-          throw err;
-        });
-      }
-    })();
+    this.inputs ??= writeInputFiles(this.agent, this.spec.files, { parallel: false });
     return this.inputs.catch(async (err: unknown) => {
       throw await this.failure(err);
     });
