@@ -73,18 +73,20 @@ export class Machines {
         const vmId = `tpl_${key}_${process.pid}`;
         const booted = await this.boot(vmId, plan);
         const tmp = `${dir}.tmp-${process.pid}`;
+        const next = this.layers.path(vmId, 1);
+        this.layers.hold(next);
         try {
           await rm(tmp, { recursive: true, force: true });
           await mkdir(tmp, { recursive: true, mode: 0o700 });
-          const next = this.layers.path(vmId, 1);
-          this.layers.hold(next);
           await snapshotVm({ plan: booted.vm.plan, qmp: booted.vm.qmp! }, booted.conn, booted.disk, next, tmp, { paused: false });
           await rename(tmp, dir);
           const meta = await readSnapshotMeta(dir);
           await this.layers.pin(dir, meta.disk);
-          booted.top = next;
           return dir;
         } finally {
+          // Both layers go with the template VM; the frozen one stays as long as the template's pin.
+          this.layers.release(booted.disk);
+          booted.top = next;
           await this.dispose(booted);
           await rm(tmp, { recursive: true, force: true });
           await this.pruneTemplates();
@@ -167,7 +169,12 @@ export class Machines {
       await rm(dir, { recursive: true, force: true });
       reaped++;
     }
-    // The layers of those VMs; snapshots' stay (pinned).
+    // Templates a killed runner was making.
+    const templates = path.join(this.vmRoot, 'templates');
+    for (const name of existsSync(templates) ? await readdir(templates) : []) {
+      if (name.includes('.tmp-')) await rm(path.join(templates, name), { recursive: true, force: true });
+    }
+    // The layers of those VMs; snapshots' and templates' stay (pinned).
     await this.layers.gc().catch((err: Error) => this.log.warn({ err }, 'removing unused VM disk layers failed'));
     return reaped;
   }

@@ -106,12 +106,22 @@ export class QemuSandbox implements Sandbox {
       this.usable();
       const next = this.layers.path(this.vmId, ++this.layerSeq);
       this.layers.hold(next);
-      // On a failure both stay held until the VM ends: whether QEMU switched to the new layer is not known.
-      const meta = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, next, dir, { paused: this.paused });
-      await this.layers.pin(dir, meta.disk);
-      // The frozen layer is the new top's backing file and the snapshot's: held through them.
-      this.layers.release(this.top);
-      this.top = next;
+      let switched = false;
+      try {
+        const meta = await snapshotVm({ plan: this.vm.plan, qmp }, this, this.top, next, dir, { paused: this.paused });
+        switched = true;
+        await this.layers.pin(dir, meta.disk);
+      } catch (err) {
+        // A failure after blockdev-snapshot-sync leaves the VM on the new layer: ask QEMU which it writes.
+        const blocks = (await qmp.execute('query-block').catch(() => [])) as { device?: string; inserted?: { file?: string } }[];
+        switched = blocks.some((b) => b.device === 'root' && b.inserted?.file === next);
+        throw err;
+      } finally {
+        // The layer the VM writes is held; the one below it, frozen, is held through it (and the snapshot's pin).
+        const old = switched ? this.top : next;
+        if (switched) this.top = next;
+        this.layers.release(old);
+      }
     });
     this.snapshots = run.catch(() => undefined);
     await run;
