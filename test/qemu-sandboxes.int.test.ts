@@ -144,6 +144,7 @@ describe.skipIf(skip)('qemu sandboxes through the API and the SDKs', () => {
       PADDOCK_IMAGES_DIR: IMAGES_DIR,
       PADDOCK_POOL__SIZE: '0',
       PADDOCK_SANDBOXES__SNAPSHOT_MAX_AGE_MS: '1500',
+      PADDOCK_SANDBOXES__SNAPSHOT_MAX_MB: '8',
       PADDOCK_RETENTION__INTERVAL_MS: '200',
     });
     // The E2B test's snapshot is long past 1.5 s.
@@ -153,6 +154,10 @@ describe.skipIf(skip)('qemu sandboxes through the API and the SDKs', () => {
     expect(readdirSync(path.join(dataDir, 'snapshots'))).toEqual([]);
     // A VM's end collects the layers nothing stands on any more; the warm-start templates' stay.
     const s = await server.api('POST', '/v1/sandboxes', { driver: 'qemu' });
+    // A guest's memory past sandboxes.snapshot_max_mb: 413, and nothing kept.
+    const big = await server.api('POST', `/v1/sandboxes/${s.body.id}/snapshot`);
+    expect({ status: big.status, code: big.body.code }).toEqual({ status: 413, code: 'snapshot_too_large' });
+    expect(readdirSync(path.join(dataDir, 'snapshots'))).toEqual([]);
     expect((await server.api('DELETE', `/v1/sandboxes/${s.body.id}`)).status).toBe(204);
     expect(readdirSync(path.join(dataDir, 'qemu', 'layers')).filter((n) => !n.startsWith('tpl_'))).toEqual([]);
   }, 120_000);

@@ -113,19 +113,23 @@ export class SandboxSnapshots {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       return await sandboxes.use(sandboxId, p, async (agent, live) => {
         const memory = live.sandbox.snapshotMemory && this.deps.drivers.get(live.row.driver)?.capabilities.snapshot === 'memory';
+        const cap = config.sandboxes.snapshot_max_mb * 1024 * 1024;
         let size: number;
         if (memory) {
+          // The guest's memory is bounded by its limits; the cap binds the saved state all the same.
           const dir = this.memoryDir(id);
           mkdirSync(dir, { mode: 0o700 });
           try {
             await live.sandbox.snapshotMemory!(dir);
+            size = await treeSize(dir);
+            if (size > cap) {
+              throw new PaddockError('snapshot_too_large', `the sandbox's saved memory is ${size} bytes, more than ${cap} (sandboxes.snapshot_max_mb)`, { max_bytes: cap });
+            }
           } catch (err) {
             await rm(dir, { recursive: true, force: true });
             throw err;
           }
-          size = await treeSize(dir);
         } else {
-          const cap = config.sandboxes.snapshot_max_mb * 1024 * 1024;
           size = await archiveSandbox(agent, this.file(id), cap, AbortSignal.timeout(ARCHIVE_TIMEOUT_MS));
         }
         try {
