@@ -9,7 +9,7 @@ import (
 )
 
 // parseArgs reads the agent's own arguments: --run-as=UID (runas.go), --limits=nofile=N,fsize=N,core=N and,
-// as a VM's init, --vm-tmpfs-mb=N (vminit.go).
+// as a VM's init, --vm-tmpfs-mb=N (vminit.go), --vm-net=ADDR/PREFIX,GATEWAY and --vm-dns=IP,... (vmnet.go).
 func parseArgs(args []string) error {
 	for _, a := range args {
 		name, v, _ := strings.Cut(a, "=")
@@ -24,6 +24,10 @@ func parseArgs(args []string) error {
 			if err == nil && (vmTmpfsMB < 1 || vmTmpfsMB > 1<<20) {
 				err = fmt.Errorf("--vm-tmpfs-mb: %d is out of range", vmTmpfsMB)
 			}
+		case "--vm-net":
+			vmNet, err = parseVMNet(v)
+		case "--vm-dns":
+			vmDNS, err = parseVMDNS(v)
 		default:
 			err = fmt.Errorf("unknown argument %q", a)
 		}

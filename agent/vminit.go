@@ -97,7 +97,11 @@ func vmInit() (*os.File, error) {
 	os.Remove("/dev/ptmx")
 	os.Symlink("pts/ptmx", "/dev/ptmx")
 	syscall.Sethostname([]byte("sandbox"))
-	if err := loopbackUp(); err != nil {
+	if err := vmNetworkUp(); err != nil {
+		// Without its network an egress VM is broken, not merely offline: say so and stop.
+		if vmNet != nil {
+			return nil, fmt.Errorf("network: %w", err)
+		}
 		log.Printf("bringing lo up: %v", err)
 	}
 	return port, nil
@@ -160,25 +164,6 @@ func openPort(name string, max time.Duration) (*os.File, error) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-func loopbackUp() error {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	var ifr [40]byte
-	copy(ifr[:], "lo")
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
-		return e
-	}
-	flags := binary.LittleEndian.Uint16(ifr[16:]) | syscall.IFF_UP | syscall.IFF_RUNNING
-	binary.LittleEndian.PutUint16(ifr[16:], flags)
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
-		return e
-	}
-	return nil
 }
 
 // resync ends a connection: a SYNC came in the middle of it (a fork of a snapshot taken while it was open,

@@ -146,6 +146,8 @@ export class DockerDriver implements SandboxDriver {
       const sandbox = await this.create({ id: `probe-${Date.now()}`, network: 'none', files: [], limits: this.config.limits.default });
       const r = await sandbox.exec({ argv: ['true'], cwd: '/work', env: { PATH: '/usr/bin:/bin' } }, () => undefined, AbortSignal.timeout(30_000));
       await sandbox.destroy();
+      // Removal is normally off the job's path; the probe's is waited for, so a started runner has left none.
+      await this.containers.settled();
       if (r.exitCode !== 0) return { available: false, reason: `probe container exited ${r.exitCode}: ${r.stderr.trim()}`, details };
     } catch (err) {
       return { available: false, reason: `probe container failed: ${(err as Error).message}`, details };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobNetwork, networkAllow, networkMode } from './job-network.js';
 import { AllowEntry, cidrContains, Ipv4Cidr, parseCidr, parseHostname } from './grammar.js';
-import { chainRules, containerRules, egressChains } from './rules.js';
+import { chainRules, containerRules, egressChains, hookRules } from './rules.js';
 
 describe('egress grammar', () => {
   it('parses IPv4 CIDRs and addresses, clearing host bits', () => {
@@ -74,5 +74,42 @@ describe('egress rules', () => {
       '-s 172.30.0.5/32 -d 203.0.113.0/24 -m comment --comment paddock:c0ffee012345 -j RETURN',
       '-s 172.30.0.5/32 -m comment --comment paddock:c0ffee012345 -j REJECT',
     ]);
+  });
+});
+
+describe('egress rules on a bridge Paddock owns (the qemu driver\'s)', () => {
+  const chains = egressChains('0123456789ab', 'PDKVM');
+  const plan = {
+    bridge: 'pdq0123456789ab', chains, allowCidrs: ['198.51.100.7/32'], resolvers: ['10.255.255.53'], hostSubnets: [],
+    owner: { own: { subnet: '10.213.7.0/24' } },
+  };
+
+  it('chain names fit iptables, and differ from the container bridge\'s', () => {
+    for (const c of Object.values(chains)) expect(c.length).toBeLessThanOrEqual(28);
+    expect(Object.values(chains)).not.toContain(egressChains('0123456789ab').forward);
+  });
+
+  it('hooked from FORWARD (no Docker needed): out through its chain, only replies in, then masqueraded', () => {
+    const hooks = hookRules(plan);
+    expect(hooks.v4.map((r) => `${r.chain} ${r.args.join(' ')}`)).toEqual([
+      `FORWARD -i pdq0123456789ab -j ${chains.forward}`,
+      'FORWARD -o pdq0123456789ab -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      'FORWARD -o pdq0123456789ab -j REJECT',
+      `INPUT -i pdq0123456789ab -j ${chains.input}`,
+    ]);
+    expect(hooks.nat.map((r) => `${r.chain} ${r.args.join(' ')}`)).toEqual([`POSTROUTING -s 10.213.7.0/24 -j ${chains.nat}`]);
+    expect(chainRules(plan).nat.map((r) => r.args.join(' '))).toEqual(['! -o pdq0123456789ab -j MASQUERADE']);
+  });
+
+  it('what it does not refuse it accepts (FORWARD may be Docker\'s DROP), after the same refusals', () => {
+    const fwd = chainRules(plan).v4.filter((r) => r.chain === chains.forward).map((r) => r.args.join(' '));
+    expect(fwd[0]).toBe('-o pdq0123456789ab -j REJECT');
+    expect(fwd).toContain('-d 10.255.255.53/32 -p udp --dport 53 -j ACCEPT');
+    expect(fwd.indexOf('-d 198.51.100.7/32 -j ACCEPT')).toBeGreaterThan(fwd.indexOf(`-j ${chains.jobs}`));
+    expect(fwd.indexOf('-d 10.0.0.0/8 -j REJECT')).toBeGreaterThan(fwd.indexOf('-d 198.51.100.7/32 -j ACCEPT'));
+    expect(fwd.at(-1)).toBe('-j ACCEPT');
+    expect(fwd.filter((r) => r.endsWith('RETURN'))).toEqual([]);
+    // The per-VM allow lists return to it, as on Docker's bridge.
+    expect(containerRules(chains, 'sbx_1', '10.213.7.2', ['203.0.113.0/24'])[0]!.args.at(-1)).toBe('RETURN');
   });
 });

@@ -12,15 +12,22 @@ export interface EgressChains {
   jobs: string;
   /** ip6tables: the egress bridge carries no IPv6 at all. */
   v6: string;
+  /** nat table, on a bridge Paddock owns (no Docker to masquerade for it). */
+  nat: string;
 }
 
-/** Chain names carry the runner id, so runners sharing a host never touch each other's rules. */
-export function egressChains(runner: string): EgressChains {
+/**
+ * Chain names carry the runner id, so runners sharing a host never touch each other's rules; the
+ * prefix tells a runner's container bridge (`PADDOCK`) from its VM bridge (`PDKVM`). At most 28
+ * characters each (iptables).
+ */
+export function egressChains(runner: string, prefix: 'PADDOCK' | 'PDKVM' = 'PADDOCK'): EgressChains {
   return {
-    forward: `PADDOCK-EGRESS-${runner}`,
-    input: `PADDOCK-INPUT-${runner}`,
-    jobs: `PADDOCK-JOBS-${runner}`,
-    v6: `PADDOCK-EGRESS6-${runner}`,
+    forward: `${prefix}-EGRESS-${runner}`,
+    input: `${prefix}-INPUT-${runner}`,
+    jobs: `${prefix}-JOBS-${runner}`,
+    v6: `${prefix}-EGRESS6-${runner}`,
+    nat: `${prefix}-NAT-${runner}`,
   };
 }
 
@@ -33,6 +40,13 @@ export interface EgressPlan {
   resolvers: string[];
   /** Networks the host is directly attached to (its LAN neighbours), refused like private ranges. */
   hostSubnets: string[];
+  /**
+   * Docker's bridge: hooked from DOCKER-USER, and what Paddock does not refuse goes on to Docker's
+   * own rules (RETURN). A bridge Paddock made itself (the qemu driver's, `own`): hooked from FORWARD,
+   * what is not refused is accepted here (FORWARD's policy may be Docker's DROP), replies come back
+   * in, and the bridge's subnet is masqueraded.
+   */
+  owner?: 'docker' | { own: { subnet: string } };
 }
 
 /** A rule: the chain it goes in and its match/target arguments. */
@@ -41,13 +55,23 @@ export interface Rule {
   args: string[];
 }
 
-/** Jumps into Paddock's chains from the built-in ones, inserted first. */
-export function hookRules(p: EgressPlan): { v4: Rule[]; v6: Rule[] } {
+/** Jumps into Paddock's chains from the built-in ones, in order; they go first in each. */
+export function hookRules(p: EgressPlan): { v4: Rule[]; v6: Rule[]; nat: Rule[] } {
+  const own = ownSubnet(p);
   return {
-    v4: [
-      { chain: 'DOCKER-USER', args: ['-i', p.bridge, '-j', p.chains.forward] },
-      { chain: 'INPUT', args: ['-i', p.bridge, '-j', p.chains.input] },
-    ],
+    v4: own
+      ? [
+          { chain: 'FORWARD', args: ['-i', p.bridge, '-j', p.chains.forward] },
+          // Replies to what a sandbox opened come in; nothing else does (a LAN routing to the subnet).
+          { chain: 'FORWARD', args: ['-o', p.bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...ACCEPT] },
+          { chain: 'FORWARD', args: ['-o', p.bridge, ...REJECT] },
+          { chain: 'INPUT', args: ['-i', p.bridge, '-j', p.chains.input] },
+        ]
+      : [
+          { chain: 'DOCKER-USER', args: ['-i', p.bridge, '-j', p.chains.forward] },
+          { chain: 'INPUT', args: ['-i', p.bridge, '-j', p.chains.input] },
+        ],
+    nat: own ? [{ chain: 'POSTROUTING', args: ['-s', own, '-j', p.chains.nat] }] : [],
     v6: [
       { chain: 'FORWARD', args: ['-i', p.bridge, '-j', p.chains.v6] },
       { chain: 'FORWARD', args: ['-o', p.bridge, '-j', p.chains.v6] },
@@ -58,10 +82,19 @@ export function hookRules(p: EgressPlan): { v4: Rule[]; v6: Rule[] } {
 
 const REJECT = ['-j', 'REJECT'];
 const RETURN = ['-j', 'RETURN'];
+const ACCEPT = ['-j', 'ACCEPT'];
 
-function dnsRules(chain: string, resolvers: string[]): Rule[] {
+/** The subnet of a bridge Paddock owns, or undefined on Docker's. */
+export const ownSubnet = (p: EgressPlan): string | undefined => (typeof p.owner === 'object' ? p.owner.own.subnet : undefined);
+
+/** The built-in chains a plan's hooks go in (and stale ones are removed from), per table. */
+export function hookedBuiltins(p: EgressPlan): { filter: string[]; nat: string[] } {
+  return ownSubnet(p) ? { filter: ['FORWARD', 'INPUT'], nat: ['POSTROUTING'] } : { filter: ['DOCKER-USER', 'INPUT', 'FORWARD'], nat: [] };
+}
+
+function dnsRules(chain: string, resolvers: string[], ok = RETURN): Rule[] {
   return resolvers.flatMap((r) =>
-    ['udp', 'tcp'].map((proto) => ({ chain, args: ['-d', `${r}/32`, '-p', proto, '--dport', '53', ...RETURN] })),
+    ['udp', 'tcp'].map((proto) => ({ chain, args: ['-d', `${r}/32`, '-p', proto, '--dport', '53', ...ok] })),
   );
 }
 
@@ -70,16 +103,20 @@ function dnsRules(chain: string, resolvers: string[]): Rule[] {
  * (Docker's own rules still apply after it); REJECT answers at once, so a job
  * sees a refused connection instead of waiting for a timeout.
  */
-export function chainRules(p: EgressPlan): { v4: Rule[]; v6: Rule[] } {
-  const { forward, input, jobs, v6 } = p.chains;
+export function chainRules(p: EgressPlan): { v4: Rule[]; v6: Rule[]; nat: Rule[] } {
+  const { forward, input, jobs, v6, nat } = p.chains;
+  const own = ownSubnet(p);
+  // On Docker's bridge "not refused" returns to Docker's rules; on Paddock's own it is accepted here.
+  const ok = own ? ACCEPT : RETURN;
   const fwd: Rule[] = [
     // Sandboxes never talk to each other (Docker's enable_icc=false does the same).
     { chain: forward, args: ['-o', p.bridge, ...REJECT] },
-    ...dnsRules(forward, p.resolvers),
+    ...dnsRules(forward, p.resolvers, ok),
     // A job's own allow list narrows what follows; it never widens it.
     { chain: forward, args: ['-j', jobs] },
-    ...p.allowCidrs.map((c) => ({ chain: forward, args: ['-d', c, ...RETURN] })),
+    ...p.allowCidrs.map((c) => ({ chain: forward, args: ['-d', c, ...ok] })),
     ...[...BLOCKED_IPV4, ...p.hostSubnets].map((c) => ({ chain: forward, args: ['-d', c, ...REJECT] })),
+    ...(own ? [{ chain: forward, args: ACCEPT }] : []),
   ];
   const inp: Rule[] = [
     { chain: input, args: ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...RETURN] },
@@ -89,7 +126,11 @@ export function chainRules(p: EgressPlan): { v4: Rule[]; v6: Rule[] } {
     // Every address of the host, whatever its range: gateway, other interfaces.
     { chain: input, args: REJECT },
   ];
-  return { v4: [...fwd, ...inp], v6: [{ chain: v6, args: ['-j', 'DROP'] }] };
+  return {
+    v4: [...fwd, ...inp],
+    v6: [{ chain: v6, args: ['-j', 'DROP'] }],
+    nat: own ? [{ chain: nat, args: ['!', '-o', p.bridge, '-j', 'MASQUERADE'] }] : [],
+  };
 }
 
 /**

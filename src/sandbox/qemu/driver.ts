@@ -17,6 +17,8 @@ import { createOverlay, ensureRootDisk } from './disk.js';
 import { QemuSandbox } from './sandbox.js';
 import { Layers } from './layers.js';
 import { type Booted, Machines, type PlanFn } from './machines.js';
+import { GUEST_NET, VmNetwork } from './network.js';
+import { runnerId } from '../runner-id.js';
 import { readSnapshotMeta } from './snapshot.js';
 import { AGENT_SOCKET } from './vm.js';
 
@@ -66,13 +68,17 @@ export class QemuDriver implements SandboxDriver {
   private readonly machines: Machines;
   /** Restored VMs ready to be handed out, per template key (qemu.pool_size). */
   private readonly pool: WarmPool<Booted>;
+  /** `egress`: the runner's VM bridge, a namespace per VM, the firewall (network.ts). */
+  private readonly net: VmNetwork;
+  private verifier: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu'>,
+    private readonly config: Pick<Config, 'data_dir' | 'images_dir' | 'docker' | 'qemu' | 'egress'>,
     opts: { log: Logger; agentPath?: string },
   ) {
     this.vmRoot = path.join(config.data_dir, 'qemu');
-    this.machines = new Machines(this.vmRoot, new Layers(this.vmRoot), config.qemu, opts.log);
+    this.net = new VmNetwork(runnerId(config.data_dir), config.qemu.egress_subnet, config.egress, opts.log.child({ driver: 'qemu', component: 'egress' }));
+    this.machines = new Machines(this.vmRoot, new Layers(this.vmRoot), config.qemu, opts.log, this.net);
     const m = this.machines;
     this.pool = new WarmPool<Booted>(
       { size: config.qemu.warm_start ? config.qemu.pool_size : 0, maxKeys: 4, idleMs: 600_000 },
@@ -115,7 +121,23 @@ export class QemuDriver implements SandboxDriver {
     } catch (err) {
       return { available: false, reason: (err as Error).message, details };
     }
+    const missing = await this.net.unavailable();
+    details.egress = missing ? `unavailable: ${missing}` : `firewalled (bridge ${this.net.bridge})`;
+    this.offerEgress(missing);
     return { available: true, details };
+  }
+
+  /** The egress firewall and bridge go in when the runner starts (never from `paddock doctor`, which only detects). */
+  warm(): void {
+    if (!this.capabilities.network.includes('egress')) return;
+    void this.net.start().then(() => this.offerEgress(this.net.failure));
+    this.verifier ??= setInterval(() => void this.net.verify().then(() => this.offerEgress(this.net.failure)), 60_000);
+    this.verifier.unref();
+  }
+
+  /** Fail closed: without its firewall, this driver does not offer `egress` (and says why). */
+  private offerEgress(missing: string | undefined): void {
+    Object.assign(this.capabilities, { network: missing ? ['none'] : ['none', 'egress'], egressUnavailable: missing });
   }
 
   private bootFiles(): Promise<BootFiles> {
@@ -161,10 +183,12 @@ export class QemuDriver implements SandboxDriver {
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    if (spec.network !== 'none') {
-      throw new PaddockError('driver_unavailable', `driver qemu offers network none only for now (asked: ${spec.network})`, { driver: this.name });
+    if (!this.capabilities.network.includes(spec.network)) {
+      const why = this.capabilities.egressUnavailable ? `: ${this.capabilities.egressUnavailable}` : '';
+      throw new PaddockError('driver_unavailable', `driver qemu cannot offer network ${spec.network}${why}`, { driver: this.name });
     }
     checkId(spec.id);
+    if (spec.network === 'egress') await this.net.ready();
     const cold = await this.coldPlan(spec);
     if (!this.config.qemu.warm_start) return this.adopt(spec, await this.machines.boot(spec.id, cold.plan));
     const pooled = this.pool.take(cold.key);
@@ -181,7 +205,8 @@ export class QemuDriver implements SandboxDriver {
       memoryMb: spec.limits.memory_mb + GUEST_OVERHEAD_MB,
       cpus: Math.max(1, Math.ceil(spec.limits.cpus)),
       accel: accel.accel,
-      agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`],
+      agentArgs: [`--run-as=${SANDBOX_UID}`, `--vm-tmpfs-mb=${spec.limits.disk_mb}`, ...this.netArgs(spec)],
+      nic: spec.network === 'egress',
     };
     const key = createHash('sha256').update(JSON.stringify({ base, ...fixed })).digest('hex').slice(0, 20);
     return {
@@ -193,6 +218,13 @@ export class QemuDriver implements SandboxDriver {
     };
   }
 
+  /** The guest's side of `egress`: its address and gateway on the /30, its resolvers. */
+  private netArgs(spec: SandboxSpec): string[] {
+    if (spec.network !== 'egress') return [];
+    const g = GUEST_NET;
+    return [`--vm-net=${g.guestIp}/${g.prefix},${g.tapIp}`, ...(this.net.resolvers.length ? [`--vm-dns=${this.net.resolvers.join(',')}`] : [])];
+  }
+
   /**
    * A VM that goes on from a memory snapshot: the very command line it was taken with (QEMU
    * checks only -m), a new overlay on the snapshot's frozen disk layer, its memory loaded by
@@ -200,10 +232,25 @@ export class QemuDriver implements SandboxDriver {
    */
   async restore(spec: SandboxSpec, snapshotDir: string): Promise<Sandbox> {
     checkId(spec.id);
-    return this.adopt(spec, await this.machines.boot(spec.id, this.machines.restorePlan(await readSnapshotMeta(snapshotDir), snapshotDir)));
+    const meta = await readSnapshotMeta(snapshotDir);
+    // The NIC is part of the machine in the snapshot: none cannot be added, one can lead nowhere.
+    if (spec.network === 'egress' && !meta.plan.nic) {
+      throw new PaddockError('validation_failed', 'this memory snapshot was taken with network "none"; a VM restored from it cannot have egress', { field: 'network' });
+    }
+    if (spec.network === 'egress') await this.net.ready();
+    const plan = this.machines.restorePlan(meta, snapshotDir);
+    return this.adopt(spec, await this.machines.boot(spec.id, plan, { offline: spec.network !== 'egress' }));
   }
 
-  private adopt(spec: SandboxSpec, b: Booted): QemuSandbox {
+  private async adopt(spec: SandboxSpec, b: Booted): Promise<QemuSandbox> {
+    // A job's own allow list, on its VM's namespace address, before anything runs in it.
+    const allow = spec.network === 'egress' ? spec.egressAllow : undefined;
+    if (allow && b.net) {
+      await this.net.restrict(b.vmId, b.net.ip, allow).catch(async (err) => {
+        await this.machines.dispose(b);
+        throw err;
+      });
+    }
     const made: QemuSandbox = new QemuSandbox(spec.id, b.vmId, b.vm, b.conn, spec, this.machines.layers, async () => {
       this.live.delete(made);
       await this.machines.releaseVm(b.dir, made.top);
@@ -222,7 +269,9 @@ export class QemuDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.verifier);
     await this.pool.drain();
     await Promise.all([...this.live].map((s) => s.destroy()));
+    await this.net.close();
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../../util/log.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import { createOverlay } from './disk.js';
 import type { Layers } from './layers.js';
+import type { VmAttachment, VmNetwork } from './network.js';
 import { incomingDone, readSnapshotMeta, shellSafe, SNAPSHOT_MEMORY, SNAPSHOT_META, snapshotVm, type VmSnapshotMeta } from './snapshot.js';
 import { PID_FILE, QemuVm, type VmPlan } from './vm.js';
 
@@ -25,6 +26,8 @@ export interface Booted {
   disk: string;
   /** Its disk's top layer, held while it runs. */
   top: string;
+  /** Its namespace on the VM bridge (a VM with a NIC). */
+  net?: VmAttachment | undefined;
 }
 
 /**
@@ -40,6 +43,7 @@ export class Machines {
     readonly layers: Layers,
     private readonly qemu: Pick<QemuConfig, 'binary' | 'boot_timeout_ms'>,
     private readonly log: Logger,
+    private readonly net?: VmNetwork,
   ) {}
 
   /** The template being made for `key` now, if one is. */
@@ -107,8 +111,11 @@ export class Machines {
     }
   }
 
-  /** Starts a VM named `vmId` (its dir, its disk layers) and connects to its agent. */
-  async boot(vmId: string, plan: PlanFn): Promise<Booted> {
+  /**
+   * Starts a VM named `vmId` (its dir, its disk layers) and connects to its agent. `offline`: a NIC
+   * in its plan goes to a namespace that leads nowhere.
+   */
+  async boot(vmId: string, plan: PlanFn, opts: { offline?: boolean } = {}): Promise<Booted> {
     const dir = path.join(this.vmRoot, 'vms', vmId);
     await this.layers.init();
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -118,12 +125,15 @@ export class Machines {
     try {
       const p = await plan(dir, disk);
       const timeout = this.qemu.boot_timeout_ms;
-      vm = await QemuVm.start(p, this.qemu.binary);
+      if (p.nic && !this.net) throw new PaddockError('driver_unavailable', 'this VM has a NIC but the qemu driver has no egress network');
+      // A VM's namespace is named by its dir, so releasing the dir finds it.
+      const net = p.nic ? await this.net!.attach(vmId, opts) : undefined;
+      vm = await QemuVm.start(p, this.qemu.binary, net?.netns);
       if (p.incoming) await incomingDone(vm.qmp!, timeout);
       const conn = await vm.connectAgent(timeout).catch((err: Error) => {
         throw new PaddockError('driver_error', `the VM did not start its agent: ${err.message}${vm!.isDead ? '' : vm!.consoleSummary()}`);
       });
-      return { vmId, dir, vm, conn, disk, top: disk };
+      return { vmId, dir, vm, conn, disk, top: disk, net };
     } catch (err) {
       await this.dispose({ dir, vm, top: disk });
       throw err;
@@ -139,6 +149,7 @@ export class Machines {
   }
 
   async releaseVm(dir: string, top: string): Promise<void> {
+    await this.net?.detach(path.basename(dir)).catch((err: Error) => this.log.warn({ err, dir }, 'removing a VM namespace failed'));
     await rm(dir, { recursive: true, force: true }).catch((err: Error) => this.log.warn({ err, dir }, 'removing a VM dir failed'));
     this.layers.release(top);
     await this.layers.gc().catch((err: Error) => this.log.warn({ err }, 'removing unused VM disk layers failed'));
@@ -174,6 +185,8 @@ export class Machines {
     for (const name of existsSync(templates) ? await readdir(templates) : []) {
       if (name.includes('.tmp-')) await rm(path.join(templates, name), { recursive: true, force: true });
     }
+    // Their namespaces (and the bridge, if this process has not made its own yet).
+    await this.net?.reap();
     // The layers of those VMs; snapshots' and templates' stay (pinned).
     await this.layers.gc().catch((err: Error) => this.log.warn({ err }, 'removing unused VM disk layers failed'));
     return reaped;

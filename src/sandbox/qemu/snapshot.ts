@@ -18,7 +18,7 @@ const SHELL_SAFE = /^[A-Za-z0-9_./-]+$/;
 /** What a restore needs to start the identical VM: QEMU checks only -m, so every device must match. */
 export interface VmSnapshotMeta {
   version: 1;
-  plan: Pick<VmPlan, 'boot' | 'memoryMb' | 'cpus' | 'accel' | 'agentArgs'>;
+  plan: Pick<VmPlan, 'boot' | 'memoryMb' | 'cpus' | 'accel' | 'agentArgs' | 'nic'>;
   /** The disk layer the snapshot froze (layers.ts keeps it while the snapshot is pinned). */
   disk: string;
   created_at: string;
@@ -66,7 +66,7 @@ export async function snapshotVm(
   }
   const meta: VmSnapshotMeta = {
     version: 1,
-    plan: { boot: vm.plan.boot, memoryMb: vm.plan.memoryMb, cpus: vm.plan.cpus, accel: vm.plan.accel, agentArgs: vm.plan.agentArgs },
+    plan: { boot: vm.plan.boot, memoryMb: vm.plan.memoryMb, cpus: vm.plan.cpus, accel: vm.plan.accel, agentArgs: vm.plan.agentArgs, nic: vm.plan.nic },
     disk: top,
     created_at: new Date().toISOString(),
     memory_bytes: (await stat(memory)).size,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { PaddockError } from '../../errors.js';
 import type { AgentClient } from '../agent/agent-client.js';
 import type { BootFiles } from './boot-files.js';
+import { GUEST_NET } from './network.js';
 import { Qmp } from './qmp.js';
 import { connectSerial } from './serial.js';
 
@@ -22,6 +23,8 @@ export interface VmPlan {
   accel: Accel;
   /** Arguments for the agent as init (after the kernel's `--`). */
   agentArgs: string[];
+  /** A virtio-net NIC on the TAP of the VM's namespace (network.ts GUEST_NET); `egress` only. */
+  nic?: boolean | undefined;
   /** A migration stream to start from (`-incoming`), instead of booting. */
   incoming?: string | undefined;
 }
@@ -69,6 +72,9 @@ export function qemuArgs(p: VmPlan): string[] {
     '-device', 'virtserialport,chardev=agent,name=paddock',
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-device,rng=rng0',
+    ...(p.nic
+      ? ['-netdev', `tap,id=net0,ifname=${GUEST_NET.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=net0,mac=${GUEST_NET.guestMac}`]
+      : []),
     '-qmp', `unix:${path.join(p.dir, QMP_SOCKET)},server=on,wait=off`,
     ...(p.incoming ? ['-incoming', p.incoming] : []),
   ];
@@ -103,8 +109,12 @@ export class QemuVm {
     });
   }
 
-  static async start(plan: VmPlan, qemu = 'qemu-system-x86_64'): Promise<QemuVm> {
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemu, ...qemuArgs(plan)], {
+  /** With `netns`, QEMU runs in that network namespace (its TAP is there). */
+  static async start(plan: VmPlan, qemu = 'qemu-system-x86_64', netns?: string): Promise<QemuVm> {
+    const cmd = ['setpriv', '--pdeathsig', 'KILL', '--', qemu, ...qemuArgs(plan)];
+    // `ip netns exec` enters the namespace and execs in place: the pid (and the death signal) stay QEMU's.
+    const argv = netns ? ['ip', 'netns', 'exec', netns, ...cmd] : cmd;
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: plan.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
