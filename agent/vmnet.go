@@ -129,6 +129,10 @@ func vmNetworkUp() error {
 		return err
 	}
 	if vmNet != nil {
+		// Egress is IPv4 only (the namespace drops IPv6): no address, not even link-local, on the NIC.
+		for _, f := range []string{"all", "default"} {
+			os.WriteFile("/proc/sys/net/ipv6/conf/"+f+"/disable_ipv6", []byte("1"), 0o644)
+		}
 		// The virtio-net driver names its device when the module probes it, just before.
 		if err := waitPath("/sys/class/net/eth0", 5*time.Second); err != nil {
 			return err

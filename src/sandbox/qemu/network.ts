@@ -126,7 +126,9 @@ export class VmNetwork {
 
   private async createBridge(): Promise<void> {
     await sh('ip', ['-batch', '-'], [
-      `link add ${this.bridge} type bridge`,
+      // A bridge without a MAC of its own takes its lowest port's, so it would change as VMs come
+      // and go, and namespaces would send to the gateway's old one.
+      `link add ${this.bridge} address ${macOf(this.gateway)} type bridge`,
       `addr add ${this.gateway}/${SLOT_BITS} dev ${this.bridge}`,
       `link set ${this.bridge} up`,
     ].join('\n') + '\n');
