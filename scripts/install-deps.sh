@@ -2,7 +2,7 @@
 # Host packages Paddock needs: bubblewrap (sandboxes), python3-seccomp (libseccomp, which
 # compiles the bwrap sandboxes' seccomp filter; without it bwrap jobs are refused), util-linux (prlimit, setpriv),
 # golang-go and musl-tools (build the in-sandbox agent, agent/, and its static C exec shim), qemu-system-x86,
-# qemu-utils, e2fsprogs and xz-utils (the qemu driver), and a C toolchain for better-sqlite3 when no
+# qemu-utils, e2fsprogs, xz-utils, iproute2 and iptables (the qemu driver), and a C toolchain for better-sqlite3 when no
 # prebuilt binary can be downloaded. Installs only what is missing; needs root or sudo.
 set -euo pipefail
 need=()
@@ -18,6 +18,9 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v xz >/dev/null || need+=(xz-utils)
+# Its egress: a network namespace, veth and TAP per VM (ip), the firewall (iptables).
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
 command -v python3 >/dev/null || need+=(python3)
 /usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3 python3-seccomp)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
