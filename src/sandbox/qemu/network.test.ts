@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimSubnet, macOf } from './network.js';
+import { macOf } from './network.js';
+import { claimSubnet } from './subnets.js';
 
 describe('VM bridge subnets', () => {
   it('runners on one host get different /24s of the pool, and the host\'s own networks are skipped', async () => {
