@@ -80,13 +80,16 @@ describe.skipIf(skip)('qemu sandboxes through the API and the SDKs', () => {
   it('E2B SDK: fork and a snapshot template carry the memory (a running process, a tmpfs file); pause and connect', async () => {
     const base = `${server.url}/e2b`;
     const opts = { apiKey: token, apiUrl: base, sandboxUrl: base };
-    const sbx = await Sandbox.create({ ...opts, allowInternetAccess: false });
+    // The SDK's default, allowInternetAccess: true, is network egress: a VM with its own namespace.
+    const sbx = await Sandbox.create(opts);
+    expect((await sbx.commands.run('ls /sys/class/net')).stdout).toBe('eth0\nlo\n');
     await sbx.commands.run(`echo from-e2b > /tmp/note; ${COUNTER}`);
     await sleep(400);
     const forks = await Sandbox.fork(sbx.sandboxId, { ...opts, count: 1 });
     const fork = forks[0];
     if (!(fork instanceof Sandbox)) throw fork ?? new Error('no fork');
     expect(await fork.files.read('/tmp/note')).toBe('from-e2b\n');
+    expect((await fork.commands.run('ls /sys/class/net')).stdout).toBe('eth0\nlo\n');
     const a = Number((await fork.commands.run('cat /tmp/count')).stdout);
     await sleep(300);
     expect(Number((await fork.commands.run('cat /tmp/count')).stdout)).toBeGreaterThan(a);

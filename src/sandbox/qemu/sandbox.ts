@@ -50,6 +50,8 @@ export class QemuSandbox implements Sandbox {
     this.top = vm.plan.disk;
     const gone = vm.exited.then((why) => (this.death = this.killed ?? why));
     this.died = gone.then((why) => (this.destroyed ? new Promise<string>(() => undefined) : why));
+    // A restored guest may remember OOM kills of the VM it was snapshotted from: those are not this one's.
+    if (vm.plan.incoming) void this.newOomKill().catch(() => undefined);
   }
 
   async exec(req: ExecRequest, sink: OutputSink, signal: AbortSignal): Promise<ExecResult> {
