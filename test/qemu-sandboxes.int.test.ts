@@ -80,8 +80,8 @@ describe.skipIf(skip)('qemu sandboxes through the API and the SDKs', () => {
   it('E2B SDK: fork and a snapshot template carry the memory (a running process, a tmpfs file); pause and connect', async () => {
     const base = `${server.url}/e2b`;
     const opts = { apiKey: token, apiUrl: base, sandboxUrl: base };
-    // The SDK's default, allowInternetAccess: true, is network egress: a VM with its own namespace.
-    const sbx = await Sandbox.create(opts);
+    // allowInternetAccess: true is network egress: a VM in a namespace of its own, and so are its forks.
+    const sbx = await Sandbox.create({ ...opts, allowInternetAccess: true });
     expect((await sbx.commands.run('ls /sys/class/net')).stdout).toBe('eth0\nlo\n');
     await sbx.commands.run(`echo from-e2b > /tmp/note; ${COUNTER}`);
     await sleep(400);
