@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { Ipv4Cidr } from '../sandbox/egress/grammar.js';
+import { ActionsConfig } from './actions.js';
 import { AgentsConfig } from './agents.js';
 import { CallbacksConfig } from './callbacks.js';
 import { DaytonaConfig } from './daytona.js';
@@ -231,6 +232,7 @@ export const ConfigSchema = z.strictObject({
     .default({ uid_range_start: 61000, uid_range_size: 1000, bwrap_path: 'bwrap', cgroups: 'auto', min_isolation: 'auto' }),
   agents: AgentsConfig,
   github: GithubConfig,
+  actions: ActionsConfig,
   judge: JudgeConfig,
   callbacks: CallbacksConfig,
   daytona: DaytonaConfig,
