@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ACTIONS_RUNNER,
   BUILTIN_RECIPES,
   canonicalRecipe,
   chainHashes,
@@ -83,6 +84,14 @@ describe('built-in recipes', () => {
     expect(new Set(names).size).toBe(names.length);
     for (const r of BUILTIN_RECIPES) if (r.parent) expect(names).toContain(r.parent);
     expect(names).toEqual(expect.arrayContaining(['base', 'python', 'node', 'build', 'agent']));
+  });
+
+  it('actions: the official runner, pinned by version and SHA-256, checked before it is unpacked', () => {
+    const steps = getRecipe('actions').steps!.join('\n');
+    expect(steps).toContain(`/download/v${ACTIONS_RUNNER.version}/actions-runner-linux-x64-${ACTIONS_RUNNER.version}.tar.gz`);
+    expect(ACTIONS_RUNNER.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(steps.indexOf('sha256sum -c')).toBeGreaterThan(0);
+    expect(steps.indexOf('sha256sum -c')).toBeLessThan(steps.indexOf('tar xzf'));
   });
 
   it('install Claude Code without dropping its optional native binary', () => {

@@ -31,6 +31,9 @@ export interface RecipeSource {
  */
 export const BUILDER_VERSION = 1;
 
+/** The official runner the `actions` image carries (github.com/actions/runner releases). */
+export const ACTIONS_RUNNER = { version: '2.324.0', sha256: 'e8e24a3477da17040b4d6fa6d34c6ecb9a2879e800aa532518ec21e49e21d7b4' };
+
 export const BUILTIN_RECIPES: readonly ImageRecipe[] = [
   {
     name: 'base',
@@ -103,6 +106,24 @@ npm cache clean --force
 # hard-links the glibc one into bin/, so on Debian the musl one is dead weight.
 rm -rf /usr/local/lib/node_modules/@anthropic-ai/claude-code/node_modules/@anthropic-ai/claude-code-linux-*-musl
 claude --version`,
+    ],
+  },
+  {
+    name: 'actions',
+    parent: 'base',
+    // What the runner's bin/installdependencies.sh installs on Debian 12, and what jobs expect to find.
+    packages: ['curl', 'git', 'tar', 'gzip', 'jq', 'libicu72', 'libkrb5-3', 'zlib1g', 'liblttng-ust1', 'libssl3'],
+    description: `base + GitHub's Actions runner ${ACTIONS_RUNNER.version} in /home/runner (owned by the sandbox user): ephemeral runners, src/actions/`,
+    steps: [
+      // Pinned by version and SHA-256; github.com must be reachable while the image is built.
+      `cd /tmp
+curl -fsSL -o runner.tgz https://github.com/actions/runner/releases/download/v${ACTIONS_RUNNER.version}/actions-runner-linux-x64-${ACTIONS_RUNNER.version}.tar.gz
+echo "${ACTIONS_RUNNER.sha256}  runner.tgz" | sha256sum -c -
+mkdir -p /home/runner
+tar xzf runner.tgz -C /home/runner
+rm runner.tgz
+chown -R ${SANDBOX_UID}:${SANDBOX_UID} /home/runner
+test -x /home/runner/run.sh`,
     ],
   },
   {
