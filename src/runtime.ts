@@ -1,3 +1,5 @@
+import { actionsKind } from './actions/kind.js';
+import { ActionsIntake } from './actions/intake.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureAdminToken } from './auth/admin-token.js';
@@ -64,6 +66,8 @@ export interface Runtime {
   hosts: HostRegistry;
   /** Which host holds a sandbox, for requests that reach another (src/server/host-proxy.ts). */
   sandboxOwners: SandboxOwners;
+  /** Queued GitHub workflow jobs, by webhook or polling, as `actions` jobs in the pools (src/actions/). */
+  actions: ActionsIntake;
   artifacts: ArtifactStore;
   metrics: Metrics;
   log: Logger;
@@ -120,7 +124,7 @@ export async function startRuntime(
   const scheduler = new Scheduler({
     caps,
     placement: fleetPlacement(store, config),
-    kinds: jobKinds([agents.kind, judgeKind({ config, health: judge })]),
+    kinds: jobKinds([agents.kind, judgeKind({ config, health: judge }), actionsKind({ config, log: log.child({ component: 'actions' }) })]),
     admission,
     config,
     store,
@@ -167,6 +171,15 @@ export async function startRuntime(
       });
     }
   });
+  const actions = new ActionsIntake({
+    config,
+    submit: async (spec, key) => {
+      const { row, created } = await scheduler.submit(spec, { tokenId: null, idempotencyKey: key });
+      return { id: row.id, created };
+    },
+    log: log.child({ component: 'actions' }),
+  });
+  actions.start();
   const retention = new Retention(store, config, log, (ids) => agents.artifacts.remove(ids));
   retention.start();
   const refresher = setInterval(() => {
@@ -198,8 +211,10 @@ export async function startRuntime(
     judge,
     hosts: fleet.hosts,
     sandboxOwners,
+    actions,
     async close() {
       clearInterval(refresher);
+      actions.stop();
       sandboxOwners.stop();
       await fleet.drain();
       judge.stop();

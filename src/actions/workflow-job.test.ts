@@ -43,3 +43,17 @@ describe('workflow_job deliveries', () => {
     expect(workflowJobEvent(delivery({}, { runner_name: '../../x' }))?.job.runnerName).toBeUndefined();
   });
 });
+
+describe('workflow_job deliveries as GitHub sends them (@octokit/webhooks-examples)', () => {
+  it('every example parses, with its action, ids, repository and runs-on', async () => {
+    const { example } = await import('../../test/helpers/github-webhooks.js');
+    for (const action of ['queued', 'in_progress', 'completed', 'waiting']) {
+      const p = example('workflow_job', action);
+      const ev = workflowJobEvent(p);
+      expect(ev, action).toBeDefined();
+      expect(ev!.action).toBe(action);
+      expect(ev!.job).toMatchObject({ id: p.workflow_job.id, runId: p.workflow_job.run_id, labels: p.workflow_job.labels });
+      expect(`${ev!.job.repo.owner}/${ev!.job.repo.repo}`).toBe(p.repository.full_name);
+    }
+  });
+});

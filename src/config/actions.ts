@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FULL_REPO_RE, LABEL_RE, OWNER_RE, POOL_RE } from '../actions/grammar.js';
 import { AllowEntry } from '../sandbox/egress/grammar.js';
+import { DRIVER_NAME_RE, IMAGE_REFERENCE_HINT, isCleanAbsolutePath, isImageReference } from '../util/grammar.js';
 import { limitsShape } from './schema-limits.js';
 
 const Label = z.string().regex(LABEL_RE, 'a runner label is 1–100 of A-Z a-z 0-9 . _ -');
@@ -15,8 +16,11 @@ export const ActionsPool = z
     name: z.string().regex(POOL_RE, 'a pool name is 1–32 of a-z 0-9 and inner hyphens'),
     labels: z.array(Label).min(1).max(100),
     /** The sandbox driver; `auto`: the strongest available with `egress` (the runner must reach GitHub). */
-    driver: z.enum(['auto', 'gvisor', 'docker', 'bwrap', 'qemu']).default('auto'),
-    image: z.string().min(1).max(100).default('actions'),
+    driver: z.string().regex(DRIVER_NAME_RE, 'must be a driver name such as auto, docker or qemu').default('auto'),
+    /** The image with the runner in it (`paddock image build actions`); "": the driver's default image. */
+    image: z.string().max(100).refine((i) => i === '' || isImageReference(i), IMAGE_REFERENCE_HINT).default('actions'),
+    /** Where the image has the runner (`run.sh`), and its working directory. */
+    runner_dir: z.string().max(200).refine(isCleanAbsolutePath, 'must be a clean absolute path').default('/home/runner'),
     /** The sandbox's limits; what is left out is `limits.default`'s (timeout_ms is max_runtime_ms). */
     limits: z.strictObject(limitsShape).partial().default({}),
     /** Runners of this pool at once (a job beyond it waits, queued). */

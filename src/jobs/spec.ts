@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { JobNetwork } from '../sandbox/egress/job-network.js';
+import { ActionsJobSpec } from '../actions/spec.js';
 import { AgentJobSpec } from '../agents/spec.js';
 import { JudgeJobSpec } from '../judge/spec.js';
 import { jobFields, JobLimits } from './spec-fields.js';
@@ -73,6 +74,10 @@ export const CommandJobSpec = z
   });
 export type CommandJobSpec = z.infer<typeof CommandJobSpec>;
 
-/** Every job kind's spec; later kinds (judge, actions) join this union. */
-export const JobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec, JudgeJobSpec]);
+/** What clients submit (`POST /v1/jobs`). */
+export const PublicJobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec, JudgeJobSpec]);
+export type PublicJobSpec = z.infer<typeof PublicJobSpec>;
+
+/** Every job kind's spec: the public ones, and `actions`, which only the Actions intake makes (src/actions/). */
+export const JobSpec = z.discriminatedUnion('kind', [CommandJobSpec, AgentJobSpec, JudgeJobSpec, ActionsJobSpec]);
 export type JobSpec = z.infer<typeof JobSpec>;

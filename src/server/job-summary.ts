@@ -1,8 +1,9 @@
+import { ActionsResult } from '../actions/spec.js';
 import { z } from 'zod';
 import type { JobRow, JobSummaryRow } from '../store/store.js';
 import { AgentResult } from '../agents/result.js';
 import { JudgeResult } from '../judge/result.js';
-import { agentResult, JobResultView, JobView, jobView, parseStored } from './job-view.js';
+import { actionsResult, agentResult, JobResultView, JobView, jobView, parseStored } from './job-view.js';
 
 /** A result without its output: exit status, truncation flags, wall/cpu/rss and the limit hit stay. */
 export const JobResultSummary = JobResultView.omit({ stdout: true, stderr: true });
@@ -11,7 +12,7 @@ export const JobResultSummary = JobResultView.omit({ stdout: true, stderr: true 
 /** A judge job's verdict and counts; each test's output only in `GET /v1/jobs/:id`. */
 export const JudgeResultSummary = JudgeResult.omit({ tests: true });
 
-export const JobSummaryView = JobView.extend({ result: z.union([JobResultSummary, AgentResult, JudgeResultSummary]).optional() });
+export const JobSummaryView = JobView.extend({ result: z.union([JobResultSummary, AgentResult, JudgeResultSummary, ActionsResult]).optional() });
 export type JobSummaryView = z.infer<typeof JobSummaryView>;
 
 /** A list page stops adding jobs past this many bytes (64 labels of 1 KB each are allowed per job). */
@@ -24,6 +25,7 @@ export function jobSummary(row: JobSummaryRow): JobSummaryView {
     const result = parseStored(row.result, JudgeResultSummary);
     return { ...view, ...(result ? { result } : {}) };
   }
+  if (row.kind === 'actions') return { ...view, ...actionsResult(row.result) };
   return { ...view, ...(row.kind === 'agent' ? agentResult(row.result) : summaryResult(row.result)) };
 }
 

@@ -1,3 +1,4 @@
+import { ActionsResult } from '../actions/spec.js';
 import { z } from 'zod';
 import { AgentResult } from '../agents/result.js';
 import { JudgeResult } from '../judge/result.js';
@@ -36,8 +37,8 @@ export const JobView = z.object({
   finished_at: z.string().nullable(),
   reason: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  /** A command job's result, an agent job's (src/agents/result.ts) or a judge job's (src/judge/result.ts). */
-  result: z.union([JobResultView, AgentResult, JudgeResult]).optional(),
+  /** A command job's result, an agent job's (src/agents/result.ts), a judge job's (src/judge/result.ts) or an actions job's (src/actions/spec.ts). */
+  result: z.union([JobResultView, AgentResult, JudgeResult, ActionsResult]).optional(),
   callback_url: z.string().optional(),
   /** Only ever `[REDACTED]`: says the job signs its callbacks with a secret of its own. */
   callback_secret: z.literal('[REDACTED]').optional(),
@@ -66,7 +67,7 @@ export function jobView(row: JobRow, output?: JobOutput): JobView {
     finished_at: row.finished_at,
     ...(row.reason ? { reason: row.reason } : {}),
     ...(row.error ? { error: JSON.parse(row.error) } : {}),
-    ...(row.kind === 'agent' ? agentResult(row.result) : row.kind === 'judge' ? judgeResult(row.result) : storedResult(row.result, output)),
+    ...kindResult(row, output),
     ...(spec.callback_url ? { callback_url: spec.callback_url } : {}),
     ...(spec.callback_secret ? { callback_secret: '[REDACTED]' as const } : {}),
   };
@@ -99,6 +100,19 @@ function storedResult(text: string | null, output?: JobOutput): { result?: JobVi
     // Output goes with the result (from the output events when the result holds none).
     value && typeof value === 'object' && !('stdout' in value) ? { ...value, stdout: '', stderr: '', ...output } : value,
   );
+  return result ? { result } : {};
+}
+
+function kindResult(row: Pick<JobRow, 'kind' | 'result'>, output?: JobOutput) {
+  if (row.kind === 'agent') return agentResult(row.result);
+  if (row.kind === 'judge') return judgeResult(row.result);
+  if (row.kind === 'actions') return actionsResult(row.result);
+  return storedResult(row.result, output);
+}
+
+/** An actions job's result: its runner on GitHub and how the runner process ended (the job's steps report to GitHub). */
+export function actionsResult(text: string | null): { result?: ActionsResult } {
+  const result = parseStored(text, ActionsResult);
   return result ? { result } : {};
 }
 

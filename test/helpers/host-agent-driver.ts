@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PaddockError } from '../../src/errors.js';
 import { AgentClient } from '../../src/sandbox/agent/agent-client.js';
+import { execOnAgent } from '../../src/sandbox/agent-exec.js';
 import type { ExecResult, Sandbox, SandboxDriver, SandboxSpec } from '../../src/sandbox/driver.js';
 
 const AGENT = path.resolve('dist/agent/paddock-agent');
@@ -82,9 +83,8 @@ export class HostAgentDriver implements SandboxDriver {
       child,
       agent,
       died,
-      exec(): Promise<ExecResult> {
-        throw new Error('hostagent sandboxes are used through their agent');
-      },
+      // Jobs' commands (the actions kind's runner) through the agent, as every driver runs them.
+      exec: (req, sink, signal): Promise<ExecResult> => execOnAgent(agent, req, sink, signal, { limits: spec.limits }),
       pause: unavailable,
       resume: unavailable,
       async destroy() {

@@ -57,7 +57,10 @@ export async function jobSummary(client: PaddockClient, job: Job): Promise<strin
   lines.push(`created ${job.created_at}${job.started_at ? ` · started ${job.started_at}` : ''}${job.finished_at ? ` · finished ${job.finished_at}` : ''}${span(job.started_at, job.finished_at)}`);
   const r = job.result;
   if (r && 'verdict' in r) lines.push(...judgeLines(r));
-  else if (r) {
+  else if (r && 'github_job_id' in r) {
+    const exit = r.exit_code === null ? (r.signal ? `signal ${r.signal}` : 'no exit') : `exit ${r.exit_code}`;
+    lines.push(`runner ${clean(r.runner_name)} (GitHub job ${r.github_job_id}) · ${exit} · wall ${r.wall_ms} ms`);
+  } else if (r) {
     const exit = r.exit_code === null ? (r.signal ? `signal ${r.signal}` : 'no exit') : `exit ${r.exit_code}`;
     const cpu = r.cpu_ms != null ? ` · cpu ${r.cpu_ms} ms` : '';
     const rss = r.max_rss_kb != null ? ` · peak ${bytes(r.max_rss_kb * 1024)}` : '';

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AgentJobSpec } from '../../agents/spec.js';
 import { PaddockError } from '../../errors.js';
+import { workflowJobEvent } from '../../actions/workflow-job.js';
 import { type Trigger, triggerOf, verifySignature } from '../../github/webhook.js';
 import type { Runtime } from '../../runtime.js';
 import type { RequestLane } from '../request-lane.js';
@@ -55,6 +56,27 @@ export function githubWebhookRoutes(app: FastifyInstance, rt: Runtime, lane: Req
     });
   let prunedAt = 0;
 
+  /** An issue or comment that asks for the agent: its job, once the answer has gone. */
+  const agentStart = (payload: unknown, event: string, delivery: string) => {
+    const trigger = triggerOf(event, payload, rt.config.github);
+    if (!trigger) return undefined;
+    const issue = `${trigger.issue.owner}/${trigger.issue.repo}#${trigger.issue.number}`;
+    return async () => {
+      const { id } = await submit(webhookJobSpec(trigger, delivery));
+      log.info({ delivery, event, issue, jobId: id }, 'webhook started an agent job');
+      return id;
+    };
+  };
+  /** A queued workflow job, when this runner has Actions pools: an ephemeral runner for it (src/actions/). */
+  const actionsStart = (payload: unknown) => {
+    const ev = rt.actions.enabled ? workflowJobEvent(payload) : undefined;
+    if (ev?.action !== 'queued') return undefined;
+    return async () => {
+      const offered = await rt.actions.offer(ev.job, 'webhook');
+      return offered.status === 'unmatched' ? undefined : offered.jobId;
+    };
+  };
+
   void app.register(async (scoped) => {
     scoped.removeAllContentTypeParsers();
     // GitHub sends JSON, or the same JSON as a form field `payload` when the hook is set to form encoding.
@@ -78,7 +100,8 @@ export function githubWebhookRoutes(app: FastifyInstance, rt: Runtime, lane: Req
           description:
             'Signed by GitHub (`X-Hub-Signature-256`, the secret `github.webhook_secret`; without one the route is `404`). ' +
             'An issue labelled `github.trigger_label`, or an issue or comment mentioning `github.trigger_phrase`, starts an agent ' +
-            'job on it: `202 accepted`; a redelivery `202 duplicate`; anything else `202 ignored`. A bad signature is `401`.',
+            'job on it; a queued `workflow_job` that an Actions pool of this runner fits, an ephemeral runner: `202 accepted`; ' +
+            'a redelivery `202 duplicate`; anything else `202 ignored`. A bad signature is `401`.',
           tags: ['github'],
           security: [],
           response: { 202: Answer, 400: ProblemView, 401: ProblemView, 404: ProblemView, 413: ProblemView, 415: ProblemView, 429: ProblemView },
@@ -91,8 +114,9 @@ export function githubWebhookRoutes(app: FastifyInstance, rt: Runtime, lane: Req
         if (!verifySignature(rt.config.github.webhook_secret, raw, request.headers['x-hub-signature-256'])) {
           throw new PaddockError('unauthorized', 'the X-Hub-Signature-256 of this delivery does not match github.webhook_secret');
         }
-        const trigger = triggerOf(event, parsePayload(raw, request.headers['content-type']), rt.config.github);
-        if (!trigger) return reply.code(202).send({ status: 'ignored' as const, delivery });
+        const payload = parsePayload(raw, request.headers['content-type']);
+        const start = event === 'workflow_job' ? actionsStart(payload) : agentStart(payload, event, delivery);
+        if (!start) return reply.code(202).send({ status: 'ignored' as const, delivery });
 
         rt.storage.checkSubmit();
         const now = Date.now();
@@ -105,16 +129,14 @@ export function githubWebhookRoutes(app: FastifyInstance, rt: Runtime, lane: Req
         const fresh = await rt.store.recordGithubDelivery({ id: delivery, event, received_at: new Date(now).toISOString() });
         if (!fresh) return reply.code(202).send({ status: 'duplicate' as const, delivery });
 
-        const issue = `${trigger.issue.owner}/${trigger.issue.repo}#${trigger.issue.number}`;
         // After the answer has gone: GitHub is not kept waiting on the submit.
         setImmediate(() => {
-          submit(webhookJobSpec(trigger, delivery))
-            .then(async ({ id }) => {
-              log.info({ delivery, event, issue, jobId: id }, 'webhook started an agent job');
-              await rt.store.setGithubDeliveryJob(delivery, id);
+          start()
+            .then(async (jobId) => {
+              if (jobId) await rt.store.setGithubDeliveryJob(delivery, jobId);
             })
             .catch(async (err: unknown) => {
-              log.error({ err, delivery, event, issue }, 'webhook could not start an agent job');
+              log.error({ err, delivery, event }, 'webhook could not start a job');
               // Forgotten, so GitHub's "Redeliver" can try again.
               await rt.store.forgetGithubDelivery(delivery).catch(() => {});
             });

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PaddockError } from '../../errors.js';
-import { JobSpec } from '../../jobs/spec.js';
+import { PublicJobSpec } from '../../jobs/spec.js';
 import { isTerminal, JOB_STATES } from '../../jobs/states.js';
 import { getOwnJob, ownerFilter } from '../../auth/ownership.js';
 import type { Runtime } from '../../runtime.js';
@@ -29,7 +29,7 @@ export function jobRoutes(app: FastifyInstance, rt: Runtime): void {
           'A retry with the same `Idempotency-Key` returns the same job (`200`). ' +
           'A full queue is `429 queue_full`, a token over its quota `429 quota_exceeded`, both with `Retry-After`.',
         tags: ['jobs'],
-        body: JobSpec,
+        body: PublicJobSpec,
         querystring: z.strictObject({
           wait: z.enum(['true', 'false', '1', '0']).optional(),
           wait_ms: z.coerce.number().int().min(0).optional(),
