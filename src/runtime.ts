@@ -1,5 +1,6 @@
 import { actionsKind } from './actions/kind.js';
 import { ActionsIntake } from './actions/intake.js';
+import { isTerminal } from './jobs/states.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureAdminToken } from './auth/admin-token.js';
@@ -177,8 +178,17 @@ export async function startRuntime(
       const { row, created } = await scheduler.submit(spec, { tokenId: null, idempotencyKey: key });
       return { id: row.id, created };
     },
+    onJobEnded: (listener) =>
+      bus.subscribeAll((jobId, e) => {
+        if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) listener(jobId);
+      }),
     log: log.child({ component: 'actions' }),
   });
+  // The pools' jobs still queued or running (a restart) count against their max again.
+  for (const state of ['queued', 'running'] as const) {
+    const { rows } = await store.listJobs({ kind: 'actions', state, limit: 500 });
+    actions.adopt(rows.map((r) => ({ id: r.id, pool: (JSON.parse(r.labels ?? '{}') as Record<string, string>)['actions.pool'] ?? '' })));
+  }
   actions.start();
   const retention = new Retention(store, config, log, (ids) => agents.artifacts.remove(ids));
   retention.start();

@@ -38,6 +38,7 @@ describe.skipIf(skip)('ephemeral Actions runners', () => {
         pools: [
           { name: 'small', labels: ['paddock'], repos: [REPO], driver: 'hostagent', image: '', runner_dir: runnerDir },
           { name: 'big', labels: ['paddock', 'big'], repos: [REPO], driver: 'hostagent', image: '', runner_dir: runnerDir },
+          { name: 'slow', labels: ['slow'], repos: [REPO], driver: 'hostagent', image: '', runner_dir: runnerDir, registration_timeout_ms: 10_000, max: 1 },
         ],
       },
     });
@@ -117,6 +118,38 @@ describe.skipIf(skip)('ephemeral Actions runners', () => {
     expect(JSON.stringify(done)).toMatch(/Administration: write/);
     expect(gh.jobs.get(job.id)!.status).toBe('queued');
   }, 60_000);
+
+  it('a runner GitHub gives no job is removed after registration_timeout_ms; a busy one is never reaped; max holds jobs back', async () => {
+    // GitHub gives the job to another runner before Paddock's registers.
+    const lost = gh.queue(REPO, ['self-hosted', 'slow'], ['true']);
+    const delivery = gh.delivery(lost, 'queued');
+    Object.assign(lost, { status: 'in_progress', runner_name: 'someone-else' });
+    await deliverWebhook(`${r.url}/v1/github/webhook`, SECRET, 'workflow_job', delivery);
+    const taken = await pollUntil(() => actionsJob(lost.id), (j) => j !== undefined, 10_000, 'submitted');
+    const done = await pollUntil(async () => (await r.api('GET', `/v1/jobs/${taken!.id}`)).body, ended, 30_000, 'lost runner removed');
+    expect(done.state).toBe('failed');
+    expect(done.error.message).toMatch(/no job within 10000 ms/);
+    expect(gh.runners.has(done.result.runner_id)).toBe(false);
+
+    // Busy past the registration timeout: left to finish.
+    const busy = gh.queue(REPO, ['self-hosted', 'slow'], ['sleep 12', 'echo slept']);
+    await deliverWebhook(`${r.url}/v1/github/webhook`, SECRET, 'workflow_job', gh.delivery(busy, 'queued'));
+    const running = await pollUntil(() => actionsJob(busy.id), (j) => j !== undefined, 10_000, 'busy job submitted');
+    await pollUntil(async () => gh.jobs.get(busy.id)!.status, (st) => st === 'in_progress', 10_000, 'busy job taken');
+    // max 1: a job for the pool now waits for that runner to end.
+    const later = gh.queue(REPO, ['self-hosted', 'slow'], ['echo later']);
+    await deliverWebhook(`${r.url}/v1/github/webhook`, SECRET, 'workflow_job', gh.delivery(later, 'queued'));
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await actionsJob(later.id)).toBeUndefined();
+    expect(r.rt.actions.status().find((p) => p.pool === 'slow')).toEqual({ pool: 'slow', max: 1, active: 1, waiting: 1 });
+    const finished = await pollUntil(async () => (await r.api('GET', `/v1/jobs/${running!.id}`)).body, ended, 60_000, 'busy runner done');
+    expect(finished.state, JSON.stringify(finished)).toBe('succeeded');
+    expect(gh.jobs.get(busy.id)).toMatchObject({ status: 'completed', conclusion: 'success', log: 'slept\n' });
+    // Its place goes to the waiting job.
+    const next = await pollUntil(() => actionsJob(later.id), (j) => j !== undefined, 10_000, 'waiting job submitted');
+    await pollUntil(async () => (await r.api('GET', `/v1/jobs/${next!.id}`)).body, ended, 60_000, 'waiting job done');
+    expect(gh.jobs.get(later.id)).toMatchObject({ status: 'completed', conclusion: 'success', log: 'later\n' });
+  }, 120_000);
 
   it('POST /v1/jobs does not take actions jobs from clients', async () => {
     const res = await r.api('POST', '/v1/jobs', { kind: 'actions', pool: 'small', github_job: { id: 1, run_id: 1, repo: REPO, labels: [] } });

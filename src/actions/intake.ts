@@ -9,6 +9,7 @@ import type { WorkflowJob } from './workflow-job.js';
 
 export type Offered =
   | { status: 'submitted'; jobId: string; pool: string }
+  | { status: 'waiting'; pool: string }
   | { status: 'duplicate'; jobId: string }
   | { status: 'unmatched'; reason: string };
 
@@ -16,12 +17,16 @@ export interface IntakeDeps {
   config: Config;
   /** Queues an actions job once per key (the scheduler's idempotency: a redelivery or a poll finds the first). */
   submit: (spec: ActionsJobSpec, idempotencyKey: string) => Promise<{ id: string; created: boolean }>;
+  /** Calls back with the id of each job that ended (the event bus's terminal states). */
+  onJobEnded: (listener: (jobId: string) => void) => () => void;
   log: Logger;
   github?: (repo: RepoRef) => Promise<Octokit>;
 }
 
 /** Jobs no pool could run, kept for status (the newest ones). */
 const MAX_UNMATCHED = 100;
+/** Workflow jobs waiting for room in their pools; beyond it the oldest wait for the next poll instead. */
+const MAX_WAITING = 1000;
 
 /**
  * Where queued workflow jobs come in, by webhook or by polling: each becomes one `actions` job in
@@ -33,15 +38,61 @@ export class ActionsIntake {
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private stopped = false;
+  private readonly unsubscribe: () => void;
   readonly unmatched: { job: number; repo: string; labels: string[]; reason: string; at: string }[] = [];
+  /** Per pool, the actions jobs of this host that have not ended (each holds a runner, or will). */
+  private readonly active = new Map<string, Set<string>>();
+  /** Workflow jobs that fit pools with no room yet, oldest first. */
+  private readonly waiting: WorkflowJob[] = [];
 
-  constructor(private readonly deps: IntakeDeps) {}
+  constructor(private readonly deps: IntakeDeps) {
+    this.unsubscribe = deps.onJobEnded((jobId) => this.ended(jobId));
+  }
+
+  /** The pools' jobs this host had when it stopped, counted against their `max` again. */
+  adopt(rows: { id: string; pool: string }[]): void {
+    for (const r of rows) this.activeOf(r.pool).add(r.id);
+  }
+
+  /** Per pool: runners at work or starting, and workflow jobs waiting for room. */
+  status(): { pool: string; max: number; active: number; waiting: number }[] {
+    return this.deps.config.actions.pools.map((p) => ({
+      pool: p.name,
+      max: p.max,
+      active: this.activeOf(p.name).size,
+      waiting: this.waiting.filter((j) => matchPools([p], j.repo, j.labels).pools.length > 0).length,
+    }));
+  }
+
+  private activeOf(pool: string): Set<string> {
+    let set = this.active.get(pool);
+    if (!set) this.active.set(pool, (set = new Set()));
+    return set;
+  }
+
+  private ended(jobId: string): void {
+    for (const set of this.active.values()) if (set.delete(jobId)) void this.drain();
+  }
+
+  /** Offers the waiting jobs again, oldest first, as room appears. */
+  private async drain(): Promise<void> {
+    for (const job of [...this.waiting]) {
+      const i = this.waiting.indexOf(job);
+      if (i < 0) continue;
+      this.waiting.splice(i, 1);
+      const r = await this.offer(job, 'waiting').catch((err: unknown) => {
+        this.deps.log.error({ err, job: job.id }, 'submitting a waiting workflow job failed; the next poll tries again');
+        return undefined;
+      });
+      if (r?.status === 'waiting') continue;
+    }
+  }
 
   get enabled(): boolean {
     return this.deps.config.actions.pools.length > 0;
   }
 
-  async offer(job: WorkflowJob, via: 'webhook' | 'poll'): Promise<Offered> {
+  async offer(job: WorkflowJob, via: 'webhook' | 'poll' | 'waiting'): Promise<Offered> {
     const match = matchPools(this.deps.config.actions.pools, job.repo, job.labels);
     const repo = `${job.repo.owner}/${job.repo.repo}`;
     if ('reason' in match) {
@@ -50,7 +101,16 @@ export class ActionsIntake {
       this.deps.log.warn({ job: job.id, repo, labels: job.labels, via }, `workflow job not taken: ${match.reason}`);
       return { status: 'unmatched', reason: match.reason };
     }
-    const pool = match.pools[0]!;
+    // The fitting pool with the most room; none with room: the job waits (for a runner to end, or the next poll).
+    const roomy = match.pools.filter((p) => this.activeOf(p.name).size < p.max);
+    const pool = roomy.sort((a, b) => this.activeOf(a.name).size / a.max - this.activeOf(b.name).size / b.max)[0];
+    if (!pool) {
+      if (!this.waiting.some((w) => w.id === job.id)) {
+        this.waiting.push(job);
+        if (this.waiting.length > MAX_WAITING) this.waiting.shift();
+      }
+      return { status: 'waiting', pool: match.pools[0]!.name };
+    }
     const spec: ActionsJobSpec = {
       kind: 'actions',
       pool: pool.name,
@@ -63,6 +123,7 @@ export class ActionsIntake {
     };
     const { id, created } = await this.deps.submit(spec, `actions:${job.id}`);
     if (!created) return { status: 'duplicate', jobId: id };
+    this.activeOf(pool.name).add(id);
     this.deps.log.info({ job: job.id, repo, pool: pool.name, jobId: id, via }, 'workflow job taken');
     return { status: 'submitted', jobId: id, pool: pool.name };
   }
@@ -110,5 +171,6 @@ export class ActionsIntake {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.unsubscribe();
   }
 }

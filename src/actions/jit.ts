@@ -104,3 +104,17 @@ export async function deleteRunner(octokit: Octokit, scope: Scope, runnerId: num
     throw githubError(err, `removing runner ${runnerId} of ${scopeName(scope)}`);
   }
 }
+
+/**
+ * Whether GitHub has given the runner a job: `busy` on its record. A runner that is gone (404)
+ * finished its one job; GitHub removed it.
+ */
+export async function runnerBusy(octokit: Octokit, scope: Scope, runnerId: number): Promise<'busy' | 'idle' | 'gone'> {
+  try {
+    const { data } = await octokit.request(`GET ${scopePath(scope)}/actions/runners/{runner_id}`, { runner_id: runnerId });
+    return (data as { busy?: unknown }).busy === true ? 'busy' : 'idle';
+  } catch (err) {
+    if ((err as { status?: unknown }).status === 404) return 'gone';
+    throw githubError(err, `reading runner ${runnerId} of ${scopeName(scope)}`);
+  }
+}

@@ -7,7 +7,7 @@ import { resolveLimits } from '../jobs/limits.js';
 import { BASE_ENV } from '../sandbox/driver.js';
 import type { Logger } from '../util/log.js';
 import { parseFullRepo, type RepoRef } from './grammar.js';
-import { deleteRunner, generateJitConfig, type Scope } from './jit.js';
+import { deleteRunner, generateJitConfig, runnerBusy, type Scope } from './jit.js';
 import { IMPLICIT_LABELS, registrationScope } from './pools.js';
 import { ActionsResult, type ActionsJobSpec } from './spec.js';
 
@@ -69,6 +69,14 @@ export function actionsKind(deps: ActionsKindDeps): JobKind<ActionsJobSpec> {
           limits: ctx.limits,
           files: [],
         });
+        // A runner GitHub never gives a job (another runner took it, it was cancelled) goes after
+        // registration_timeout_ms — but never while GitHub says it is at work.
+        const unused = new AbortController();
+        const watch = setTimeout(() => {
+          void runnerBusy(octokit, scope, reg.runnerId)
+            .then((s) => s === 'idle' && unused.abort('registration_timeout'))
+            .catch((err: unknown) => ctx.log.warn({ err, runner: name }, 'could not ask GitHub whether the runner took its job; it keeps running'));
+        }, pool.registration_timeout_ms);
         try {
           const r = await sandbox.exec(
             {
@@ -78,7 +86,7 @@ export function actionsKind(deps: ActionsKindDeps): JobKind<ActionsJobSpec> {
               limits: { wallMs: ctx.limits.timeout_ms },
             },
             ctx.output,
-            ctx.signal,
+            AbortSignal.any([ctx.signal, unused.signal]),
           );
           const outcome = outcomeOfExec(r);
           const result: ActionsResult = {
@@ -90,8 +98,13 @@ export function actionsKind(deps: ActionsKindDeps): JobKind<ActionsJobSpec> {
             timed_out: outcome.state === 'timed_out',
             wall_ms: r.wallMs,
           };
+          if (r.aborted === 'registration_timeout') {
+            const message = `GitHub gave runner ${name} no job within ${pool.registration_timeout_ms} ms (taken by another runner, or cancelled); it was removed`;
+            return { state: 'failed', reason: 'github_error', exitCode: r.exitCode, result, error: { code: 'github_error', message } };
+          }
           return { ...outcome, result };
         } finally {
+          clearTimeout(watch);
           await sandbox.destroy();
         }
       } finally {

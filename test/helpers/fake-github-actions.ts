@@ -92,6 +92,11 @@ export async function startFakeActions(): Promise<FakeActions> {
             encoded_jit_config: encoded,
           });
         }
+        if (m === 'GET' && rest[0] === 'runners' && rest.length === 2) {
+          const runner = runners.get(Number(rest[1]));
+          if (!runner) return error(res, 404, 'Not Found');
+          return send(res, 200, { id: runner.id, name: runner.name, os: 'Linux', status: 'online', busy: runner.busy, labels: [] });
+        }
         if (m === 'DELETE' && rest[0] === 'runners' && rest.length === 2) {
           return runners.delete(Number(rest[1])) ? send(res, 204) : error(res, 404, 'Not Found');
         }

@@ -73,7 +73,7 @@ export function githubWebhookRoutes(app: FastifyInstance, rt: Runtime, lane: Req
     if (ev?.action !== 'queued') return undefined;
     return async () => {
       const offered = await rt.actions.offer(ev.job, 'webhook');
-      return offered.status === 'unmatched' ? undefined : offered.jobId;
+      return 'jobId' in offered ? offered.jobId : undefined;
     };
   };
 
