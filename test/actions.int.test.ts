@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from './helpers/docker.js';
 import { type FakeActions, startFakeActions } from './helpers/fake-github-actions.js';
+import { runCli } from './helpers/cli.js';
 import { deliverWebhook } from './helpers/github-webhooks.js';
 import { HostAgentDriver } from './helpers/host-agent-driver.js';
 import type { TestRunner } from './helpers/runner.js';
@@ -142,6 +143,17 @@ describe.skipIf(skip)('ephemeral Actions runners', () => {
     await new Promise((res) => setTimeout(res, 500));
     expect(await actionsJob(later.id)).toBeUndefined();
     expect(r.rt.actions.status().find((p) => p.pool === 'slow')).toEqual({ pool: 'slow', max: 1, active: 1, waiting: 1 });
+    const status = (await r.api('GET', '/v1/actions')).body;
+    expect(status.pools.find((p: { name: string }) => p.name === 'slow')).toMatchObject({
+      max: 1, waiting: 1, running: 1, queued: 0, runners: [{ job_id: running!.id, github_job: busy.id, repo: REPO, state: 'running' }],
+    });
+    const cli = await runCli(['actions', 'status'], { url: r.url, token: r.token });
+    expect(cli.code, cli.stderr).toBe(0);
+    const table = cli.stdout.toString();
+    expect(table).toMatch(new RegExp(`slow\\s+slow\\s+1/1\\s+0\\s+1\\s+acme/api#${busy.id}\\(running\\)`));
+    expect(table).toMatch(/not taken \(no pool fits\):\n(  .*\n)*  acme\/api job \d+ \[self-hosted, gpu\]: no pool serving/);
+    // One line per job however often polls see it again.
+    expect(new Set(status.unmatched.map((u: { job: number }) => u.job)).size).toBe(status.unmatched.length);
     const finished = await pollUntil(async () => (await r.api('GET', `/v1/jobs/${running!.id}`)).body, ended, 60_000, 'busy runner done');
     expect(finished.state, JSON.stringify(finished)).toBe('succeeded');
     expect(gh.jobs.get(busy.id)).toMatchObject({ status: 'completed', conclusion: 'success', log: 'slept\n' });
@@ -150,6 +162,11 @@ describe.skipIf(skip)('ephemeral Actions runners', () => {
     await pollUntil(async () => (await r.api('GET', `/v1/jobs/${next!.id}`)).body, ended, 60_000, 'waiting job done');
     expect(gh.jobs.get(later.id)).toMatchObject({ status: 'completed', conclusion: 'success', log: 'later\n' });
   }, 120_000);
+
+  it('GET /v1/actions needs an admin token', async () => {
+    const res = await fetch(`${r.url}/v1/actions`);
+    expect(res.status).toBe(401);
+  });
 
   it('POST /v1/jobs does not take actions jobs from clients', async () => {
     const res = await r.api('POST', '/v1/jobs', { kind: 'actions', pool: 'small', github_job: { id: 1, run_id: 1, repo: REPO, labels: [] } });

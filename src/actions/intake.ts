@@ -96,6 +96,9 @@ export class ActionsIntake {
     const match = matchPools(this.deps.config.actions.pools, job.repo, job.labels);
     const repo = `${job.repo.owner}/${job.repo.repo}`;
     if ('reason' in match) {
+      // Each poll sees it again: one entry per job, the newest sighting first.
+      const seen = this.unmatched.findIndex((u) => u.job === job.id);
+      if (seen >= 0) this.unmatched.splice(seen, 1);
       this.unmatched.unshift({ job: job.id, repo, labels: job.labels, reason: match.reason, at: new Date().toISOString() });
       this.unmatched.length = Math.min(this.unmatched.length, MAX_UNMATCHED);
       this.deps.log.warn({ job: job.id, repo, labels: job.labels, via }, `workflow job not taken: ${match.reason}`);

@@ -23,6 +23,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
   ['agent', async () => (await import('./commands/agent.js')).agentCommand],
   ['judge', async () => (await import('./commands/judge.js')).judgeCommand],
   ['hosts', async () => (await import('./commands/hosts.js')).hostsCommand],
+  ['actions', async () => (await import('./commands/actions.js')).actionsCommand],
 ];
 
 // The runner must hand no fd it inherited to a sandbox (bwrap passes on every fd it

@@ -1,7 +1,7 @@
 import { Http, type HttpOptions } from './http.js';
 import { JobsApi } from './jobs.js';
 import { SandboxesApi } from './sandboxes.js';
-import type { FleetHost } from './types.js';
+import type { ActionsStatus, FleetHost } from './types.js';
 
 export type ClientOptions = HttpOptions;
 
@@ -21,6 +21,11 @@ export class PaddockClient {
     this.http = new Http(opts);
     this.jobs = new JobsApi(this.http);
     this.sandboxes = new SandboxesApi(this.http);
+  }
+
+  /** The Actions pools, their runners, and workflow jobs no pool could run (admin). */
+  async actions(): Promise<ActionsStatus> {
+    return this.http.json('GET', '/v1/actions');
   }
 
   /** The hosts sharing the runner's store, with their health (admin). */

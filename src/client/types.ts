@@ -9,6 +9,7 @@ import type { JobState } from '../jobs/states.js';
 import type { JobSummaryView } from '../server/job-summary.js';
 import type { JobView } from '../server/job-view.js';
 import type { HostView } from '../server/routes/hosts.js';
+import type { ActionsStatusView } from '../server/routes/actions.js';
 
 /** A job as submitted: fields with defaults may be left out. */
 export type JobSpecInput = z.input<typeof JobSpec>;
@@ -19,6 +20,7 @@ export type { JobState };
 
 /** A host of the fleet sharing the runner's store (GET /v1/hosts). */
 export type FleetHost = z.infer<typeof HostView>;
+export type ActionsStatus = z.infer<typeof ActionsStatusView>;
 
 export interface JobListQuery {
   state?: JobState;

@@ -16,6 +16,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { previewHostRewrite } from './routes/sandboxes/preview-host.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { hostRoutes } from './routes/hosts.js';
+import { actionsRoutes } from './routes/actions.js';
 import { storageRoutes } from './routes/storage.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { runnerCompatRoutes } from './compat/runner/routes.js';
@@ -77,6 +78,7 @@ export async function buildServer(rt: Runtime): Promise<FastifyInstance> {
   eventRoutes(app, rt);
   storageRoutes(app, rt);
   hostRoutes(app, rt);
+  actionsRoutes(app, rt);
   sandboxRoutes(app, rt);
   artifactRoutes(app, rt);
   judgeRoutes(app, rt);
