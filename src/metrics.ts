@@ -54,4 +54,30 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'paddock_' });
   }
+  // Ephemeral Actions runners (src/actions/), named as actions-runner-controller names its metrics.
+  readonly actionsAssignedJobs = new Gauge({
+    name: 'paddock_actions_assigned_jobs',
+    help: 'Workflow jobs a pool has taken on this host and not finished (a runner queued, starting or at work)',
+    labelNames: ['pool'],
+    registers: [this.registry],
+  });
+  readonly actionsWaitingJobs = new Gauge({
+    name: 'paddock_actions_waiting_jobs',
+    help: 'Workflow jobs a pool holds back because it is at its max',
+    labelNames: ['pool'],
+    registers: [this.registry],
+  });
+  readonly actionsBusyRunners = new Gauge({
+    name: 'paddock_actions_busy_runners',
+    help: 'Runner processes running in their sandboxes',
+    labelNames: ['pool'],
+    registers: [this.registry],
+  });
+  readonly actionsJobStartup = new Histogram({
+    name: 'paddock_actions_job_startup_duration_seconds',
+    help: 'From the workflow job reaching Paddock (webhook or poll) to its runner process starting in its sandbox',
+    labelNames: ['pool'],
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 300],
+    registers: [this.registry],
+  });
 }

@@ -125,7 +125,7 @@ export async function startRuntime(
   const scheduler = new Scheduler({
     caps,
     placement: fleetPlacement(store, config),
-    kinds: jobKinds([agents.kind, judgeKind({ config, health: judge }), actionsKind({ config, log: log.child({ component: 'actions' }) })]),
+    kinds: jobKinds([agents.kind, judgeKind({ config, health: judge }), actionsKind({ config, log: log.child({ component: 'actions' }), metrics })]),
     admission,
     config,
     store,
@@ -183,6 +183,7 @@ export async function startRuntime(
         if (e.type === 'state' && isTerminal((e.data as { state: string }).state)) listener(jobId);
       }),
     log: log.child({ component: 'actions' }),
+    metrics,
   });
   // The pools' jobs still queued or running (a restart) count against their max again.
   for (const state of ['queued', 'running'] as const) {

@@ -70,7 +70,12 @@ describe.skipIf(skip)('ephemeral Actions runners', () => {
     expect(gh.jobs.get(job.id)!.log).toBe('step-one\nstep-two 42\n');
     expect(done.result).toMatchObject({ github_job_id: job.id, runner_name: `paddock-big-${job.id}`, exit_code: 0 });
     expect(gh.runners.size).toBe(0);
-    expect(r.rt.drivers.get('hostagent')).toBeDefined();
+    // ARC's figures: the job's startup time was observed, and nothing is assigned or busy once it ended.
+    const metrics = await (await fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${r.token}` } })).text();
+    expect(metrics).toMatch(/paddock_actions_job_startup_duration_seconds_count\{pool="big"\} 1/);
+    expect(metrics).toMatch(/paddock_actions_busy_runners\{pool="big"\} 0/);
+    await pollUntil(async () => (await (await fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${r.token}` } })).text()),
+      (t) => /paddock_actions_assigned_jobs\{pool="big"\} 0/.test(t), 5000, 'assigned back to 0');
     // The one-use config is in no event of the job.
     const events = JSON.stringify((await r.api('GET', `/v1/jobs/${taken!.id}/events`)).body);
     expect(events).toContain('actions.runner_registered');

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { githubClientFor, type Octokit } from '../github/client.js';
+import type { Metrics } from '../metrics.js';
 import type { Logger } from '../util/log.js';
 import { parseFullRepo, type RepoRef } from './grammar.js';
 import { queuedJobs } from './poll.js';
@@ -21,6 +22,7 @@ export interface IntakeDeps {
   onJobEnded: (listener: (jobId: string) => void) => () => void;
   log: Logger;
   github?: (repo: RepoRef) => Promise<Octokit>;
+  metrics?: Metrics | undefined;
 }
 
 /** Jobs no pool could run, kept for status (the newest ones). */
@@ -44,6 +46,8 @@ export class ActionsIntake {
   private readonly active = new Map<string, Set<string>>();
   /** Workflow jobs that fit pools with no room yet, oldest first. */
   private readonly waiting: WorkflowJob[] = [];
+  /** When each waiting job first reached Paddock, so its startup figure counts the wait. */
+  private readonly received = new Map<number, number>();
 
   constructor(private readonly deps: IntakeDeps) {
     this.unsubscribe = deps.onJobEnded((jobId) => this.ended(jobId));
@@ -71,7 +75,11 @@ export class ActionsIntake {
   }
 
   private ended(jobId: string): void {
-    for (const set of this.active.values()) if (set.delete(jobId)) void this.drain();
+    for (const set of this.active.values()) {
+      if (!set.delete(jobId)) continue;
+      this.gauges();
+      void this.drain();
+    }
   }
 
   /** Offers the waiting jobs again, oldest first, as room appears. */
@@ -92,7 +100,26 @@ export class ActionsIntake {
     return this.deps.config.actions.pools.length > 0;
   }
 
+  /** Keeps the metrics' gauges in step with the counts. */
+  private gauges(): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    for (const s of this.status()) {
+      m.actionsAssignedJobs.set({ pool: s.pool }, s.active);
+      m.actionsWaitingJobs.set({ pool: s.pool }, s.waiting);
+    }
+  }
+
   async offer(job: WorkflowJob, via: 'webhook' | 'poll' | 'waiting'): Promise<Offered> {
+    try {
+      return await this.take(job, via);
+    } finally {
+      this.gauges();
+    }
+  }
+
+  private async take(job: WorkflowJob, via: 'webhook' | 'poll' | 'waiting'): Promise<Offered> {
+    const receivedMs = this.received.get(job.id) ?? Date.now();
     const match = matchPools(this.deps.config.actions.pools, job.repo, job.labels);
     const repo = `${job.repo.owner}/${job.repo.repo}`;
     if ('reason' in match) {
@@ -110,20 +137,22 @@ export class ActionsIntake {
     if (!pool) {
       if (!this.waiting.some((w) => w.id === job.id)) {
         this.waiting.push(job);
-        if (this.waiting.length > MAX_WAITING) this.waiting.shift();
+        this.received.set(job.id, receivedMs);
+        if (this.waiting.length > MAX_WAITING) this.received.delete(this.waiting.shift()!.id);
       }
       return { status: 'waiting', pool: match.pools[0]!.name };
     }
     const spec: ActionsJobSpec = {
       kind: 'actions',
       pool: pool.name,
-      github_job: { id: job.id, run_id: job.runId, repo, labels: job.labels },
+      github_job: { id: job.id, run_id: job.runId, repo, labels: job.labels, received_ms: receivedMs },
       driver: pool.driver,
       limits: {},
       priority: 0,
       retry_on_restart: false,
       labels: { 'github.job': String(job.id), 'github.repo': repo.slice(0, 200), 'actions.pool': pool.name },
     };
+    this.received.delete(job.id);
     const { id, created } = await this.deps.submit(spec, `actions:${job.id}`);
     if (!created) return { status: 'duplicate', jobId: id };
     this.activeOf(pool.name).add(id);

@@ -5,6 +5,7 @@ import { githubClientFor, type Octokit } from '../github/client.js';
 import { type JobContext, type JobKind, type JobOutcome, outcomeOfExec } from '../jobs/kind.js';
 import { resolveLimits } from '../jobs/limits.js';
 import { BASE_ENV } from '../sandbox/driver.js';
+import type { Metrics } from '../metrics.js';
 import type { Logger } from '../util/log.js';
 import { parseFullRepo, type RepoRef } from './grammar.js';
 import { deleteRunner, generateJitConfig, runnerBusy, type Scope } from './jit.js';
@@ -27,6 +28,7 @@ export interface ActionsKindDeps {
   log: Logger;
   /** The GitHub client for a repository (tests give their fake's). */
   github?: (repo: RepoRef) => Promise<Octokit>;
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -77,6 +79,9 @@ export function actionsKind(deps: ActionsKindDeps): JobKind<ActionsJobSpec> {
             .then((s) => s === 'idle' && unused.abort('registration_timeout'))
             .catch((err: unknown) => ctx.log.warn({ err, runner: name }, 'could not ask GitHub whether the runner took its job; it keeps running'));
         }, pool.registration_timeout_ms);
+        const m = deps.metrics;
+        if (spec.github_job.received_ms !== undefined) m?.actionsJobStartup.observe({ pool: pool.name }, Math.max(0, Date.now() - spec.github_job.received_ms) / 1000);
+        m?.actionsBusyRunners.inc({ pool: pool.name });
         try {
           const r = await sandbox.exec(
             {
@@ -104,6 +109,7 @@ export function actionsKind(deps: ActionsKindDeps): JobKind<ActionsJobSpec> {
           }
           return { ...outcome, result };
         } finally {
+          m?.actionsBusyRunners.dec({ pool: pool.name });
           clearTimeout(watch);
           await sandbox.destroy();
         }

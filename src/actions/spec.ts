@@ -16,6 +16,8 @@ export const ActionsJobSpec = z.strictObject({
     run_id: GithubId,
     repo: z.string().regex(FULL_REPO_RE),
     labels: z.array(z.string().regex(LABEL_RE)).max(100),
+    /** When the job reached Paddock (epoch ms), for the startup figure. */
+    received_ms: z.number().int().min(0).optional(),
   }),
   ...jobFields,
 });
