@@ -48,6 +48,7 @@ export class ActionsIntake {
   private readonly waiting: WorkflowJob[] = [];
   /** When each waiting job first reached Paddock, so its startup figure counts the wait. */
   private readonly received = new Map<number, number>();
+  private readonly endedIds = new Set<string>();
 
   constructor(private readonly deps: IntakeDeps) {
     this.unsubscribe = deps.onJobEnded((jobId) => this.ended(jobId));
@@ -75,6 +76,9 @@ export class ActionsIntake {
   }
 
   private ended(jobId: string): void {
+    // A job may end before its submit has returned here: remembered, so its slot is not taken then.
+    this.endedIds.add(jobId);
+    if (this.endedIds.size > 1000) this.endedIds.delete(this.endedIds.values().next().value!);
     for (const set of this.active.values()) {
       if (!set.delete(jobId)) continue;
       this.gauges();
@@ -88,11 +92,9 @@ export class ActionsIntake {
       const i = this.waiting.indexOf(job);
       if (i < 0) continue;
       this.waiting.splice(i, 1);
-      const r = await this.offer(job, 'waiting').catch((err: unknown) => {
+      await this.offer(job, 'waiting').catch((err: unknown) => {
         this.deps.log.error({ err, job: job.id }, 'submitting a waiting workflow job failed; the next poll tries again');
-        return undefined;
       });
-      if (r?.status === 'waiting') continue;
     }
   }
 
@@ -153,9 +155,19 @@ export class ActionsIntake {
       labels: { 'github.job': String(job.id), 'github.repo': repo.slice(0, 200), 'actions.pool': pool.name },
     };
     this.received.delete(job.id);
-    const { id, created } = await this.deps.submit(spec, `actions:${job.id}`);
+    // The slot is taken before the submit is awaited, so offers at once never pass the pool's max.
+    const slots = this.activeOf(pool.name);
+    const placeholder = `submitting:${job.id}`;
+    slots.add(placeholder);
+    let submitted: { id: string; created: boolean };
+    try {
+      submitted = await this.deps.submit(spec, `actions:${job.id}`);
+    } finally {
+      slots.delete(placeholder);
+    }
+    const { id, created } = submitted;
     if (!created) return { status: 'duplicate', jobId: id };
-    this.activeOf(pool.name).add(id);
+    if (!this.endedIds.has(id)) slots.add(id);
     this.deps.log.info({ job: job.id, repo, pool: pool.name, jobId: id, via }, 'workflow job taken');
     return { status: 'submitted', jobId: id, pool: pool.name };
   }
